@@ -1,0 +1,3 @@
+"""On-device reader of handwritten multi-digit numbers (no TensorFlow here)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""Run the int8 TFLite digit model: runtime discovery and batched inference.
+
+Runtime order (DESIGN.md): ``ai_edge_litert`` (maintained), else ``tflite_runtime`` (Python <= 3.11 with
+numpy < 2), else ``tensorflow.lite`` (desktop only; never needed on the device).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+_MODULES = {
+    "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+    "tensorflow": "tensorflow.lite",
+}
+
+
+class ModelError(RuntimeError):
+    """The model file is missing, unreadable or not the expected int8 digit model."""
+
+
+def find_interpreter_class(preferred: str | None = None) -> tuple[str, Any]:
+    """Return ``(runtime_name, Interpreter class)`` for the first runtime that imports.
+
+    ``preferred`` ("auto" or None for the default order) tries one runtime first.
+    ``EDGE_RUNTIMES`` (comma-separated) can restrict the order, e.g. to test the fallback.
+    """
+    order = list(RUNTIMES)
+    env = os.environ.get("EDGE_RUNTIMES")
+    if env:
+        order = [r.strip() for r in env.split(",") if r.strip() in RUNTIMES]
+    if preferred and preferred != "auto":
+        if preferred not in RUNTIMES:
+            raise ModelError(f"unknown runtime {preferred!r}; choose one of {', '.join(RUNTIMES)}")
+        order = [preferred] + [r for r in order if r != preferred]
+    errors = []
+    for name in order:
+        try:
+            mod = importlib.import_module(_MODULES[name])
+            return name, mod.Interpreter
+        except Exception as exc:  # noqa: BLE001 - any import failure means "try the next runtime"
+            errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
+    raise ModelError("no TFLite runtime could be imported (" + "; ".join(errors) + ")")
+
+
+class Classifier:
+    """Batched digit classifier over an int8 TFLite model.
+
+    ``predict`` takes uint8 ``[N, 28, 28]`` MNIST-style crops and returns float32 ``[N, C]`` probabilities.
+    """
+
+    def __init__(self, path: str | Path, num_threads: int = 1, runtime: str | None = None) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        self.path = path
+        self.runtime, interpreter_cls = find_interpreter_class(runtime)
+        self.num_threads = int(num_threads)
+        try:
+            self._it = interpreter_cls(model_path=str(path), num_threads=self.num_threads)
+            self._it.allocate_tensors()
+        except Exception as exc:  # noqa: BLE001 - report any loader failure as a model error
+            raise ModelError(f"cannot load model {path}: {exc}") from exc
+        inp = self._it.get_input_details()[0]
+        out = self._it.get_output_details()[0]
+        if inp["dtype"] != np.int8 or out["dtype"] != np.int8:
+            raise ModelError(f"{path} is not a full-integer int8 model (input {inp['dtype']}, output {out['dtype']})")
+        if tuple(inp["shape"][1:]) != (28, 28, 1):
+            raise ModelError(f"{path} expects input {tuple(inp['shape'])}, not [N, 28, 28, 1]")
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_scale, self._in_zero = inp["quantization"]
+        self._out_scale, self._out_zero = out["quantization"]
+        self.num_classes = int(out["shape"][-1])
+        self._batch = int(inp["shape"][0])
+        self.invocations = 0
+        log.info("model %s loaded with runtime %s, %d thread(s), %d classes",
+                 path, self.runtime, self.num_threads, self.num_classes)
+
+    def _ensure_batch(self, n: int) -> int:
+        # Re-allocating invalidates tensors and costs time: grow only, in powers of two.
+        if n <= self._batch:
+            return self._batch
+        size = 1
+        while size < n:
+            size *= 2
+        self._it.resize_tensor_input(self._in_index, [size, 28, 28, 1])
+        self._it.allocate_tensors()
+        self._batch = size
+        return size
+
+    def quantise(self, batch_u8: np.ndarray) -> np.ndarray:
+        """uint8 0..255 crops -> the model's int8 input (the model was trained on x/255)."""
+        x = batch_u8.astype(np.float32) / 255.0
+        q = np.round(x / self._in_scale + self._in_zero)
+        return np.clip(q, -128, 127).astype(np.int8)
+
+    def logits_to_probs(self, raw: np.ndarray) -> np.ndarray:
+        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+
+    def predict(self, batch_u8: np.ndarray) -> np.ndarray:
+        """Classify all crops in one ``invoke()``; returns float32 probabilities ``[N, C]``."""
+        n = int(batch_u8.shape[0])
+        if n == 0:
+            return np.zeros((0, self.num_classes), np.float32)
+        size = self._ensure_batch(n)
+        q = self.quantise(batch_u8.reshape(n, 28, 28))
+        if size > n:
+            q = np.concatenate([q, np.full((size - n, 28, 28), int(self._in_zero), np.int8)])
+        self._it.set_tensor(self._in_index, q.reshape(size, 28, 28, 1))
+        self._it.invoke()
+        self.invocations += 1
+        out = self.logits_to_probs(self._it.get_tensor(self._out_index)[:n])
+        return out

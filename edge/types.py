@@ -1,0 +1,103 @@
+"""Plain data passed between pipeline stages.
+
+Data flows one way: capture -> segment -> normalise -> classify -> numbers -> stabilise -> sinks.
+Boxes are always ``(x, y, w, h)`` in source pixels (ints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+#: Index of the "not a digit" class in the model's output (classes 0..9 are the digits).
+NOT_A_DIGIT = 10
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured picture.
+
+    ``image`` is uint8, either gray (H, W) or BGR (H, W, 3). ``ts`` is wall-clock seconds (time.time()).
+    ``error`` is set (and ``image`` is None) when this input could not be read; the pipeline turns it into
+    an error event and carries on.
+    """
+
+    image: np.ndarray | None
+    source: str
+    index: int
+    ts: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Digit:
+    digit: int
+    confidence: float
+    box: Box
+    #: top-3 (digit, probability) pairs, best first; for debug views and `edge.predict`.
+    top3: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Number:
+    value: str
+    confidence: float
+    box: Box
+    digits: tuple[Digit, ...]
+
+
+@dataclass
+class FrameResult:
+    """What the reader found in one frame, before stabilisation."""
+
+    numbers: list[Number]
+    #: per-stage wall times in milliseconds, e.g. {"segment": 1.2, "normalise": 0.3, "infer": 0.5, "assemble": 0.1}
+    timings: dict[str, float] = field(default_factory=dict)
+    #: debug material for overlays and the web page: the binary ink mask (uint8 0/255, same size as the
+    #: frame) and the 28x28 crops the model saw with their boxes; filled only when asked for.
+    debug: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One published JSON line (see DESIGN.md, "The event")."""
+
+    ts: str
+    source: str
+    frame: int
+    numbers: tuple[Number, ...] = ()
+    latency_ms: float | None = None
+    error: str | None = None
+    #: "reading" (stable value appeared or changed), "heartbeat", or "error"
+    kind: str = "reading"
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"ts": self.ts, "source": self.source, "frame": self.frame, "error": self.error}
+        out: dict[str, Any] = {
+            "ts": self.ts,
+            "source": self.source,
+            "frame": self.frame,
+            "numbers": [
+                {
+                    "value": n.value,
+                    "confidence": round(float(n.confidence), 4),
+                    "box": [int(v) for v in n.box],
+                    "digits": [
+                        {"digit": int(d.digit), "confidence": round(float(d.confidence), 4),
+                         "box": [int(v) for v in d.box]}
+                        for d in n.digits
+                    ],
+                }
+                for n in self.numbers
+            ],
+        }
+        if self.latency_ms is not None:
+            out["latency_ms"] = round(float(self.latency_ms), 2)
+        if self.kind == "heartbeat":
+            out["heartbeat"] = True
+        return out

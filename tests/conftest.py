@@ -1,0 +1,64 @@
+"""Shared test fixtures: paths to the repository, the shipped model, the MNIST sample and ../shared."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+MODEL = ROOT / "models" / "digits_int8.tflite"
+FIXTURE = ROOT / "tests" / "fixtures" / "mnist_sample.npz"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def has_tensorflow() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    assert MODEL.is_file(), f"shipped model missing: {MODEL}"
+    return MODEL
+
+
+@pytest.fixture(scope="session")
+def mnist_sample() -> tuple[np.ndarray, np.ndarray]:
+    d = np.load(FIXTURE)
+    return d["x"], d["y"]
+
+
+@pytest.fixture(scope="session")
+def shared_mnist() -> Path:
+    d = Path(os.environ.get("MNIST_DIR", SHARED / "mnist"))
+    if not (d / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST not available at {d}")
+    return d
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for running the project's modules in a real child process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
+
+requires_tf = pytest.mark.skipif(not has_tensorflow(), reason="TensorFlow (desktop extra) not installed")

@@ -1,0 +1,67 @@
+"""Desktop side end to end on the fixture: a tiny training run, int8 conversion, evaluation plots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import FIXTURE, ROOT, requires_tf
+
+pytestmark = [requires_tf, pytest.mark.desktop, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(out)}
+    r = subprocess.run([sys.executable, "-m", "train", "--fixture", str(FIXTURE), "--epochs", "3",
+                        "--out", str(out / "d.keras"), "--quiet", "--junk-fraction", "0.1"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out, env, r
+
+
+def test_training_saves_model_history_and_plot(tiny_run):
+    out, _, r = tiny_run
+    assert (out / "d.keras").is_file()
+    assert (out / "training_history.png").stat().st_size > 5000
+    summary = json.loads((out / "d.train.json").read_text())
+    assert summary["epochs_run"] >= 1 and len(summary["history"]["loss"]) == summary["epochs_run"]
+    # the loss went down: the run trained something
+    assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
+    assert "val_accuracy" in r.stderr
+
+
+def test_conversion_is_int8_with_resizable_batch_and_agrees_with_float(tiny_run):
+    out, env, _ = tiny_run
+    tfl = out / "d_int8.tflite"
+    r = subprocess.run([sys.executable, "-m", "convert", "--model", str(out / "d.keras"), "--out", str(tfl),
+                        "--fixture", str(FIXTURE), "--representative", "200", "--max-drop", "2"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads(tfl.with_suffix(".json").read_text())
+    assert card["input"]["dtype"] == "int8" and card["output"]["dtype"] == "int8"
+    assert card["input"]["shape"] == [-1, 28, 28, 1]
+    fx = card["accuracy"]["fixture"]
+    assert abs(fx["float"]["accuracy"] - fx["int8"]["accuracy"]) <= 0.02
+    assert fx["agreement"] >= 0.95
+
+    from edge.classify import Classifier
+
+    clf = Classifier(tfl)
+    x = np.load(FIXTURE)["x"]
+    for n in (1, 7, 33):  # the batch dimension really resizes
+        assert clf.predict(x[:n]).shape == (n, 11)
+
+
+def test_bad_model_path_is_one_line_exit_2(tiny_run):
+    _, env, _ = tiny_run
+    r = subprocess.run([sys.executable, "-m", "convert", "--model", "/nonexistent.keras"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("error: /nonexistent.keras")
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,209 @@
+"""``python -m train``: train the digit CNN on MNIST (+ "not a digit" crops) and save the best model.
+
+Fixed seeds, a fresh augmentation of the training set every epoch (prepared in a background thread while
+the previous epoch trains), the best checkpoint on the validation set kept, early stopping, and a history
+plot. Validation is the last 5,000 training digits (never augmented) plus generated junk; the MNIST test set
+is left for evaluation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .augment import augment_batch
+from .data import DataError, load_mnist
+from .junk import NOT_A_DIGIT, make_junk
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("artifacts/digits.keras")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DIR, else a "
+                   "cache folder filled by a verified download)")
+    p.add_argument("--fixture", help="train on a small .npz (keys x, y) instead of MNIST (for tests)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="where to save the Keras model (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=18, help="maximum epochs (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
+    p.add_argument("--junk-fraction", type=float, default=0.1,
+                   help="not-a-digit crops per digit in each epoch (0 disables the 11th class)")
+    p.add_argument("--augment", type=float, default=0.85, help="fraction of digits augmented each epoch")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training digits (smoke runs)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
+    p.add_argument("--plots", default=None, help="folder for the history plot (default: beside --out)")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    return p.parse_args(argv)
+
+
+class EpochData:
+    """Builds the next epoch's augmented arrays in a thread (OpenCV releases the GIL)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int):
+        self.x, self.y = x, y
+        self.junk_fraction, self.augment = junk_fraction, augment
+        self.seed = seed
+        self._next: tuple[np.ndarray, np.ndarray] | None = None
+        self._thread: threading.Thread | None = None
+
+    def _build(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(self.seed + 7919 * epoch)
+        xa = augment_batch(self.x, rng, self.augment)
+        ya = self.y.astype(np.int64)
+        n_junk = int(len(xa) * self.junk_fraction)
+        if n_junk:
+            xa = np.concatenate([xa, make_junk(n_junk, self.x, self.y, rng)])
+            ya = np.concatenate([ya, np.full(n_junk, NOT_A_DIGIT, np.int64)])
+        order = rng.permutation(len(xa))
+        return xa[order], ya[order]
+
+    def prefetch(self, epoch: int) -> None:
+        def work() -> None:
+            self._next = self._build(epoch)
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def get(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._thread is None:
+            self.prefetch(epoch)
+        assert self._thread is not None
+        self._thread.join()
+        data = self._next
+        self._next, self._thread = None, None
+        assert data is not None
+        return data
+
+
+def to_input(x: np.ndarray) -> np.ndarray:
+    return (x.astype(np.float32) / 255.0)[..., None]
+
+
+def plot_history(history: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = range(1, len(history["loss"]) + 1)
+    a.plot(epochs, history["loss"], label="train")
+    a.plot(epochs, history["val_loss"], label="validation")
+    a.set_title("loss")
+    a.set_xlabel("epoch")
+    a.legend()
+    b.plot(epochs, history["accuracy"], label="train (augmented)")
+    b.plot(epochs, history["val_accuracy"], label="validation")
+    b.set_title("accuracy")
+    b.set_xlabel("epoch")
+    b.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(args: argparse.Namespace) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from tensorflow import keras
+
+    from .model import NUM_CLASSES, build_model
+
+    keras.utils.set_random_seed(args.seed)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    if args.fixture:
+        d = np.load(args.fixture)
+        x_all, y_all = d["x"], d["y"]
+        n_val = max(1, len(x_all) // 5)
+    else:
+        x_all, y_all = load_mnist(args.data_dir, "train")
+        n_val = 5000
+    if args.limit:
+        n_val = min(n_val, max(1, args.limit // 4))
+        x_all, y_all = x_all[: args.limit + n_val], y_all[: args.limit + n_val]
+    x_tr, y_tr = x_all[:-n_val], y_all[:-n_val]
+    x_val, y_val = x_all[-n_val:], y_all[-n_val:].astype(np.int64)
+    num_classes = NUM_CLASSES if args.junk_fraction > 0 else 10
+    if args.junk_fraction > 0:
+        rng = np.random.default_rng(args.seed - 1)
+        n_junk = max(1, int(n_val * args.junk_fraction))
+        x_val = np.concatenate([x_val, make_junk(n_junk, x_tr, y_tr, rng)])
+        y_val = np.concatenate([y_val, np.full(n_junk, NOT_A_DIGIT, np.int64)])
+    print(f"training on {len(x_tr)} digits (+{args.junk_fraction:.0%} not-a-digit), validating on "
+          f"{len(x_val)}, up to {args.epochs} epochs", file=sys.stderr, flush=True)
+
+    model = build_model(num_classes)
+    n_per_epoch = int(len(x_tr) * (1 + args.junk_fraction))
+    steps = max(1, -(-n_per_epoch // args.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, decay_steps=steps * args.epochs,
+                                                      alpha=0.01, warmup_target=args.lr,
+                                                      warmup_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed)
+    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    best, best_epoch, waited = -1.0, 0, 0
+    xv = to_input(x_val)
+    t0 = time.time()
+    for epoch in range(args.epochs):
+        xe, ye = data.get(epoch)
+        if epoch + 1 < args.epochs:
+            data.prefetch(epoch + 1)
+        h = model.fit(to_input(xe), ye, batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                      validation_data=(xv, y_val), verbose=2 if args.quiet else 1)
+        for k in history:
+            history[k].append(float(h.history[k][-1]))
+        val = history["val_accuracy"][-1]
+        if val > best:
+            best, best_epoch, waited = val, epoch + 1, 0
+            model.save(out)
+            print(f"epoch {epoch + 1}: val_accuracy {val:.4f} (best, saved {out})", file=sys.stderr, flush=True)
+        else:
+            waited += 1
+            print(f"epoch {epoch + 1}: val_accuracy {val:.4f} (best {best:.4f} at {best_epoch})",
+                  file=sys.stderr, flush=True)
+            if waited >= args.patience:
+                print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
+                break
+    seconds = time.time() - t0
+    plots = Path(args.plots) if args.plots else out.parent
+    plot_history(history, plots / "training_history.png")
+    summary = {"model": str(out), "best_val_accuracy": best, "best_epoch": best_epoch,
+               "epochs_run": len(history["loss"]), "train_seconds": round(seconds, 1),
+               "classes": num_classes, "seed": args.seed, "history": history}
+    (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        train(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    return 0
