@@ -22,6 +22,7 @@ import numpy as np
 from .augment import augment_batch
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT, make_junk
+from .styles import add_styles
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "cache folder filled by a verified download)")
     p.add_argument("--fixture", help="train on a small .npz (keys x, y) instead of MNIST (for tests)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="where to save the Keras model (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=18, help="maximum epochs (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=22, help="maximum epochs (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
     p.add_argument("--junk-fraction", type=float, default=0.1,
                    help="not-a-digit crops per digit in each epoch (0 disables the 11th class)")
     p.add_argument("--augment", type=float, default=0.85, help="fraction of digits augmented each epoch")
+    p.add_argument("--no-styles", action="store_true",
+                   help="do not add flagged 1s, crossed 7s and hooked 9s (train/styles.py)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training digits (smoke runs)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
@@ -52,16 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class EpochData:
     """Builds the next epoch's augmented arrays in a thread (OpenCV releases the GIL)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int):
+    def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int,
+                 styles: bool = True):
         self.x, self.y = x, y
+        self.styles = styles
         self.junk_fraction, self.augment = junk_fraction, augment
         self.seed = seed
         self._next: tuple[np.ndarray, np.ndarray] | None = None
         self._thread: threading.Thread | None = None
+        self._error: Exception | None = None
 
     def _build(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed + 7919 * epoch)
-        xa = augment_batch(self.x, rng, self.augment)
+        xa = augment_batch(add_styles(self.x, self.y, rng) if self.styles else self.x, rng, self.augment)
         ya = self.y.astype(np.int64)
         n_junk = int(len(xa) * self.junk_fraction)
         if n_junk:
@@ -72,7 +78,10 @@ class EpochData:
 
     def prefetch(self, epoch: int) -> None:
         def work() -> None:
-            self._next = self._build(epoch)
+            try:
+                self._next = self._build(epoch)
+            except Exception as exc:  # noqa: BLE001 - re-raised in get()
+                self._error = exc
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
 
@@ -81,6 +90,8 @@ class EpochData:
             self.prefetch(epoch)
         assert self._thread is not None
         self._thread.join()
+        if self._error is not None:
+            raise self._error
         data = self._next
         self._next, self._thread = None, None
         assert data is not None
@@ -159,7 +170,8 @@ def train(args: argparse.Namespace) -> dict:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed)
+    data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
+                     styles=not args.no_styles)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     best, best_epoch, waited = -1.0, 0, 0
     xv = to_input(x_val)

@@ -1,0 +1,485 @@
+"""Sources behind one interface: ``open_source(spec, cfg) -> Source``; ``Source.frames()`` yields ``Frame``.
+
+Three behaviours, chosen from the spec:
+
+- still images (an image file, a folder of images sorted by name, a glob): one Frame per file, in order.
+  A file that cannot be read (missing, empty, not an image, corrupt, or over ``max_pixels``) gives a Frame
+  with ``error`` set and the rest are still read. The size is read from the header (Pillow parses only the
+  header on open) *before* decoding, so a decompression bomb never allocates its pixels.
+- video files: every frame in order, none dropped (offline processing wants them all).
+- live sources (camera index, /dev/videoN, rtsp://, http(s)://, picamera2): a grabber thread keeps only the
+  newest frame; frames the consumer did not take in time are dropped and counted, never queued, so latency
+  stays bounded when the reader is slower than the camera. When the camera disappears the source yields one
+  error Frame and reconnects with exponential backoff (``retry=True``), or ends (``retry=False``, used for
+  ``--max-frames`` runs that must fail with exit 1 rather than wait forever).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import threading
+import time
+import warnings
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.types import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm",
+    ".pnm", ".pxm", ".jp2", ".gif", ".sr", ".ras", ".avif",
+})
+VIDEO_EXTS = frozenset({
+    ".mp4", ".m4v", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
+    ".3gp", ".ogv", ".h264", ".h265", ".mjpg", ".mjpeg",
+})
+_GLOB_CHARS = frozenset("*?[")
+
+
+class SourceError(Exception):
+    """The source cannot be opened at all (``str(err)`` is the one-line message)."""
+
+
+# ------------------------------------------------------------------------------------------ still images
+
+
+class _HugeImage(Exception):
+    def __init__(self, pixels: int) -> None:
+        super().__init__(pixels)
+        self.pixels = pixels
+
+
+def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(width, height)`` from the image header without decoding pixels; None if Pillow cannot tell.
+
+    Raises _HugeImage when Pillow's own bomb guard (2x ``Image.MAX_IMAGE_PIXELS``) refuses to say more.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # We apply our own limit right after; Pillow's warning would only add noise to the logs.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError as exc:
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _HugeImage(int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0)) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def _has_alpha(path: str | os.PathLike[str]) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+    except Exception:  # noqa: BLE001 - no alpha information: decode the usual way
+        return False
+
+
+def _flatten_alpha(img: np.ndarray) -> np.ndarray:
+    """Composite a BGRA/gray-alpha image over white: transparent paper must not turn into black ink."""
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255.0 / float(np.iinfo(img.dtype).max))
+    if img.ndim == 3 and img.shape[2] == 4:
+        a = img[:, :, 3:4].astype(np.float32) / 255.0
+        bgr = img[:, :, :3].astype(np.float32)
+        return np.clip(bgr * a + 255.0 * (1.0 - a), 0, 255).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 2:
+        return cv2.cvtColor(_flatten_alpha(cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)), cv2.COLOR_BGR2GRAY)
+    return img
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarray | None, str | None]:
+    """Decode one image file as uint8 BGR; returns ``(image, None)`` or ``(None, reason)``.
+
+    EXIF orientation is applied (phone photos), 16-bit images are scaled to 8 bits and transparency is
+    flattened onto white.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return None, "file not found"
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror}"
+    if not p.is_file():
+        return None, "not a file"
+    if st.st_size == 0:
+        return None, "cannot decode image: empty file"
+    try:
+        size = header_size(p)
+    except _HugeImage as exc:
+        return None, f"image too large: {exc.pixels / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
+    if size is not None and size[0] * size[1] > max_pixels:
+        return None, (f"image too large: {size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.1f} MP "
+                      f"(source.max_pixels is {max_pixels / 1e6:g} MP)")
+    if size is None and not cv2.haveImageReader(str(p)):
+        return None, "cannot decode image"
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)  # not cv2.imread: works with any file name encoding
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror}"
+    try:
+        if _has_alpha(p):
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            img = _flatten_alpha(img) if img is not None else None
+        else:
+            img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        img = None
+    if img is None or img.size == 0:
+        return None, "cannot decode image"
+    h, w = img.shape[:2]
+    if w * h > max_pixels:
+        # Only reached for formats Pillow cannot parse; OpenCV's own decode limit bounded the allocation.
+        return None, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
+    return img, None
+
+
+class Source(ABC):
+    """A stream of Frames. ``kind`` is "images", "video" or "camera"; ``live`` sources may drop frames."""
+
+    kind: str = "camera"
+    live: bool = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: frames grabbed but replaced by a newer one before the consumer took them
+        self.dropped = 0
+        #: the stream ended because the source failed (not by reaching its natural end)
+        self.failed = False
+
+    @property
+    def is_images(self) -> bool:
+        return self.kind == "images"
+
+    @abstractmethod
+    def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
+        """Yield Frames until the source ends. With ``idle_timeout`` a live source yields None when no frame
+        arrived for that long, so the caller's loop keeps turning (watchdog, signals) while a camera is away.
+        """
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release the device or file; idempotent."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageSource(Source):
+    kind = "images"
+    live = False
+
+    def __init__(self, name: str, paths: list[str], max_pixels: int) -> None:
+        super().__init__(name)
+        self.paths = paths
+        self.max_pixels = max_pixels
+
+    def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
+        for i, path in enumerate(self.paths):
+            ts = time.time()  # "captured" when we start reading it: latency then includes the decode
+            img, err = read_image(path, self.max_pixels)
+            if err:
+                log.warning("%s: %s", path, err)
+            yield Frame(image=img, source=path, index=i, ts=ts, error=err)
+
+
+class VideoFileSource(Source):
+    kind = "video"
+    live = False
+
+    def __init__(self, path: str, max_pixels: int) -> None:
+        super().__init__(path)
+        self._cap = cv2.VideoCapture(path)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(f"cannot open video {path}")
+        w = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        h = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if w * h > max_pixels:
+            self._cap.release()
+            raise SourceError(f"video {path} is {w}x{h}, over source.max_pixels ({max_pixels / 1e6:g} MP)")
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        log.info("video %s: %dx%d, %.1f fps, %d frames", path, w, h, self.fps,
+                 int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+
+    def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
+        index = 0
+        while self._cap is not None:
+            ok, img = self._cap.read()
+            if not ok or img is None:
+                return
+            yield Frame(image=img, source=self.name, index=index, ts=time.time())
+            index += 1
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None  # type: ignore[assignment]
+
+
+# ------------------------------------------------------------------------------------------ live sources
+
+
+class LiveSource(Source):
+    """A device or stream read by a grabber thread that keeps only the newest frame.
+
+    Subclasses provide ``_open() -> handle | None``, ``_read(handle) -> image | None`` and ``_release``.
+    """
+
+    kind = "camera"
+    live = True
+    #: consecutive failed reads before the device counts as gone (a single failed read happens on USB hiccups)
+    max_read_failures = 5
+
+    def __init__(self, name: str, cfg: Any, retry: bool = True) -> None:
+        super().__init__(name)
+        self.cfg = cfg
+        self.retry = retry
+        self.connected = False
+        self.reconnects = 0
+        self._cond = threading.Condition()
+        self._slot: Frame | None = None
+        # error frames never get overwritten by newer frames: each outage is reported
+        self._errors: deque[Frame] = deque(maxlen=8)
+        self._finished = False
+        self._stop = threading.Event()
+        self._index = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LiveSource:
+        handle = None
+        if not self.retry:
+            # Fail fast and synchronously: the caller turns this into exit code 1.
+            handle = self._open()
+            if handle is None:
+                raise SourceError(f"cannot open camera {self.name}")
+            self.connected = True
+        self._thread = threading.Thread(target=self._run, args=(handle,), name=f"grab:{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    @abstractmethod
+    def _open(self) -> Any: ...
+
+    @abstractmethod
+    def _read(self, handle: Any) -> np.ndarray | None: ...
+
+    def _release(self, handle: Any) -> None:  # noqa: B027 - optional
+        pass
+
+    def _post(self, frame: Frame, error: bool = False) -> None:
+        with self._cond:
+            if error:
+                self._errors.append(frame)
+            else:
+                if self._slot is not None:
+                    self.dropped += 1
+                self._slot = frame
+            self._cond.notify_all()
+
+    def _post_error(self, message: str) -> None:
+        log.warning("%s: %s", self.name, message)
+        self._post(Frame(image=None, source=self.name, index=self._index, ts=time.time(), error=message), True)
+
+    def _run(self, handle: Any) -> None:
+        backoff = float(self.cfg.reconnect_min_s)
+        outage_reported = False
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                if handle is None:
+                    handle = self._open()
+                    if handle is None:
+                        if not outage_reported:
+                            self._post_error("cannot open camera")
+                            outage_reported = True
+                        if not self.retry:
+                            self.failed = True
+                            return
+                        log.info("%s: retrying in %.1f s", self.name, backoff)
+                        if self._stop.wait(backoff):
+                            return
+                        backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
+                        continue
+                    if outage_reported:
+                        self.reconnects += 1
+                        log.info("%s: camera is back", self.name)
+                    self.connected, outage_reported, failures = True, False, 0
+                    backoff = float(self.cfg.reconnect_min_s)
+                img = self._read(handle)
+                if img is None:
+                    failures += 1
+                    if failures < self.max_read_failures:
+                        self._stop.wait(0.05)
+                        continue
+                    self._release(handle)
+                    handle, self.connected = None, False
+                    self._post_error("camera disconnected")
+                    outage_reported = True
+                    if not self.retry:
+                        self.failed = True
+                        return
+                    if self._stop.wait(backoff):
+                        return
+                    continue
+                failures = 0
+                self._post(Frame(image=img, source=self.name, index=self._index, ts=time.time()))
+                self._index += 1
+        except Exception as exc:  # noqa: BLE001 - a crashed grabber must end the stream, not hang the daemon
+            log.exception("%s: grabber failed", self.name)
+            self._post_error(f"capture failed: {exc}")
+            self.failed = True
+        finally:
+            if handle is not None:
+                self._release(handle)
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
+        if self._thread is None:
+            self.start()
+        wait = idle_timeout if idle_timeout is not None else 0.5
+        while True:
+            with self._cond:
+                if self._slot is None and not self._errors and not self._finished:
+                    self._cond.wait(wait)
+                if self._errors:
+                    item: Frame | None = self._errors.popleft()
+                elif self._slot is not None:
+                    item, self._slot = self._slot, None
+                elif self._finished:
+                    return
+                else:
+                    item = None
+            if item is not None or idle_timeout is not None:
+                yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            # A read blocked in the driver returns within its own timeout; do not hang shutdown on it.
+            self._thread.join(timeout=2.0)
+
+
+class CvCaptureSource(LiveSource):
+    """Camera index, /dev/videoN or a network stream through ``cv2.VideoCapture``."""
+
+    def _open(self) -> Any:
+        spec = self.name
+        timeout_ms = int(self.cfg.read_timeout_s * 1000)
+        if spec.isdigit():
+            cap = cv2.VideoCapture(int(spec))
+        elif spec.startswith("/dev/"):
+            cap = cv2.VideoCapture(spec, cv2.CAP_V4L2)
+        else:
+            # FFmpeg otherwise waits forever on a dead RTSP/HTTP peer; these bound open and read.
+            cap = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms,
+            ])
+        if not cap.isOpened():
+            cap.release()
+            return None
+        # Drivers keep several buffers; 1 means a read returns a recent picture, not one from a second ago.
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if self.cfg.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
+        if self.cfg.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
+        if self.cfg.fps:
+            cap.set(cv2.CAP_PROP_FPS, self.cfg.fps)
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if w * h > self.cfg.max_pixels:
+            log.error("%s delivers %dx%d, over source.max_pixels", spec, w, h)
+            cap.release()
+            return None
+        log.info("opened %s: %dx%d @ %.1f fps", spec, w, h, cap.get(cv2.CAP_PROP_FPS))
+        return cap
+
+    def _read(self, handle: Any) -> np.ndarray | None:
+        ok, img = handle.read()
+        return img if ok and img is not None else None
+
+    def _release(self, handle: Any) -> None:
+        handle.release()
+
+
+# ------------------------------------------------------------------------------------------ open_source
+
+
+def _list_images(folder: Path) -> list[str]:
+    # Every visible file: a non-image in the folder gets its own error event rather than vanishing silently.
+    names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    return [str(folder / n) for n in names if (folder / n).is_file()]
+
+
+def classify_spec(spec: str) -> str:
+    """Which kind of source ``spec`` names: camera, picamera2, images, video or missing."""
+    s = spec.strip()
+    if s.isdigit() or s.startswith("/dev/") or "://" in s:
+        return "camera"
+    if s == "picamera2":
+        return "picamera2"
+    p = Path(s)
+    if p.is_dir():
+        return "images"
+    if p.is_file():
+        ext = p.suffix.lower()
+        if ext in IMAGE_EXTS:
+            return "images"
+        if ext in VIDEO_EXTS:
+            return "video"
+        return "images" if cv2.haveImageReader(s) else "video"
+    if _GLOB_CHARS & set(s):
+        return "images"
+    # A named image that is missing still gets its error event (DESIGN: missing file -> event with error).
+    return "images" if p.suffix.lower() in IMAGE_EXTS else "missing"
+
+
+def open_source(spec: str, cfg: Any, retry: bool = True) -> Source:
+    """Open the source named by ``spec`` with the ``source:`` config section ``cfg``.
+
+    ``retry`` (live sources): reconnect forever with backoff; False fails fast (SourceError) instead.
+    Raises SourceError when the source cannot be opened at all.
+    """
+    kind = classify_spec(spec)
+    if kind == "camera":
+        return CvCaptureSource(spec, cfg, retry=retry).start()
+    if kind == "picamera2":
+        from edge.capture_picamera2 import Picamera2Source
+
+        return Picamera2Source(spec, cfg, retry=retry).start()
+    if kind == "video":
+        return VideoFileSource(spec, cfg.max_pixels)
+    if kind == "missing":
+        raise SourceError(f"source not found: {spec}")
+    p = Path(spec)
+    if p.is_dir():
+        paths = _list_images(p)
+        if not paths:
+            raise SourceError(f"no files in folder {spec}")
+    elif p.exists() or (p.suffix.lower() in IMAGE_EXTS and not (_GLOB_CHARS & set(spec))):
+        paths = [spec]
+    else:
+        paths = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))
+        if not paths:
+            raise SourceError(f"no files match {spec}")
+    return ImageSource(spec, paths, cfg.max_pixels)

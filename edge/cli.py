@@ -1,0 +1,187 @@
+"""``python -m edge``: the command line of DESIGN.md.
+
+    python -m edge [--config FILE] [--source SRC] [--sink SINK]... [--max-frames N] [--web HOST:PORT]
+                   [--validate-config] [--log-level LEVEL]
+
+Flags override config.yaml. Events go to stdout only through the ``stdout`` sink; logs go to stderr
+(journald adds its own timestamps, so under systemd lines carry a ``<N>`` priority prefix instead).
+User mistakes print one line on stderr and exit 2 (usage, config) or 1 (runtime: no camera, no model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any, NoReturn
+
+from edge import __version__
+
+log = logging.getLogger("edge")
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage dump: the user sees what is wrong at once.
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _level(text: str) -> str:
+    up = text.upper()
+    if up not in LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LEVELS)}, got {text!r}")
+    return up
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6; ``:PORT`` means 127.0.0.1) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    value = int(port)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return host or "127.0.0.1", value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m edge",
+        description="Read handwritten multi-digit numbers from a camera, video, images or a stream "
+                    "and publish stable readings.",
+        epilog="SRC: camera index (0), /dev/videoN, picamera2, video file, image file, folder of images, glob, "
+               "rtsp:// or http(s):// URL. SINK: stdout, file:PATH, csv:PATH, mqtt://[user:pass@]host[:port], "
+               "overlay:PATH, window. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.",
+    )
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration file (default: config.yaml next to the edge package, if present)")
+    p.add_argument("--source", metavar="SRC", help="what to read (overrides source.spec)")
+    p.add_argument("--sink", metavar="SINK", action="append",
+                   help="where to publish; repeat for several (overrides sinks.outputs)")
+    p.add_argument("--max-frames", metavar="N", type=_positive_int,
+                   help="stop after N frames; a live source that cannot be opened then fails (exit 1)")
+    p.add_argument("--web", metavar="HOST:PORT", type=parse_host_port,
+                   help="serve the status page there (enables web)")
+    p.add_argument("--validate-config", action="store_true", help="check the configuration and exit (0 ok, 2 bad)")
+    p.add_argument("--log-level", metavar="LEVEL", type=_level, help=f"one of {', '.join(LEVELS)}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def overrides_from(args: argparse.Namespace) -> dict[tuple[str, ...], Any]:
+    out: dict[tuple[str, ...], Any] = {}
+    if args.source is not None:
+        out[("source", "spec")] = args.source
+    if args.sink:
+        out[("sinks", "outputs")] = list(args.sink)
+    if args.web is not None:
+        out[("web", "enabled")] = True
+        out[("web", "host")], out[("web", "port")] = args.web
+    if args.log_level is not None:
+        out[("logging", "level")] = args.log_level
+    return out
+
+
+class _JournalFormatter(logging.Formatter):
+    """``<N>logger: message``: journald reads the priority from the prefix and stamps the time itself."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = _SYSLOG_PRIORITY.get(record.levelno, 6)
+        text = super().format(record)
+        # A traceback spans lines; journald would make each a separate entry, so keep it one entry.
+        return f"<{prio}>" + text.replace("\n", "\n  ")
+
+
+def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """Send all logs to stderr; ``fmt`` "journal" (auto under systemd) or "plain" (with timestamps)."""
+    if fmt == "auto":
+        fmt = "journal" if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID") else "plain"
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "journal":
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Pillow logs every file it opens at DEBUG: noise even when we debug ourselves.
+    logging.getLogger("PIL").setLevel(logging.INFO)
+    # OpenCV prints its own [ WARN ] lines (e.g. every failed camera open while reconnecting); we log the
+    # outcome ourselves, so keep its native log to errors unless debugging.
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if level == "DEBUG"
+                                      else cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level or "INFO")
+
+    from edge.config import ConfigError, default_config_path, load_config, summary
+
+    path = args.config if args.config is not None else default_config_path()
+    overrides = overrides_from(args)
+    try:
+        cfg = load_config(path, overrides)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    setup_logging(cfg.logging.level, cfg.logging.format)
+
+    if args.validate_config:
+        for warning in _validation_warnings(cfg):
+            log.warning("%s", warning)
+        sys.stderr.write(f"{path or 'built-in defaults'}: configuration is valid\n")
+        return 0
+
+    from edge.daemon import FatalError, run
+
+    log.info("digits edge %s starting: %s", __version__, summary(cfg))
+    reload = (lambda: load_config(path, overrides)) if path is not None else None
+    try:
+        return run(cfg, max_frames=args.max_frames, reload=reload)
+    except FatalError as exc:
+        return _fail(f"error: {exc}", exc.code)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _validation_warnings(cfg: Any) -> list[str]:
+    """Things a valid config may still trip over at run time (files not there yet)."""
+    from pathlib import Path
+
+    from edge.capture import classify_spec
+
+    out = []
+    if not Path(cfg.model.path).is_file():
+        out.append(f"model.path: {cfg.model.path} does not exist (yet)")
+    if classify_spec(cfg.source.spec) == "missing":
+        out.append(f"source.spec: {cfg.source.spec} does not exist (yet)")
+    return out

@@ -1,0 +1,490 @@
+"""The main loop: capture -> reader -> stabiliser -> sinks, with signals, systemd notify and status.
+
+- Image sources (file, folder, glob): one event per image (its numbers, or its error), then exit.
+- Stream sources (video file, camera, URL): every frame is read; the stabiliser decides when a stable
+  reading appears or changes and only then an event is published (plus optional heartbeats).
+- Live sources drop frames in their grabber when the reader is slower (bounded latency, counted).
+- SIGTERM/SIGINT: stop after the current frame, close (flush) every sink, exit 0.
+- SIGHUP: reload the config file; an invalid file is logged and the running config stays.
+- systemd: READY=1 once the model is loaded and the source delivers, WATCHDOG=1 from this loop (so a hung
+  reader is noticed), STATUS= with fps and the last reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from edge import sdnotify
+from edge.capture import Source, SourceError, open_source
+from edge.config import Config, ConfigError, redact
+from edge.metrics import Metrics
+from edge.status import Status
+from edge.types import Event, Frame, FrameResult, Number
+
+log = logging.getLogger(__name__)
+
+#: How long the loop waits for a live frame before it turns anyway (watchdog, signals, status).
+IDLE_TICK_S = 0.25
+
+
+class FatalError(Exception):
+    """Start-up failure: ``code`` is the exit code (1 runtime, 2 usage/config), ``str()`` the one line."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def iso_ts(ts: float) -> str:
+    """ISO 8601 with milliseconds and the local UTC offset, e.g. ``2026-11-23T18:00:00.123+00:00``."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+
+
+def reading_event(frame: Frame, numbers: list[Number], kind: str = "reading") -> Event:
+    return Event(ts=iso_ts(frame.ts), source=frame.source, frame=frame.index, numbers=tuple(numbers),
+                 latency_ms=(time.time() - frame.ts) * 1000.0, kind=kind)
+
+
+def error_event(frame: Frame) -> Event:
+    return Event(ts=iso_ts(frame.ts), source=frame.source, frame=frame.index, error=frame.error, kind="error")
+
+
+# ------------------------------------------------------------------------------------------ building
+
+
+def make_classifier(cfg: Config) -> Any:
+    from edge.classify import Classifier, ModelError
+
+    try:
+        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime)
+    except ModelError as exc:
+        raise FatalError(str(exc), 1) from None
+
+
+def make_reader(cfg: Config, classifier: Any) -> Any:
+    from edge.numbers import NumbersParams
+    from edge.reader import Reader, ReaderParams
+    from edge.segment import SegmentParams
+
+    return Reader(classifier, cfg.segment.to_params(SegmentParams), cfg.numbers.to_params(NumbersParams),
+                  cfg.segment.reader.to_params(ReaderParams))
+
+
+def make_sinks(cfg: Config) -> list[Any]:
+    from edge.sinks import open_sink
+
+    sinks: list[Any] = []
+    options = cfg.sink_options()
+    for spec in cfg.sinks.outputs:
+        try:
+            sinks.append(open_sink(spec, options))
+        except ValueError as exc:
+            close_all(sinks)
+            raise FatalError(f"sink {redact(spec)}: {exc}", 2) from None
+        except OSError as exc:
+            close_all(sinks)
+            raise FatalError(f"sink {redact(spec)}: {exc.strerror or exc}", 1) from None
+    return sinks
+
+
+def close_all(sinks: list[Any]) -> None:
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception:  # noqa: BLE001 - one failing sink must not keep the others from flushing
+            log.exception("closing sink %s failed", getattr(sink, "name", sink))
+
+
+def make_source(cfg: Config, once: bool) -> Source:
+    try:
+        return open_source(cfg.source.spec, cfg.source, retry=not once)
+    except SourceError as exc:
+        raise FatalError(str(exc), 1) from None
+
+
+def start_web(cfg: Config, status: Status, metrics: Metrics) -> Any:
+    """Start the web page if enabled (``edge.web.start(web_cfg, status, metrics)``, written separately)."""
+    if not cfg.web.enabled:
+        return None
+    try:
+        from edge import web  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("web page requested but edge.web is not available")
+        return None
+    try:
+        return web.start(cfg.web, status, metrics)
+    except OSError as exc:
+        raise FatalError(f"web: cannot listen on {cfg.web.host}:{cfg.web.port}: {exc.strerror or exc}", 1) from None
+
+
+# ------------------------------------------------------------------------------------------ the daemon
+
+
+class Daemon:
+    """One run of the pipeline. ``run()`` returns the exit code."""
+
+    def __init__(self, config: Config, max_frames: int | None = None,
+                 reload: Callable[[], Config] | None = None) -> None:
+        self.cfg = config
+        self.max_frames = max_frames
+        self.once = max_frames is not None
+        self._reload_fn = reload
+        self.metrics = Metrics()
+        self.status = Status(config.service.stale_after_s, config.service.recent_events)
+        self._stop = threading.Event()
+        self._reload_requested = False
+        self.classifier: Any = None
+        self.reader: Any = None
+        self.source: Source | None = None
+        self.sinks: list[Any] = []
+        self.stabiliser: Any = None
+        self.state: Any = None
+        self.web: Any = None
+        self._ready = False
+        self._frames_iter: Iterator[Frame | None] | None = None
+        self._dropped_seen = 0
+        self._failures_seen = 0
+        self._reconnects_seen = 0
+        self._read_failures = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current frame (signal-safe)."""
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        self.classifier = make_classifier(cfg)
+        self.reader = make_reader(cfg, self.classifier)
+        self.source = make_source(cfg, self.once)
+        try:
+            self.sinks = make_sinks(cfg)
+        except FatalError:
+            self.source.close()
+            raise
+        self.stabiliser = None if self.source.is_images else self._make_stabiliser(cfg)
+        if not self.source.is_images and cfg.service.persist_state:
+            self._open_state(cfg)
+        self.status.set_info(self.source.name, str(cfg.model.path), self.classifier.runtime, self.classifier.num_threads)
+        self.web = start_web(cfg, self.status, self.metrics)
+        log.info("reading %s (%s) with %s, %d thread(s); sinks: %s", self.source.name, self.source.kind,
+                 self.classifier.runtime, self.classifier.num_threads,
+                 ", ".join(redact(s) for s in cfg.sinks.outputs) or "none")
+
+    @staticmethod
+    def _make_stabiliser(cfg: Config) -> Any:
+        from edge.stabilise import Stabiliser
+
+        return Stabiliser(cfg.stabilise.to_params())
+
+    def _open_state(self, cfg: Config) -> None:
+        from edge.state import StateStore
+
+        try:
+            self.state = StateStore.open(cfg.service.state_dir)
+            saved = self.state.load_readings()
+        except OSError as exc:
+            log.warning("state directory unusable (%s); last readings will not survive a restart", exc)
+            self.state = None
+            return
+        if saved is not None:
+            # Shown on the status page and STATUS= at once; the stabiliser re-confirms from live frames.
+            self.status.set_stable(list(saved.numbers))
+
+    def _teardown(self) -> None:
+        sdnotify.notify("STOPPING=1")
+        self.status.set_state("stopping", "stopping")
+        if self.source is not None:
+            self.source.close()
+        close_all(self.sinks)
+        if self.web is not None:
+            for name in ("close", "shutdown", "stop"):
+                fn = getattr(self.web, name, None)
+                if callable(fn):
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - shutting down anyway
+                        log.exception("stopping the web page failed")
+                    break
+        self.status.set_state("stopped", "stopped")
+
+    def run(self) -> int:
+        """Set up, loop, tear down. FatalError propagates from set-up (nothing is running yet)."""
+        self._setup()
+        try:
+            return self._loop()
+        finally:
+            self._teardown()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> int:
+        assert self.source is not None
+        wd = sdnotify.watchdog_interval()
+        ping_every = wd / 2.0 if wd else None
+        last_ping = last_status = time.monotonic()
+        processed = 0
+        images_ok = 0
+        if not self.source.live:
+            self._mark_ready()
+        self._frames_iter = self.source.frames(idle_timeout=IDLE_TICK_S)
+        while not self._stop.is_set():
+            try:
+                frame = next(self._frames_iter)
+            except StopIteration:
+                break
+            now = time.monotonic()
+            if ping_every is not None and now - last_ping >= ping_every:
+                sdnotify.notify("WATCHDOG=1")
+                last_ping = now
+            if now - last_status >= self.cfg.service.status_interval_s:
+                self._publish_status()
+                last_status = now
+            if self._reload_requested:
+                self._reload_requested = False
+                self._reload()
+                continue
+            if frame is None:
+                self._idle()
+                continue
+            if self._stop.is_set():
+                break
+            processed += 1
+            if frame.error is not None:
+                self._on_error(frame)
+            elif self._on_frame(frame) and self.source.is_images:
+                images_ok += 1
+            if self.max_frames is not None and processed >= self.max_frames:
+                break
+            if any(getattr(s, "quit_requested", False) for s in self.sinks):
+                log.info("a sink asked to quit")
+                break
+        self._publish_status()
+        if self._stop.is_set():
+            log.info("stopped by signal after %d frame(s)", processed)
+            return 0
+        if self.source.is_images and processed and not images_ok:
+            log.error("none of the %d input(s) could be read", processed)
+            return 1
+        if self.source.failed:
+            return 1
+        return 0
+
+    def _idle(self) -> None:
+        src = self.source
+        if src is not None and src.live and not getattr(src, "connected", True):
+            self.status.set_state("waiting", "camera not available; reconnecting")
+        self._sync_source_metrics()
+
+    def _mark_ready(self) -> None:
+        if not self._ready:
+            self._ready = True
+            self.status.set_state("running", "ok")
+            sdnotify.notify("READY=1")
+            log.debug("READY=1")
+
+    def _on_error(self, frame: Frame) -> None:
+        self.metrics.inc("errors")
+        self._emit(error_event(frame), frame, None)
+        if self.source is not None and self.source.live:
+            self.status.set_state("waiting", frame.error or "source error")
+
+    def _on_frame(self, frame: Frame) -> bool:
+        """Read one frame and publish what it gives; False when the reader failed on it."""
+        assert frame.image is not None and self.source is not None
+        self._mark_ready()
+        try:
+            result: FrameResult = self.reader.read(frame.image)
+        except Exception:  # noqa: BLE001 - one bad frame must not stop a months-long run
+            self._read_failures += 1
+            self.metrics.inc("errors")
+            if self._read_failures == 1 or self._read_failures % 100 == 0:
+                log.exception("reading frame %d of %s failed (%d so far)", frame.index, frame.source,
+                              self._read_failures)
+            if self.source.is_images:
+                self._emit(Event(ts=iso_ts(frame.ts), source=frame.source, frame=frame.index,
+                                 error="cannot read digits", kind="error"), frame, None)
+            return False
+        self.metrics.inc("frames")
+        self.metrics.inc("digits", sum(len(n.digits) for n in result.numbers))
+        latency = (time.time() - frame.ts) * 1000.0
+        self.metrics.set("latency_ms", latency)
+        stable_now: list[Number] | None
+        if self.stabiliser is None:
+            stable_now = list(result.numbers)
+            self._emit(reading_event(frame, result.numbers), frame, result)
+        else:
+            changed = self.stabiliser.update(result.numbers, frame.ts)
+            stable_now = self.stabiliser.stable
+            if changed is not None:
+                event = reading_event(frame, changed)
+                self._emit(event, frame, result)
+                self._save_state(event)
+            elif self.stabiliser.heartbeat(frame.ts):
+                self.metrics.inc("heartbeats")
+                self._emit(reading_event(frame, stable_now, kind="heartbeat"), frame, result)
+        self.status.frame_done(frame, result, stable_now)
+        snap_fps = self.status.snapshot().fps
+        self.metrics.set("fps", snap_fps)
+        self.metrics.set("up", 1)
+        for sink in self.sinks:
+            try:
+                sink.on_frame(frame, result, stable_now, snap_fps)
+            except Exception:  # noqa: BLE001 - sinks must not take the daemon down
+                log.exception("sink %s failed on frame %d", getattr(sink, "name", sink), frame.index)
+        self._sync_source_metrics()
+        return True
+
+    def _emit(self, event: Event, frame: Frame | None, result: FrameResult | None) -> None:
+        if event.kind == "reading":
+            self.metrics.inc("readings")
+        self.status.add_event(event)
+        for sink in self.sinks:
+            try:
+                sink.emit(event, frame, result)
+            except Exception:  # noqa: BLE001 - sinks must not take the daemon down
+                log.exception("sink %s failed to emit", getattr(sink, "name", sink))
+        failures = sum(int(getattr(s, "failures", 0)) for s in self.sinks)
+        if failures > self._failures_seen:
+            self.metrics.inc("sink_failures", failures - self._failures_seen)
+        self._failures_seen = failures
+
+    def _save_state(self, event: Event) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.save_readings(event.numbers, event.ts, event.source)
+        except OSError as exc:
+            log.warning("cannot save last readings: %s", exc)
+
+    def _sync_source_metrics(self) -> None:
+        src = self.source
+        if src is None:
+            return
+        if src.dropped > self._dropped_seen:
+            self.metrics.inc("frames_dropped", src.dropped - self._dropped_seen)
+        self._dropped_seen = src.dropped
+        reconnects = int(getattr(src, "reconnects", 0))
+        if reconnects > self._reconnects_seen:
+            self.metrics.inc("reconnects", reconnects - self._reconnects_seen)
+        self._reconnects_seen = reconnects
+        healthy, _ = self.status.health()
+        self.metrics.set("up", 1 if healthy else 0)
+
+    def _publish_status(self) -> None:
+        depth = 0
+        for sink in self.sinks:
+            queue = getattr(sink, "queue", None)
+            if queue is not None:
+                with contextlib.suppress(Exception):  # a closed queue has no depth
+                    depth += len(queue)
+        self.metrics.set("mqtt_queue_depth", depth)
+        line = self.status.systemd_status()
+        sdnotify.notify(f"STATUS={line}")
+        log.debug("status: %s", line)
+
+    # ------------------------------------------------------------------ reload
+
+    def _reload(self) -> None:
+        if self._reload_fn is None:
+            log.warning("SIGHUP ignored: no config file to reload")
+            return
+        sdnotify.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            new = self._reload_fn()
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc)
+            sdnotify.notify("READY=1")
+            return
+        try:
+            self._apply(new)
+        except FatalError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc)
+        else:
+            log.info("config reloaded from %s", new.path)
+        sdnotify.notify("READY=1")
+
+    def _apply(self, new: Config) -> None:
+        """Rebuild only what changed; build new parts first so a failure leaves the old ones running."""
+        old = self.cfg
+        changed = {s for s in ("source", "model", "segment", "numbers", "stabilise", "sinks", "mqtt", "web",
+                               "service", "logging") if getattr(old, s) != getattr(new, s)}
+        if not changed:
+            log.info("config unchanged")
+            return
+        classifier, reader, source, sinks = self.classifier, self.reader, self.source, self.sinks
+        if "model" in changed:
+            classifier = make_classifier(new)
+        if changed & {"model", "segment", "numbers"}:
+            reader = make_reader(new, classifier)
+        if "source" in changed:
+            source = make_source(new, self.once)
+        if changed & {"sinks", "mqtt"}:
+            try:
+                sinks = make_sinks(new)
+            except FatalError:
+                if source is not self.source and source is not None:
+                    source.close()
+                raise
+        # Everything new is built: swap, then retire the old parts.
+        if source is not self.source and self.source is not None:
+            self.source.close()
+            self.source = source
+            self._frames_iter = source.frames(idle_timeout=IDLE_TICK_S)
+            self._dropped_seen = 0
+            self._reconnects_seen = 0
+            self.status.set_info(source.name, str(new.model.path), classifier.runtime, classifier.num_threads)
+            if source.is_images:
+                log.warning("the new source %s is a set of images; the run ends after them", source.name)
+        if sinks is not self.sinks:
+            close_all(self.sinks)
+            self.sinks = sinks
+            self._failures_seen = 0
+        self.classifier, self.reader = classifier, reader
+        if self.source is not None and not self.source.is_images and (
+                changed & {"stabilise", "source"} or self.stabiliser is None):
+            self.stabiliser = self._make_stabiliser(new)
+        if "logging" in changed:
+            logging.getLogger().setLevel(new.logging.level)
+        if "web" in changed:
+            log.warning("web settings changed; they take effect at the next restart")
+        self.cfg = new
+
+
+def run(config: Config, max_frames: int | None = None, reload: Callable[[], Config] | None = None,
+        install_signals: bool = True) -> int:
+    """Run the daemon until its source ends, ``max_frames`` are read or a signal stops it."""
+    daemon = Daemon(config, max_frames=max_frames, reload=reload)
+    previous: dict[int, Any] = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+        interrupted = {"n": 0}
+
+        def on_stop(signum: int, _frame: Any) -> None:
+            interrupted["n"] += 1
+            if interrupted["n"] > 1 and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C means "now"
+            log.info("%s received, stopping", signal.Signals(signum).name)
+            daemon.stop()
+
+        def on_hup(_signum: int, _frame: Any) -> None:
+            log.info("SIGHUP received, reloading config")
+            daemon.request_reload()
+
+        for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        return daemon.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,159 @@
+"""A bounded, durable FIFO of MQTT messages on disk (SQLite from the standard library).
+
+Every reading the MQTT sink accepts is written here first and removed only when the broker acknowledged
+it (QoS 1 PUBACK), so a broker outage, a network cut or a daemon restart loses nothing. When the queue is
+full the oldest entries are dropped and counted: after a long outage the newest readings matter most.
+
+SQLite rather than append-only files: one file, transactions that survive kill -9 and power cuts, and
+delete-from-the-head without rewriting anything. Readings are rare (only on change), so a synchronous
+commit per message costs nothing noticeable even on an SD card.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+QUEUE_FILE = "mqtt-queue.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic   TEXT    NOT NULL,
+    payload BLOB    NOT NULL,
+    qos     INTEGER NOT NULL,
+    retain  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+class QueueError(RuntimeError):
+    """The queue file cannot be opened (permissions, not a database, disk full)."""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class DiskQueue:
+    """Thread-safe FIFO of messages persisted in ``path``.
+
+    ``put`` appends (dropping the oldest when more than ``max_items`` are stored); ``peek`` reads in order
+    without removing; ``ack`` removes one entry once the broker has it. ``dropped`` counts entries lost to
+    the bound over the queue's whole life (persisted, so a restart does not reset it).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_items: int = 10_000) -> None:
+        if max_items < 1:
+            raise ValueError(f"max_items must be >= 1, got {max_items}")
+        self.path = Path(path)
+        self.max_items = max_items
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # check_same_thread=False: the sink's emit() and its worker thread share the connection; our
+            # own lock serialises them.
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed reading survives a power cut, not just a crash of the process.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            os.chmod(self.path, 0o600)  # payloads may include readings the user considers private
+        except (sqlite3.Error, OSError) as exc:
+            raise QueueError(f"cannot open MQTT queue {self.path}: {exc}") from exc
+        pending = len(self)
+        if pending:
+            log.info("MQTT queue %s holds %d message(s) from before; they will be sent first", self.path, pending)
+
+    def put(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int:
+        """Append a message; returns its id (ids only grow, so they give the delivery order)."""
+        return self.put_many([(topic, payload, qos, retain)])[-1]
+
+    def put_many(self, messages: list[tuple[str, bytes | str, int, bool]]) -> list[int]:
+        """Append ``(topic, payload, qos, retain)`` messages in one transaction (one fsync, not one each:
+        on an SD card an fsync can take tens of milliseconds, and this runs in the processing loop)."""
+        ids: list[int] = []
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for topic, payload, qos, retain in messages:
+                data = payload.encode() if isinstance(payload, str) else bytes(payload)
+                cur = self._db.execute(
+                    "INSERT INTO queue (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
+                    (topic, data, int(qos), int(bool(retain))),
+                )
+                ids.append(int(cur.lastrowid or 0))
+            (count,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
+            excess = count - self.max_items
+            if excess > 0:
+                self._db.execute(
+                    "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)", (excess,))
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('dropped', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (excess,))
+        if excess > 0:
+            log.warning("MQTT queue full (%d); dropped the %d oldest message(s)", self.max_items, excess)
+        return ids
+
+    def peek(self, limit: int = 100, after_id: int = 0) -> list[QueuedMessage]:
+        """Up to ``limit`` messages with id > ``after_id``, oldest first, left in the queue."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload, qos, retain FROM queue WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [QueuedMessage(id=r[0], topic=r[1], payload=bytes(r[2]), qos=r[3], retain=bool(r[4])) for r in rows]
+
+    def ack(self, msg_id: int) -> None:
+        """Remove an entry the broker acknowledged (no-op if it was already dropped)."""
+        self.ack_many([msg_id])
+
+    def ack_many(self, msg_ids: list[int]) -> None:
+        """Remove several acknowledged entries in one transaction."""
+        if not msg_ids:
+            return
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM queue WHERE id = ?", [(i,) for i in msg_ids])
+
+    def __len__(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        return int(count)
+
+    @property
+    def dropped(self) -> int:
+        return self.get_meta("dropped")
+
+    def get_meta(self, key: str, default: int = 0) -> int:
+        """A small persisted integer kept next to the queue (e.g. how many sensors were announced)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else default
+
+    def set_meta(self, key: str, value: int) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, int(value)))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error as exc:
+                log.warning("closing MQTT queue %s: %s", self.path, exc)

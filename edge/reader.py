@@ -1,0 +1,349 @@
+"""Read one frame: segment, classify every candidate, split touching digits, assemble numbers.
+
+Two classifier calls per frame at most, each one batched ``invoke()``:
+
+1. every candidate component, normalised to MNIST's convention;
+2. for the candidates that look like several touching digits (too wide, or rejected as "not a digit"),
+   every piece between candidate cut points and every merge of neighbouring pieces. The best reading of
+   such a component is the path through the pieces whose digits are most probable (dynamic programming
+   over log-probabilities, with the "not a digit" class taking the probability away from bad cuts) - the
+   over-segmentation approach of deployed cheque readers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.normalise import to_mnist
+from edge.numbers import NumbersParams, assemble
+from edge.segment import Candidate, Segmentation, SegmentParams, segment
+from edge.types import NOT_A_DIGIT, Box, Digit, FrameResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReaderParams:
+    """How crops become digits (part of the config section ``segment:`` / reader options)."""
+
+    #: A digit is kept only when its best class probability is at least this.
+    min_confidence: float = 0.5
+    #: A crop whose "not a digit" probability is above this is dropped.
+    max_not_digit: float = 0.5
+    #: Components wider than this many heights are searched for touching digits.
+    split_aspect: float = 0.95
+    #: Narrower components are never split, even when rejected (a single stroke cannot hold two digits).
+    min_split_aspect: float = 0.5
+    #: Most cut points tried in one component.
+    max_cuts: int = 8
+    #: A piece (or merge of pieces) wider than this many heights cannot be one digit.
+    max_digit_aspect: float = 1.3
+    #: Cuts closer than this many heights to each other or to the component's ends are not tried.
+    min_piece: float = 0.12
+    #: Log-probability cost of each extra digit on a path: a whole digit beats two halves of equal score.
+    digit_cost: float = 0.15
+    #: Neighbouring candidates at most this many heights apart may be one digit in two strokes (a 1's
+    #: flag, a 4 or 5 written in two strokes): their merge is read too and kept when it reads better.
+    merge_gap: float = 0.12
+    #: Put the crops, the mask and the top-3 into FrameResult.debug.
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("min_confidence", "max_not_digit"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("split_aspect", "min_split_aspect", "max_digit_aspect", "min_piece", "merge_gap"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.max_cuts < 0 or self.digit_cost < 0:
+            raise ValueError("max_cuts and digit_cost must be >= 0")
+
+
+@dataclass
+class _Piece:
+    """A crop to classify: which candidate it belongs to and its column span inside the candidate."""
+
+    cand: int
+    span: tuple[int, int]
+    box: Box  # working pixels
+    ink: np.ndarray
+
+
+@dataclass
+class _Read:
+    box: Box
+    probs: np.ndarray
+    image: np.ndarray = field(repr=False)
+
+
+def stretch(ink: np.ndarray) -> np.ndarray:
+    """Stretch a crop's contrast so its stroke core is 1: faint pencil reads like marker."""
+    strong = ink[ink > 0.2]
+    if strong.size == 0:
+        return ink
+    top = float(np.percentile(strong, 80))
+    return np.clip(ink / max(top, 0.2), 0.0, 1.0)
+
+
+def top3(probs: np.ndarray) -> tuple[tuple[int, float], ...]:
+    """Best three DIGIT classes (0-9) with their probabilities."""
+    digits = probs[:NOT_A_DIGIT] if probs.shape[0] > NOT_A_DIGIT else probs
+    order = np.argsort(digits)[::-1][:3]
+    return tuple((int(i), float(digits[i])) for i in order)
+
+
+def digit_score(probs: np.ndarray) -> float:
+    """Log-probability of the best digit class: what a path through the pieces maximises."""
+    return math.log(max(float(np.max(probs[:NOT_A_DIGIT])), 1e-6))
+
+
+def cut_points(own: np.ndarray, height: int, p: ReaderParams) -> list[int]:
+    """Candidate cut columns in a component mask (bool, cropped to its box), best first then sorted.
+
+    Cuts go where little ink crosses a column (projection minima) and where the upper and lower contours
+    come close (the neck between two touching loops), the classic over-segmentation points.
+    """
+    h, w = own.shape
+    if w < 3:
+        return []
+    proj = own.sum(axis=0).astype(np.float32)
+    rows = np.arange(h)[:, None]
+    has = own.any(axis=0)
+    top = np.where(has, np.where(own, rows, h).min(axis=0), h)
+    bot = np.where(has, np.where(own, rows, -1).max(axis=0), -1)
+    span = np.where(has, bot - top + 1, 0).astype(np.float32)
+    # Both profiles low means a thin neck; weight the ink count more, it does not see the loops' holes.
+    cost = proj / max(float(proj.max()), 1.0) + 0.5 * span / max(float(h), 1.0)
+    cost = cv2.GaussianBlur(cost.reshape(1, -1), (0, 0), sigmaX=max(1.0, 0.03 * height)).ravel()
+    margin = max(2, int(p.min_piece * height))
+    idx = [
+        i for i in range(margin, w - margin)
+        if cost[i] <= cost[i - 1] and cost[i] <= cost[i + 1]
+    ]
+    idx.sort(key=lambda i: cost[i])
+    chosen: list[int] = []
+    for i in idx:
+        if all(abs(i - j) >= margin for j in chosen):
+            chosen.append(i)
+        if len(chosen) >= p.max_cuts:
+            break
+    return sorted(chosen)
+
+
+def best_path(n_pieces: int, scores: dict[tuple[int, int], float], cost: float) -> list[tuple[int, int]]:
+    """Dynamic programming over pieces 0..n: the spans covering all pieces with the highest total score."""
+    best = [-math.inf] * (n_pieces + 1)
+    back: list[int] = [-1] * (n_pieces + 1)
+    best[0] = 0.0
+    for j in range(1, n_pieces + 1):
+        for i in range(j):
+            s = scores.get((i, j))
+            if s is None or best[i] == -math.inf:
+                continue
+            v = best[i] + s - cost
+            if v > best[j]:
+                best[j], back[j] = v, i
+    if best[n_pieces] == -math.inf:
+        return []
+    path, j = [], n_pieces
+    while j > 0:
+        path.append((back[j], j))
+        j = back[j]
+    return path[::-1]
+
+
+def merge_pairs(boxes: list[Box], skip: set[int], p: ReaderParams) -> list[tuple[int, int]]:
+    """Pairs of neighbouring candidates that could be the two strokes of one digit.
+
+    Side by side (overlapping rows), at most ``merge_gap`` heights apart and together no wider than one
+    digit may be.
+    """
+    pairs = []
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][0])
+    for k, a in enumerate(order):
+        if a in skip:
+            continue
+        xa, ya, wa, ha = boxes[a]
+        for b in order[k + 1:]:
+            xb, yb, wb, hb = boxes[b]
+            h = max(ha, hb)
+            if xb - (xa + wa) > p.merge_gap * h:
+                break
+            if b in skip:
+                continue
+            overlap = min(ya + ha, yb + hb) - max(ya, yb)
+            if overlap < 0.5 * min(ha, hb):
+                continue
+            x0, y0 = min(xa, xb), min(ya, yb)
+            x1, y1 = max(xa + wa, xb + wb), max(ya + ha, yb + hb)
+            if x1 - x0 <= p.max_digit_aspect * (y1 - y0) * 0.8:
+                pairs.append((a, b))
+    return pairs
+
+
+class Reader:
+    """One frame in, digits and numbers out. Holds no per-frame state; safe to reuse frame after frame."""
+
+    def __init__(self, classifier: Any, segment_params: SegmentParams | None = None,
+                 numbers_params: NumbersParams | None = None, params: ReaderParams | None = None) -> None:
+        self.classifier = classifier
+        self.segment_params = segment_params or SegmentParams()
+        self.numbers_params = numbers_params or NumbersParams()
+        self.params = params or ReaderParams()
+
+    # ------------------------------------------------------------------------------------------ crops
+
+    @staticmethod
+    def _own(seg: Segmentation, cand: Candidate) -> np.ndarray:
+        x, y, w, h = cand.box
+        return np.isin(seg.labels[y:y + h, x:x + w], cand.labels)
+
+    @staticmethod
+    def _piece(seg: Segmentation, ci: int, cand: Candidate, own: np.ndarray, a: int, b: int) -> _Piece | None:
+        """The ink of columns a..b of a candidate, restricted to its own strokes."""
+        x, y, w, h = cand.box
+        sub = own[:, a:b]
+        rows = np.nonzero(sub.any(axis=1))[0]
+        if rows.size == 0:
+            return None
+        r0, r1 = int(rows[0]), int(rows[-1]) + 1
+        keep = cv2.dilate(sub[r0:r1].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+        ink = seg.ink[y + r0:y + r1, x + a:x + b] * keep
+        return _Piece(ci, (a, b), (x + a, y + r0, b - a, r1 - r0), ink)
+
+    def _normalise(self, inks: list[np.ndarray]) -> np.ndarray:
+        if not inks:
+            return np.zeros((0, 28, 28), np.uint8)
+        return np.stack([to_mnist(stretch(i)) for i in inks])
+
+    # ------------------------------------------------------------------------------------------ read
+
+    def read(self, image: np.ndarray, debug: bool | None = None) -> FrameResult:
+        """Read all digits and numbers in a gray or BGR frame (boxes in source pixels)."""
+        p = self.params
+        want_debug = p.debug if debug is None else debug
+        timings: dict[str, float] = {"segment": 0.0, "normalise": 0.0, "infer": 0.0, "assemble": 0.0}
+        if image is None or image.size == 0 or min(image.shape[:2]) < 2:
+            return FrameResult(numbers=[], timings=timings)
+        t = time.perf_counter()
+        seg = segment(image, self.segment_params)
+        timings["segment"] = (time.perf_counter() - t) * 1e3
+
+        # Stage 1: every candidate whole.
+        t = time.perf_counter()
+        inks = [seg.candidate_ink(c) for c in seg.candidates]
+        batch = self._normalise(inks)
+        timings["normalise"] += (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        probs = self.classifier.predict(batch)
+        timings["infer"] += (time.perf_counter() - t) * 1e3
+
+        reads: list[list[_Read]] = []
+        search: list[int] = []
+        for i, c in enumerate(seg.candidates):
+            _, _, w, h = c.box
+            pr = probs[i]
+            whole = _Read(c.box, pr, batch[i])
+            reads.append([whole])
+            aspect = w / max(h, 1)
+            bad = int(np.argmax(pr)) == NOT_A_DIGIT or float(np.max(pr[:NOT_A_DIGIT])) < p.min_confidence
+            if aspect > p.split_aspect or (bad and aspect > p.min_split_aspect):
+                search.append(i)
+
+        # Stage 2: pieces and merges of pieces of the candidates that may hold touching digits, and
+        # merges of neighbouring candidates that may be one digit in two strokes.
+        pairs = merge_pairs([c.box for c in seg.candidates], set(search), p)
+        if search or pairs:
+            t = time.perf_counter()
+            pieces: list[_Piece] = []
+            layouts: dict[int, int] = {}
+            for a, b in pairs:
+                ca, cb = seg.candidates[a], seg.candidates[b]
+                x0, y0 = min(ca.box[0], cb.box[0]), min(ca.box[1], cb.box[1])
+                x1 = max(ca.box[0] + ca.box[2], cb.box[0] + cb.box[2])
+                y1 = max(ca.box[1] + ca.box[3], cb.box[1] + cb.box[3])
+                both = Candidate((x0, y0, x1 - x0, y1 - y0), ca.labels + cb.labels)
+                pieces.append(_Piece(-1, (a, b), both.box, seg.candidate_ink(both)))
+            for ci in search:
+                c = seg.candidates[ci]
+                own = self._own(seg, c)
+                _, _, w, h = c.box
+                cuts = [0, *cut_points(own, h, p), w]
+                layouts[ci] = len(cuts) - 1
+                for i in range(len(cuts) - 1):
+                    for j in range(i + 1, len(cuts)):
+                        if (i, j) == (0, len(cuts) - 1):
+                            continue  # the whole component was read in stage 1
+                        if cuts[j] - cuts[i] > p.max_digit_aspect * h:
+                            break
+                        piece = self._piece(seg, ci, c, own, cuts[i], cuts[j])
+                        if piece is not None:
+                            piece.span = (i, j)
+                            pieces.append(piece)
+            batch2 = self._normalise([pc.ink for pc in pieces])
+            timings["normalise"] += (time.perf_counter() - t) * 1e3
+            t = time.perf_counter()
+            probs2 = self.classifier.predict(batch2)
+            timings["infer"] += (time.perf_counter() - t) * 1e3
+            for ci in search:
+                n = layouts[ci]
+                scores: dict[tuple[int, int], float] = {}
+                found: dict[tuple[int, int], _Read] = {}
+                whole = reads[ci][0]
+                scores[(0, n)] = digit_score(whole.probs)
+                found[(0, n)] = whole
+                for k, pc in enumerate(pieces):
+                    if pc.cand == ci:
+                        scores[pc.span] = digit_score(probs2[k])
+                        found[pc.span] = _Read(pc.box, probs2[k], batch2[k])
+                path = best_path(n, scores, p.digit_cost)
+                if path:
+                    reads[ci] = [found[s] for s in path]
+            # Merges: best gain first; each candidate joins at most one merge.
+            gains = []
+            for k, pc in enumerate(pieces):
+                if pc.cand != -1:
+                    continue
+                a, b = pc.span
+                split = digit_score(reads[a][0].probs) + digit_score(reads[b][0].probs) - p.digit_cost
+                gain = digit_score(probs2[k]) - split
+                if gain > 0 and int(np.argmax(probs2[k])) != NOT_A_DIGIT and float(np.max(probs2[k])) >= p.min_confidence:
+                    gains.append((gain, k, a, b))
+            used: set[int] = set()
+            for _, k, a, b in sorted(gains, reverse=True):
+                if a in used or b in used:
+                    continue
+                used |= {a, b}
+                reads[a] = [_Read(pieces[k].box, probs2[k], batch2[k])]
+                reads[b] = []
+
+        t = time.perf_counter()
+        digits: list[Digit] = []
+        crops = []
+        for group in reads:
+            for r in group:
+                pr = r.probs
+                best = int(np.argmax(pr[:NOT_A_DIGIT]))
+                conf = float(pr[best])
+                t3 = top3(pr)
+                src_box = seg.to_source(r.box)
+                if want_debug:
+                    crops.append((src_box, r.image, t3))
+                if pr.shape[0] > NOT_A_DIGIT and float(pr[NOT_A_DIGIT]) > p.max_not_digit:
+                    continue
+                if conf < p.min_confidence:
+                    continue
+                digits.append(Digit(digit=best, confidence=conf, box=src_box, top3=t3))
+        numbers = assemble(digits, self.numbers_params)
+        timings["assemble"] = (time.perf_counter() - t) * 1e3
+        result = FrameResult(numbers=numbers, timings=timings)
+        if want_debug:
+            result.debug = {"mask": seg.mask_at_source(), "crops": crops}
+        return result

@@ -1,0 +1,152 @@
+"""Append whole lines to a file that rotates by size, survives a full disk, and fsyncs by policy.
+
+Shared by the ``file:`` (JSON lines) and ``csv:`` sinks. Each line goes out in one ``os.write`` on an
+``O_APPEND`` descriptor, so it is in the OS at once (no user-space buffer to lose or to flush); when a write
+fails part-way (disk full), the file is truncated back to its last whole line, so readers never see a torn
+line. Rotation is ``logging.handlers.RotatingFileHandler.doRollover`` (PATH -> PATH.1 -> ... -> PATH.N).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import time
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class LineWriter:
+    """Append-only line file with size rotation, whole-line writes and an fsync policy.
+
+    ``header`` (e.g. a CSV header line) is written first into every new or empty file.
+    ``write`` returns False (and logs once per outage) instead of raising when the disk is full or the file
+    cannot be written; the next call tries again.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = 0, backups: int = 0,
+                 fsync: str = "interval", fsync_interval_s: float = 5.0, header: bytes | None = None,
+                 clock=time.monotonic) -> None:
+        if fsync not in ("event", "interval", "never"):
+            raise ValueError(f"fsync policy must be event, interval or never, not {fsync!r}")
+        self.path = Path(path)
+        self.max_bytes = max(0, int(max_bytes))
+        self.backups = max(0, int(backups))
+        self.fsync_policy = fsync
+        self.fsync_interval_s = float(fsync_interval_s)
+        self.header = header
+        self.failures = 0
+        self.rotations = 0
+        self._clock = clock
+        self._fd: int | None = None
+        self._dirty = False
+        self._last_fsync = clock()
+        self._failing = False
+        self._closed = False
+        # Only its rotation routine is used: delay=True means it never opens the file itself.
+        self._rotator = RotatingFileHandler(self.path, maxBytes=self.max_bytes, backupCount=self.backups,
+                                            encoding="utf-8", delay=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise ValueError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+            self._fail(exc)
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def _rotate(self) -> None:
+        self._sync(force=True)
+        self._close_fd()
+        if self.backups > 0:
+            self._rotator.doRollover()
+        else:
+            # No backups wanted: start the file again rather than let it grow without bound.
+            os.truncate(self.path, 0)
+        self.rotations += 1
+        log.info("rotated %s", self.path)
+
+    def _write_all(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+    def write(self, line: bytes) -> bool:
+        """Append one line (``line`` must end with a newline). True if it reached the file."""
+        if self._closed:
+            raise ValueError(f"{self.path} is closed")
+        size = -1
+        try:
+            fd = self._open()
+            size = os.fstat(fd).st_size
+            if self.max_bytes and size > 0 and size + len(line) > self.max_bytes:
+                self._rotate()
+                fd = self._open()
+                size = os.fstat(fd).st_size
+            data = line
+            if size == 0 and self.header:
+                data = self.header + line
+            self._write_all(fd, data)
+        except OSError as exc:
+            self._undo_partial(size)
+            self._fail(exc)
+            return False
+        self._dirty = True
+        if self._failing:
+            log.warning("%s: writing again after %d failed write(s)", self.path, self.failures)
+            self._failing = False
+        self._sync(force=self.fsync_policy == "event")
+        return True
+
+    def _undo_partial(self, size: int) -> None:
+        # Cut a torn line off so the file stays whole lines; shrinking a file needs no free space.
+        if self._fd is not None and size >= 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+        # Reopen next time: the file may have been removed or its directory remounted meanwhile.
+        self._close_fd()
+
+    def _fail(self, exc: OSError) -> None:
+        self.failures += 1
+        if not self._failing:
+            what = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            log.error("%s: cannot write (%s); dropping output and retrying on the next event", self.path, what)
+            self._failing = True
+        else:
+            log.debug("%s: still cannot write: %s", self.path, exc)
+
+    def _sync(self, force: bool = False) -> None:
+        if not self._dirty or self._fd is None or self.fsync_policy == "never" and not force:
+            return
+        now = self._clock()
+        if not force and now - self._last_fsync < self.fsync_interval_s:
+            return
+        try:
+            os.fsync(self._fd)
+            self._dirty = False
+            self._last_fsync = now
+        except OSError as exc:
+            self._fail(exc)
+
+    def close(self) -> None:
+        """fsync and close; idempotent."""
+        if self._closed:
+            return
+        self._sync(force=True)
+        self._close_fd()
+        self._rotator.close()
+        self._closed = True

@@ -1,0 +1,590 @@
+"""MQTT sink with Home Assistant discovery, availability (last will) and a durable on-disk queue.
+
+Topics (``<prefix>`` is ``<base_topic>/<node_id>``, e.g. ``digits/kitchen_meter``):
+
+- ``<prefix>/status``                 ``online`` / ``offline`` (retained; ``offline`` is the last will)
+- ``<prefix>/number_<i>/state``       the i-th number in reading order (1-based), e.g. ``0472``
+- ``<prefix>/number_<i>/attributes``  JSON: value, confidence, box, digits, ts, source, frame
+- ``<prefix>/error``                  JSON ``{"error": "cannot decode image" | null, "ts": ..., "source": ...}``
+- ``<prefix>/event``                  the whole event JSON line, as on stdout
+- ``<discovery_prefix>/sensor/<node_id>/number_<i>/config`` and
+  ``<discovery_prefix>/binary_sensor/<node_id>/error/config``: Home Assistant discovery (retained),
+  re-published when ``<discovery_prefix>/status`` says ``online`` (Home Assistant restarted).
+
+When a number disappears from the page its state becomes ``None``, which Home Assistant shows as unknown.
+
+Delivery: every message of a reading goes into :class:`edge.mqtt_queue.DiskQueue` first and leaves it only
+when the broker acknowledged it (PUBACK -> ``on_publish``), so broker outages and daemon restarts lose
+nothing and keep the order. Heartbeats are not queued: they repeat what the broker already has.
+
+Threads: paho's network thread only posts callbacks to a queue; one worker thread of ours owns the in-flight
+bookkeeping and calls ``publish``. That split is needed because paho runs ``on_publish`` while holding its
+own message lock, so touching our lock from there could deadlock against ``emit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import re
+import socket
+import ssl
+import stat
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from edge import __version__
+from edge.mqtt_queue import QUEUE_FILE, DiskQueue, QueueError
+from edge.sinks.base import Sink
+from edge.types import Event, Frame, FrameResult
+
+log = logging.getLogger(__name__)
+
+#: How many of our queued messages may be handed to paho before their PUBACKs come back. Bounded so a long
+#: backlog after an outage is streamed rather than dumped into paho's memory at once.
+WINDOW = 32
+#: If in-flight messages see no PUBACK for this long while connected, hand them to paho again (at least
+#: once: the broker may see a duplicate, never a gap).
+RESEND_AFTER_S = 60.0
+STATUS_ONLINE = "online"
+STATUS_OFFLINE = "offline"
+#: Home Assistant turns the state payload "None" into "unknown".
+STATE_NONE = "None"
+
+
+def slug(text: str) -> str:
+    """A topic- and entity-id-safe form of a device name: lowercase, [a-z0-9_]."""
+    s = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return s or "digits"
+
+
+@dataclass
+class MqttParams:
+    """Settings of the MQTT sink. The config's ``mqtt:`` section maps onto these fields by name.
+
+    A ``mqtt://user:pass@host:port`` spec overrides host, port, username and password. The password is
+    never logged (``repr=False``); prefer ``password_env`` or a mode-0600 ``password_file`` to a URL.
+    """
+
+    host: str | None = None
+    #: None: 1883, or 8883 with TLS
+    port: int | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    #: environment variable holding the password (checked before password_file)
+    password_env: str | None = "DIGITS_MQTT_PASSWORD"
+    #: file holding only the password; must not be readable by group or others
+    password_file: str | None = None
+    #: None: "digits-<node_id>"
+    client_id: str | None = None
+    #: topics live under <base_topic>/<node_id>
+    base_topic: str = "digits"
+    #: shown in Home Assistant; None: the host name. Its slug is the node id in topics and entity ids.
+    device_name: str | None = None
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    qos: int = 1
+    #: retain state, attributes and error topics so a subscriber (Home Assistant) gets the last value at once
+    retain: bool = True
+    keepalive_s: int = 60
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    #: skip the broker host name check (self-signed certificates on a LAN); the chain is still checked
+    tls_insecure: bool = False
+    #: None: the state directory ($STATE_DIRECTORY, else ~/.local/state/digits)
+    queue_dir: str | None = None
+    queue_max: int = 10_000
+    #: number sensors announced to Home Assistant up front; more appear when a page shows more numbers
+    numbers: int = 1
+    #: close() waits this long for queued readings to reach a connected broker
+    flush_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.qos not in (0, 1, 2):
+            raise ValueError(f"mqtt.qos must be 0, 1 or 2, got {self.qos}")
+        if self.port is not None and not 0 < int(self.port) < 65536:
+            raise ValueError(f"mqtt.port must be 1..65535, got {self.port}")
+        if self.queue_max < 1:
+            raise ValueError(f"mqtt.queue_max must be >= 1, got {self.queue_max}")
+        if self.keepalive_s < 5:
+            raise ValueError(f"mqtt.keepalive_s must be >= 5, got {self.keepalive_s}")
+        for name in ("base_topic", "discovery_prefix"):
+            v = getattr(self, name).strip("/")
+            if not v or any(c in v for c in "#+"):
+                raise ValueError(f"mqtt.{name} must be a non-empty topic without wildcards, got {v!r}")
+            setattr(self, name, v)
+
+    @classmethod
+    def from_options(cls, options: Any) -> MqttParams:
+        """Accept None, MqttParams, SinkOptions (uses its ``.mqtt``), a dict or a pydantic ``mqtt:`` section."""
+        if options is not None and not isinstance(options, (cls, dict)) and hasattr(options, "mqtt"):
+            options = options.mqtt
+        if options is None:
+            return cls()
+        if isinstance(options, cls):
+            return replace(options)
+        if isinstance(options, dict):
+            data = options
+        elif hasattr(options, "model_dump"):
+            data = options.model_dump()
+        else:
+            data = {f.name: getattr(options, f.name) for f in fields(cls) if hasattr(options, f.name)}
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_spec(self, spec: str) -> MqttParams:
+        """Apply ``mqtt[s]://[user:pass@]host[:port]`` on top of these settings (the command line wins)."""
+        try:
+            url = urlsplit(spec.strip())
+            port = url.port
+        except ValueError as exc:
+            raise ValueError(f"bad MQTT sink {redact(spec)!r}: {exc}") from None
+        if url.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"bad MQTT sink {redact(spec)!r}: expected mqtt:// or mqtts://")
+        if url.path not in ("", "/") or url.query or url.fragment:
+            raise ValueError(f"bad MQTT sink {redact(spec)!r}: only mqtt://[user:pass@]host[:port] is accepted")
+        out = replace(self)
+        if url.hostname:
+            out.host = url.hostname
+        if port:
+            out.port = port
+        if url.username:
+            out.username = unquote(url.username)
+        if url.password is not None:
+            out.password = unquote(url.password)
+        if url.scheme == "mqtts":
+            out.tls = True
+        if not out.host:
+            raise ValueError(f"MQTT sink {redact(spec)!r}: no broker host (give mqtt://HOST or mqtt.host)")
+        return out
+
+    def resolved_password(self) -> str | None:
+        """Password from the URL, else ``$password_env``, else ``password_file``. Errors name the setting."""
+        if self.password is not None:
+            return self.password
+        if self.password_env and os.environ.get(self.password_env):
+            return os.environ[self.password_env]
+        if self.password_file:
+            try:
+                st = os.stat(self.password_file)
+            except OSError as exc:
+                raise ValueError(f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ValueError(f"mqtt.password_file: {self.password_file} must not be readable by group or "
+                                 f"others (chmod 600 {self.password_file})")
+            try:
+                return Path(self.password_file).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"mqtt.password_file: cannot read {self.password_file}: {exc}") from None
+        return None
+
+
+def redact(spec: str) -> str:
+    """A sink spec with the password replaced, safe for logs and error messages."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", spec)
+
+
+class MqttSink(Sink):
+    """Publishes readings to an MQTT broker; see the module docstring for topics and delivery."""
+
+    def __init__(self, params: MqttParams, *, state_dir: str | os.PathLike[str] | None = None) -> None:
+        if not params.host:
+            raise ValueError("mqtt: no broker host (give mqtt://HOST or mqtt.host)")
+        self.params = params
+        self.device_name = params.device_name or socket.gethostname()
+        self.node_id = slug(self.device_name)
+        self.prefix = f"{params.base_topic}/{self.node_id}"
+        self.status_topic = f"{self.prefix}/status"
+        self.error_topic = f"{self.prefix}/error"
+        self.event_topic = f"{self.prefix}/event"
+        self.ha_status_topic = f"{params.discovery_prefix}/status"
+        port = params.port or (8883 if params.tls else 1883)
+        self.name = f"mqtt://{params.host}:{port}"
+        self.failures = 0
+
+        if params.queue_dir:
+            qdir = Path(params.queue_dir).expanduser()
+        else:
+            from edge.state import state_dir as default_state_dir
+
+            qdir = default_state_dir(state_dir)
+        try:
+            self.queue = DiskQueue(qdir / QUEUE_FILE, params.queue_max)
+        except QueueError as exc:
+            raise ValueError(f"mqtt.queue_dir: {exc}") from None
+
+        # Worker-thread-only state.
+        self._inflight: dict[int, int] = {}  # paho mid -> queue row id
+        self._cursor = 0  # highest queue row id handed to paho
+        self._last_progress = time.monotonic()
+        self._connected = False
+        self._resuming = False
+        self._announced = max(params.numbers, self._meta_int("announced"))
+        self._last_count = self._meta_int("last_count")
+        self._error_active: bool | None = None
+
+        self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._closed = False
+        self._outage_logged = False
+        self._client = self._make_client(params, port)
+        self._worker = threading.Thread(target=self._run, name="mqtt-sink", daemon=True)
+        self._worker.start()
+        self._client.connect_async(params.host, port, keepalive=params.keepalive_s)
+        self._client.loop_start()
+        log.info("MQTT sink %s: topics under %s/, %d queued reading message(s) on disk", self.name,
+                 self.prefix, len(self.queue))
+
+    # ------------------------------------------------------------------------------------------ set-up
+
+    @classmethod
+    def from_spec(cls, spec: str, options: Any = None) -> MqttSink:
+        """``mqtt[s]://[user:pass@]host[:port]`` plus the ``mqtt:`` settings (``SinkOptions.mqtt`` or a dict)."""
+        params = MqttParams.from_options(options).with_spec(spec)
+        return cls(params)
+
+    def _make_client(self, p: MqttParams, port: int) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=p.client_id or f"digits-{self.node_id}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        client.will_set(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
+        password = p.resolved_password()
+        if p.username:
+            client.username_pw_set(p.username, password)
+        elif password:
+            log.warning("mqtt: a password is set but no username; MQTT 3.1.1 sends neither")
+        if p.tls:
+            try:
+                client.tls_set(ca_certs=p.ca_file, certfile=p.cert_file, keyfile=p.key_file,
+                               cert_reqs=ssl.CERT_REQUIRED)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ValueError(f"mqtt TLS settings (ca_file/cert_file/key_file): {exc}") from None
+            if p.tls_insecure:
+                client.tls_insecure_set(True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(WINDOW * 4)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _meta_int(self, key: str) -> int:
+        try:
+            return self.queue.get_meta(key)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping only; a fresh value is harmless
+            log.debug("mqtt queue meta %s unreadable: %s", key, exc)
+            return 0
+
+    # ------------------------------------------------------------------ paho callbacks (network thread)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker %s refused the connection: %s", self.name, reason)
+            return
+        topics = [(self.status_topic, 1)]
+        if self.params.discovery:
+            topics.append((self.ha_status_topic, 1))
+        client.subscribe(topics)
+        self._events.put(("connected",))
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._events.put(("connect_failed",))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._events.put(("disconnected", str(reason)))
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self._events.put(("ack", mid))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        payload = msg.payload.strip().lower()
+        if msg.topic == self.ha_status_topic and payload == STATUS_ONLINE.encode():
+            self._events.put(("ha_online",))
+        elif msg.topic == self.status_topic and payload == STATUS_OFFLINE.encode():
+            # A stale "offline" can land after our "online": the last will of a half-open connection from
+            # before a power cut (the broker notices only after 1.5 keep-alives), or the old sink closing
+            # during a config reload. We are alive, so say so again.
+            self._events.put(("reassert",))
+
+    # --------------------------------------------------------------------------------- worker thread
+
+    def _run(self) -> None:
+        while True:
+            try:
+                items = [self._events.get(timeout=1.0)]
+            except queue.Empty:
+                items = []
+            while True:
+                try:
+                    items.append(self._events.get_nowait())
+                except queue.Empty:
+                    break
+            stop = False
+            acked: list[int] = []
+            for item in items:
+                if item[0] == "ack":
+                    row = self._inflight.pop(item[1], None)
+                    if row is not None:
+                        acked.append(row)
+                    continue
+                try:
+                    stop |= self._handle(item)
+                except Exception:  # noqa: BLE001 - the worker must survive anything one message does
+                    log.exception("MQTT sink: error handling %s", item[0])
+            if acked:
+                # One transaction for a burst of PUBACKs: a backlog drains at network speed, not fsync speed.
+                try:
+                    self.queue.ack_many(acked)
+                    self._last_progress = time.monotonic()
+                except Exception:  # noqa: BLE001
+                    log.exception("MQTT sink: cannot remove acknowledged messages from the queue")
+            try:
+                self._pump()
+            except Exception:  # noqa: BLE001
+                log.exception("MQTT sink: error publishing queued messages")
+            if stop:
+                return
+
+    def _handle(self, item: tuple[Any, ...]) -> bool:
+        kind = item[0]
+        if kind == "connected":
+            self._connected = True
+            self._outage_logged = False
+            self._last_progress = time.monotonic()
+            log.info("MQTT connected to %s", self.name)
+            self._publish_direct(self.status_topic, STATUS_ONLINE, retain=True, qos=1)
+            if self.params.discovery:
+                self._publish_discovery()
+            # Messages paho had in flight when the link dropped are re-sent by paho itself right after
+            # on_connect; newer ones wait for their PUBACKs so they cannot overtake them.
+            self._resuming = bool(self._inflight)
+        elif kind == "disconnected":
+            if self._connected:
+                log.warning("MQTT disconnected from %s (%s); readings are queued on disk", self.name, item[1])
+            self._connected = False
+        elif kind == "connect_failed":
+            if not self._outage_logged:
+                log.warning("MQTT broker %s unreachable; readings are queued on disk until it is back", self.name)
+                self._outage_logged = True
+        elif kind == "ha_online":
+            log.info("Home Assistant came online; re-publishing discovery")
+            self._publish_discovery()
+        elif kind == "reassert":
+            if self._connected:
+                log.debug("MQTT: %s said offline while we are connected; re-publishing online", self.status_topic)
+                self._publish_direct(self.status_topic, STATUS_ONLINE, retain=True, qos=1)
+        elif kind == "announce":
+            if self._connected and self.params.discovery:
+                self._publish_discovery()
+        elif kind == "stop":
+            return True
+        return False
+
+    def _pump(self) -> None:
+        if not self._connected:
+            return
+        if self._inflight and time.monotonic() - self._last_progress > RESEND_AFTER_S:
+            log.warning("MQTT: %d message(s) unacknowledged for %.0f s; sending them again",
+                        len(self._inflight), RESEND_AFTER_S)
+            self._inflight.clear()
+            self._cursor = 0
+        if self._resuming:
+            if self._inflight:
+                return
+            self._resuming = False
+        room = WINDOW - len(self._inflight)
+        if room <= 0:
+            return
+        for msg in self.queue.peek(limit=room, after_id=self._cursor):
+            try:
+                info = self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+            except (ValueError, TypeError) as exc:
+                # A message paho can never send (e.g. oversized) would block the queue for ever.
+                log.error("MQTT: dropping unsendable message on %s: %s", msg.topic, exc)
+                self.queue.ack(msg.id)
+                self._cursor = msg.id
+                continue
+            self._cursor = msg.id
+            if msg.qos == 0 and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self.queue.ack(msg.id)  # QoS 0 has no PUBACK; handing it to the socket is all there is
+                continue
+            # Even when rc is NO_CONN, paho keeps a QoS>0 message and sends it after reconnecting.
+            self._inflight[info.mid] = msg.id
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+
+    def _publish_direct(self, topic: str, payload: str | bytes, retain: bool, qos: int | None = None) -> None:
+        """Publish outside the disk queue (availability, discovery): they are rebuilt on every connect."""
+        info = self._client.publish(topic, payload, qos=self.params.qos if qos is None else qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+
+    # ------------------------------------------------------------------------------ discovery payloads
+
+    def device_block(self) -> dict[str, Any]:
+        return {
+            "identifiers": [f"digits_{self.node_id}"],
+            "name": self.device_name,
+            "model": "handwritten number reader (int8 TFLite CNN)",
+            "manufacturer": "digits-edge",
+            "sw_version": __version__,
+        }
+
+    def number_topic(self, index: int) -> str:
+        return f"{self.prefix}/number_{index}"
+
+    def discovery_messages(self) -> list[tuple[str, dict[str, Any]]]:
+        """(topic, config) for every announced number sensor and the error binary sensor."""
+        dp = self.params.discovery_prefix
+        common = {
+            "availability_topic": self.status_topic,
+            "payload_available": STATUS_ONLINE,
+            "payload_not_available": STATUS_OFFLINE,
+            "device": self.device_block(),
+            "origin": {"name": "digits-edge", "sw_version": __version__},
+            "qos": self.params.qos,
+        }
+        out = []
+        for i in range(1, self._announced + 1):
+            object_id = f"number_{i}"
+            out.append((f"{dp}/sensor/{self.node_id}/{object_id}/config", {
+                "name": f"Number {i}",
+                "unique_id": f"{self.node_id}_{object_id}",
+                "default_entity_id": f"sensor.{self.node_id}_{object_id}",
+                "state_topic": f"{self.number_topic(i)}/state",
+                "json_attributes_topic": f"{self.number_topic(i)}/attributes",
+                "icon": "mdi:numeric",
+                **common,
+            }))
+        out.append((f"{dp}/binary_sensor/{self.node_id}/error/config", {
+            "name": "Read error",
+            "unique_id": f"{self.node_id}_error",
+            "default_entity_id": f"binary_sensor.{self.node_id}_error",
+            "state_topic": self.error_topic,
+            "value_template": "{{ 'ON' if value_json.error else 'OFF' }}",
+            "json_attributes_topic": self.error_topic,
+            "device_class": "problem",
+            "entity_category": "diagnostic",
+            **common,
+        }))
+        return out
+
+    def _publish_discovery(self) -> None:
+        for topic, config in self.discovery_messages():
+            self._publish_direct(topic, json.dumps(config, separators=(",", ":")), retain=True)
+
+    # ------------------------------------------------------------------------------------ the sink API
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def queued(self) -> int:
+        """Reading messages not yet acknowledged by the broker (for /metrics)."""
+        return len(self.queue)
+
+    @property
+    def dropped(self) -> int:
+        """Reading messages dropped because the disk queue was full (for /metrics)."""
+        return self.queue.dropped
+
+    def messages_for(self, event: dict[str, Any]) -> list[tuple[str, str, bool]]:
+        """(topic, payload, retain) for one event dict; pure apart from the error/count bookkeeping."""
+        retain = self.params.retain
+        ident = {"ts": event.get("ts"), "source": event.get("source"), "frame": event.get("frame")}
+        msgs: list[tuple[str, str, bool]] = []
+        if event.get("error"):
+            # Keep the last valid numbers (retained) and raise the error flag, as meter readers do.
+            msgs.append((self.error_topic, json.dumps({"error": event["error"], **ident}), retain))
+            msgs.append((self.event_topic, json.dumps(event), False))
+            self._error_active = True
+            return msgs
+        numbers = event.get("numbers") or []
+        for i, n in enumerate(numbers, 1):
+            base = self.number_topic(i)
+            msgs.append((f"{base}/state", str(n["value"]), retain))
+            attrs = {"value": str(n["value"]), "confidence": n.get("confidence"), "box": n.get("box"),
+                     "digits": n.get("digits", []), "index": i, **ident}
+            msgs.append((f"{base}/attributes", json.dumps(attrs), retain))
+        for i in range(len(numbers) + 1, self._last_count + 1):
+            msgs.append((f"{self.number_topic(i)}/state", STATE_NONE, retain))
+            msgs.append((f"{self.number_topic(i)}/attributes", json.dumps({"index": i, **ident}), retain))
+        if self._error_active is not False:
+            # Clear a stale (possibly retained from a previous run) error flag.
+            msgs.append((self.error_topic, json.dumps({"error": None, **ident}), retain))
+            self._error_active = False
+        msgs.append((self.event_topic, json.dumps(event), False))
+        return msgs
+
+    def emit(self, event: Event | dict[str, Any], frame: Frame | None = None,
+             result: FrameResult | None = None) -> None:
+        if self._closed:
+            return
+        d = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+        heartbeat = d.get("heartbeat") or getattr(event, "kind", None) == "heartbeat"
+        if heartbeat and not self._connected:
+            return  # nothing new in it; not worth queueing on disk
+        try:
+            count = len(d.get("numbers") or []) if not d.get("error") else self._last_count
+            msgs = self.messages_for(d)
+            self.queue.put_many([(topic, payload, self.params.qos, retain) for topic, payload, retain in msgs])
+            if count != self._last_count:
+                self._last_count = count
+                self.queue.set_meta("last_count", count)
+            if count > self._announced:
+                self._announced = count
+                self.queue.set_meta("announced", count)
+                self._events.put(("announce",))
+        except Exception as exc:  # noqa: BLE001 - a sink must never take the daemon down
+            self.failures += 1
+            log.error("MQTT sink: cannot queue event: %s", exc)
+            return
+        self._events.put(("wake",))
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the queue to drain (only useful while connected). True if empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.queue) == 0:
+                return True
+            if not self._connected:
+                break  # nothing will drain while the broker is away; the queue stays on disk
+            self._events.put(("wake",))
+            time.sleep(0.05)
+        return len(self.queue) == 0
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._connected and not self.flush(self.params.flush_timeout_s):
+            log.warning("MQTT: %d message(s) not yet acknowledged; they stay queued on disk for next start",
+                        len(self.queue))
+        self._events.put(("stop",))
+        self._worker.join(timeout=5)
+        # A clean disconnect suppresses the last will, so say offline ourselves.
+        if self._client.is_connected():
+            info = self._client.publish(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.queue.close()
+        log.info("MQTT sink %s closed", self.name)

@@ -1,0 +1,152 @@
+"""``overlay:PATH``: the annotated view saved to disk.
+
+Stream sources (camera, video file, RTSP) give a video at PATH through ``cv2.VideoWriter`` (every processed
+frame, so the video shows what the daemon saw); image sources (a file, a folder, a glob) give a folder PATH
+with one annotated JPEG per input. ``SinkOptions.overlay_mode`` forces either; "auto" looks at the first
+frame: a source that names an image file means image mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.annotate import FpsMeter, annotate
+from edge.sinks.base import Sink, SinkOptions
+from edge.types import Event, Frame, FrameResult, Number
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".jp2"}
+VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".m4v"}
+
+
+def is_image_source(source: str) -> bool:
+    return Path(source.split("?")[0]).suffix.lower() in IMAGE_EXTS
+
+
+def choose_mode(mode: str, source: str) -> str:
+    if mode in ("video", "images"):
+        return mode
+    return "images" if is_image_source(source) else "video"
+
+
+def image_name(frame: Frame) -> str:
+    """``000012_page1.jpg``: the index keeps inputs in order and apart even if two share a file name."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(frame.source).stem)[:80] or "frame"
+    return f"{frame.index:06d}_{stem}.jpg"
+
+
+class OverlaySink(Sink):
+    def __init__(self, path: str, options: SinkOptions | None = None) -> None:
+        self.opts = options or SinkOptions()
+        self.path = Path(path)
+        self.name = f"overlay:{path}"
+        self.wants_debug = bool(self.opts.overlay_debug)
+        self.mode: str | None = None if self.opts.overlay_mode == "auto" else self.opts.overlay_mode
+        self.failures = 0
+        self.written = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None  # (w, h) of the video
+        self._fps = FpsMeter()
+        self._stable: list[Number] = []
+        self._pending: tuple[Frame, FrameResult] | None = None
+        self._closed = False
+        self._failing = False
+
+    @property
+    def video_path(self) -> Path:
+        # VideoWriter picks the container from the extension; without one it cannot write at all.
+        return self.path if self.path.suffix.lower() in VIDEO_EXTS else self.path.with_name(self.path.name + ".mp4")
+
+    def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
+        if event.error is None:
+            self._stable = list(event.numbers)
+        # The daemon emits a frame's event before calling on_frame for it; a caller that never calls
+        # on_frame still gets its event frames drawn, one frame late (or at close).
+        self._flush_pending()
+        if frame is not None and result is not None and frame.image is not None:
+            self._pending = (frame, result)
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.on_frame(*pending)
+
+    def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
+                 fps: float | None = None) -> None:
+        if self._closed or frame.image is None:
+            return
+        self._pending = None
+        if self.mode is None:
+            self.mode = choose_mode(self.opts.overlay_mode, frame.source)
+            log.info("overlay: writing %s to %s", "a video" if self.mode == "video" else "annotated images",
+                     self.video_path if self.mode == "video" else self.path)
+        measured = self._fps.tick(frame.ts)
+        is_video = self.mode == "video"
+        img = annotate(frame.image, result, self._stable if stable is None else stable,
+                       (fps if fps is not None else measured) if is_video else None, debug=self.wants_debug)
+        if is_video:
+            self._write_video(img)
+        else:
+            self._write_image(img, frame)
+
+    def _trouble(self, msg: str, *args: object) -> None:
+        self.failures += 1
+        if not self._failing:
+            log.error("overlay: " + msg, *args)
+            self._failing = True
+
+    def _write_image(self, img: np.ndarray, frame: Frame) -> None:
+        target = self.path / image_name(frame)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if not ok:
+                raise OSError(f"cannot encode {target.name}")
+            tmp = target.with_name(target.name + ".tmp")
+            # Write then rename: a reader (or a crash) never sees half an image.
+            tmp.write_bytes(buf.tobytes())
+            os.replace(tmp, target)
+        except OSError as exc:
+            self._trouble("cannot write %s: %s", target, exc.strerror or exc)
+            return
+        self._failing = False
+        self.written += 1
+
+    def _write_video(self, img: np.ndarray) -> None:
+        if self._writer is None:
+            h, w = img.shape[:2]
+            target = self.video_path
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self._trouble("cannot create %s: %s", target.parent, exc.strerror or exc)
+                return
+            writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*self.opts.overlay_codec[:4].ljust(4)),
+                                     float(self.opts.overlay_fps), (w, h))
+            if not writer.isOpened():
+                self._trouble("cannot open a %r video writer for %s", self.opts.overlay_codec, target)
+                return
+            self._writer, self._size = writer, (w, h)
+        assert self._size is not None
+        if (img.shape[1], img.shape[0]) != self._size:
+            # A video has one size; a camera that changes resolution mid-run is scaled to the first one.
+            img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(img)
+        self.written += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._flush_pending()
+        self._closed = True
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            log.info("overlay: %d frame(s) written to %s", self.written, self.video_path)

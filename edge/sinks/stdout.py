@@ -1,0 +1,55 @@
+"""``stdout``: one JSON object per line, flushed per line (pipes and ``jq`` see each event at once)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from typing import TextIO
+
+from edge.sinks.base import Sink
+from edge.types import Event, Frame, FrameResult
+
+log = logging.getLogger(__name__)
+
+
+def event_json(event: Event) -> str:
+    """The event as one line of JSON (DESIGN.md, "The event"), without the newline."""
+    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(", ", ": "))
+
+
+class StdoutSink(Sink):
+    name = "stdout"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._broken = False
+        self.failures = 0
+
+    @property
+    def stream(self) -> TextIO:
+        # Looked up per write so a test harness or a redirect installed after start is honoured.
+        return self._stream if self._stream is not None else sys.stdout
+
+    def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
+        if self._broken:
+            self.failures += 1
+            return
+        try:
+            self.stream.write(event_json(event) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): other sinks still matter, so stop writing, don't die.
+            self._broken = True
+            self.failures += 1
+            log.error("stdout closed by the reader; no more events on stdout")
+        except (OSError, ValueError) as exc:
+            self.failures += 1
+            log.error("cannot write event to stdout: %s", exc)
+
+    def close(self) -> None:
+        if self._broken:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()

@@ -1,0 +1,169 @@
+"""``window``: a live annotated view on a desktop (``cv2.imshow``).
+
+Keys: ``q``/Esc quit (sets ``quit_requested``; the daemon polls it and stops cleanly), ``p`` pause/resume
+the view (and sets ``paused``, which the daemon may honour), ``s`` save a snapshot PNG, ``d`` toggle the debug
+view (thresholded mask and the 28x28 crops the model saw with their top-3). Closing the window quits too.
+Nothing touches the GUI until the first frame, so importing this module needs no display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.annotate import FpsMeter, annotate, put_label
+from edge.sinks.base import Sink, SinkOptions
+from edge.types import Event, Frame, FrameResult, Number
+
+log = logging.getLogger(__name__)
+
+
+def display_problem() -> str | None:
+    """Why a window cannot be shown here, or None if it can.
+
+    OpenCV's Qt back end aborts the whole process (no exception to catch) when it cannot reach an X server,
+    so the daemon checks before it ever opens a window: DISPLAY set, and its X server answering.
+    """
+    if sys.platform != "linux":
+        return None
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return "DISPLAY is not set"
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return f"DISPLAY={display!r} is not a valid display name"
+    try:
+        if host in ("", "unix"):
+            path = f"/tmp/.X11-unix/X{number}"
+            for address in (path, "\0" + path):  # file socket, then Linux abstract socket
+                with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(1.0)
+                    s.connect(address)
+                    return None
+            return f"no X server answers on DISPLAY={display}"
+        with socket.create_connection((host, 6000 + int(number)), timeout=1.0):
+            return None
+    except OSError:
+        return f"no X server answers on DISPLAY={display}"
+
+
+class WindowSink(Sink):
+    name = "window"
+
+    def __init__(self, options: SinkOptions | None = None, *, check_display: bool = True) -> None:
+        problem = display_problem() if check_display else None
+        if problem:
+            raise ValueError(f"sink 'window' needs a display ({problem}); use overlay:PATH or --web instead")
+        self.opts = options or SinkOptions()
+        self.title = self.opts.window_name
+        self.paused = False
+        self.quit_requested = False
+        self.wants_debug = False
+        self.failures = 0
+        self.snapshots: list[Path] = []
+        self._shown: np.ndarray | None = None
+        self._open = False
+        self._closed = False
+        self._fps = FpsMeter()
+        self._stable: list[Number] = []
+        self._pending: tuple[Frame, FrameResult] | None = None
+
+    def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
+        if event.error is None:
+            self._stable = list(event.numbers)
+        # The daemon emits a frame's event before calling on_frame for it; a caller that never calls
+        # on_frame still gets its event frames drawn, one frame late (or at close).
+        self._flush_pending()
+        if frame is not None and result is not None and frame.image is not None:
+            self._pending = (frame, result)
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.on_frame(*pending)
+
+    def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
+                 fps: float | None = None) -> None:
+        if self._closed or self.failures:
+            return
+        self._pending = None
+        measured = self._fps.tick(frame.ts)
+        if not self.paused and frame.image is not None:
+            self._shown = annotate(frame.image, result, self._stable if stable is None else stable,
+                                   fps if fps is not None else measured, debug=self.wants_debug)
+        if self._shown is None:
+            return
+        try:
+            if not self._open:
+                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+                self._open = True
+            shown = self._shown
+            if self.paused:
+                shown = shown.copy()
+                put_label(shown, "PAUSED (p)", (4, shown.shape[0] - 6), (0, 200, 255), 0.6)
+            cv2.imshow(self.title, shown)
+            key = cv2.waitKey(1) & 0xFF
+            if self._open and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                log.info("window closed; stopping")
+                self.quit_requested = True
+                return
+        except cv2.error as exc:
+            self.failures += 1
+            log.error("window: cannot show frames (%s); window sink disabled", str(exc).strip().splitlines()[-1])
+            return
+        self.handle_key(key)
+
+    def handle_key(self, key: int) -> None:
+        """React to one key code (as from ``cv2.waitKey``); 255/-1 means no key."""
+        if key in (ord("q"), 27):
+            log.info("quit requested from the window")
+            self.quit_requested = True
+        elif key == ord("p"):
+            self.paused = not self.paused
+            log.info("window %s", "paused" if self.paused else "resumed")
+        elif key == ord("d"):
+            self.wants_debug = not self.wants_debug
+            log.info("debug view %s", "on" if self.wants_debug else "off")
+        elif key == ord("s"):
+            self.save_snapshot()
+
+    def save_snapshot(self) -> Path | None:
+        if self._shown is None:
+            return None
+        folder = Path(self.opts.snapshot_dir)
+        target = folder / time.strftime("snapshot-%Y%m%d-%H%M%S.png")
+        n = 1
+        while target.exists():
+            target = folder / time.strftime(f"snapshot-%Y%m%d-%H%M%S-{n}.png")
+            n += 1
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(target), self._shown):
+                raise OSError("imwrite failed")
+        except (OSError, cv2.error) as exc:
+            log.error("cannot save snapshot %s: %s", target, exc)
+            return None
+        log.info("snapshot saved to %s", target)
+        self.snapshots.append(target)
+        return target
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._open:
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+            self._open = False

@@ -1,0 +1,241 @@
+"""Temporal stabilisation: per-position vote across frames, so only settled readings are published.
+
+A pure state machine (no I/O, no clock): the daemon feeds it each frame's numbers with the frame time and
+publishes whatever ``update`` returns.
+
+- Each number on the page is a *track*, found again frame to frame by its position: the nearest track whose
+  centre lies within ``match_tolerance`` digit heights. Digit height, not pixels, so the same setting works
+  near and far; a hand shaking the paper or a camera wobble moves centres by far less than a digit.
+- A track's value becomes stable once it is the same in ``votes`` of the last ``window`` frames. With the
+  defaults (3 of 5) one flickering frame can never win, and a real change is published after 3 frames.
+- A stable value is kept (hysteresis) until another value wins the vote *and* was read in each of the last
+  ``change_streak`` frames, so a reading flickering between two values (3/9, 4/8) does not make the
+  published value blink; a real change is published after ``change_streak`` frames.
+- A track unseen for ``drop_after`` frames is dropped; if it was stable, the stable set changes.
+- If a number moves further than the tolerance (paper slid), its new track becomes stable while the old one
+  is still missing: the new one takes the old one's place instead of publishing the number twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from itertools import count
+
+from edge.types import Number
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StabiliseParams:
+    """The ``stabilise:`` config section."""
+
+    #: a value must be read this many times ...
+    votes: int = 3
+    #: ... within this many most recent frames to become stable.
+    window: int = 5
+    #: to replace a stable value, the new one must also have been read in each of the last this many frames.
+    #: One more than ``votes`` by default: a digit on the edge between two readings (a weak 5 read as "15"
+    #: or "1") comes in runs of a few frames, and the published value should not follow them. Capped at
+    #: ``window``.
+    change_streak: int = 4
+    #: a track not seen for this many consecutive frames is dropped.
+    drop_after: int = 5
+    #: how far (in digit heights, centre to centre) a number may move between frames and still be the same.
+    match_tolerance: float = 1.0
+    #: readings less confident than this keep a track alive but do not vote (0 = every reading votes).
+    min_confidence: float = 0.0
+    #: seconds between heartbeat events while nothing changes (0 = no heartbeat).
+    heartbeat_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"stabilise.window must be >= 1, got {self.window}")
+        if not 1 <= self.votes <= self.window:
+            raise ValueError(f"stabilise.votes must be between 1 and window ({self.window}), got {self.votes}")
+        if self.change_streak < 1:
+            raise ValueError(f"stabilise.change_streak must be >= 1, got {self.change_streak}")
+        if self.drop_after < 1:
+            raise ValueError(f"stabilise.drop_after must be >= 1, got {self.drop_after}")
+        if self.match_tolerance <= 0:
+            raise ValueError(f"stabilise.match_tolerance must be > 0, got {self.match_tolerance}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"stabilise.min_confidence must be in [0, 1], got {self.min_confidence}")
+        if self.heartbeat_s < 0:
+            raise ValueError(f"stabilise.heartbeat_s must be >= 0, got {self.heartbeat_s}")
+
+
+def digit_height(n: Number) -> float:
+    """Typical digit height of a number: the median of its digits' heights (the box grows with tilt)."""
+    heights = sorted(d.box[3] for d in n.digits)
+    if heights:
+        return float(heights[len(heights) // 2])
+    return float(max(n.box[3], 1))
+
+
+def centre(box: tuple[int, int, int, int]) -> tuple[float, float]:
+    x, y, w, h = box
+    return x + w / 2.0, y + h / 2.0
+
+
+def match_distance(a: Number, b: Number) -> float:
+    """Centre distance of two numbers in units of (the larger) digit height."""
+    (ax, ay), (bx, by) = centre(a.box), centre(b.box)
+    h = max(digit_height(a), digit_height(b), 1.0)
+    return float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 / h)
+
+
+@dataclass
+class _Track:
+    id: int
+    last: Number
+    votes: deque[str | None]
+    missing: int = 0
+    stable: Number | None = None
+    #: position in the most recent frame that saw it; keeps the published set in the reader's order.
+    rank: float = 0.0
+    born: int = 0
+    #: the latest observation of each value still in the vote window, so a winner is published with its
+    #: own box, confidence and digits even when the current frame read something else.
+    recent: dict[str, Number] = field(default_factory=dict)
+
+    @property
+    def stable_value(self) -> str | None:
+        return None if self.stable is None else self.stable.value
+
+
+class Stabiliser:
+    """Feed ``update(numbers, ts)`` once per frame; it returns the stable set when it appears or changes."""
+
+    def __init__(self, params: StabiliseParams | None = None) -> None:
+        self.params = params or StabiliseParams()
+        self._tracks: list[_Track] = []
+        self._ids = count()
+        self._frames = 0
+        self._published: tuple[str, ...] = ()
+        self._last_emit_ts: float | None = None
+
+    def reset(self) -> None:
+        """Forget everything (new source, reloaded config)."""
+        self._tracks.clear()
+        self._published = ()
+        self._last_emit_ts = None
+
+    @property
+    def stable(self) -> list[Number]:
+        """The current stable readings in reading order (may be empty)."""
+        tracks = sorted((t for t in self._tracks if t.stable is not None), key=lambda t: (t.rank, t.born))
+        return [t.stable for t in tracks if t.stable is not None]
+
+    @property
+    def tracked(self) -> int:
+        """How many numbers are being followed (stable or not yet)."""
+        return len(self._tracks)
+
+    def update(self, numbers: list[Number], ts: float) -> list[Number] | None:
+        """Take one frame's numbers (in reading order); return the new stable set if it changed, else None.
+
+        An empty list is a real answer (everything that was stable has gone), so test ``is not None``.
+        """
+        p = self.params
+        self._frames += 1
+        matched = self._match(numbers)
+        seen: set[int] = set()
+        for idx, number in enumerate(numbers):
+            track = matched.get(idx)
+            vote = number.value if number.confidence >= p.min_confidence else None
+            if track is None:
+                track = _Track(id=next(self._ids), last=number, votes=deque(maxlen=p.window), born=self._frames)
+                self._tracks.append(track)
+            track.last = number
+            track.missing = 0
+            track.rank = idx
+            track.votes.append(vote)
+            if vote is not None:
+                track.recent[vote] = number
+            if track.stable is not None and vote == track.stable.value:
+                track.stable = number  # same reading, fresher box and confidence
+            seen.add(track.id)
+
+        for track in self._tracks:
+            if track.id not in seen:
+                track.missing += 1
+                track.votes.append(None)
+        gone = [t for t in self._tracks if t.missing >= p.drop_after]
+        for track in gone:
+            if track.stable is not None:
+                log.debug("dropped stable %r after %d missing frames", track.stable.value, track.missing)
+        self._tracks = [t for t in self._tracks if t.missing < p.drop_after]
+
+        for track in list(self._tracks):
+            in_window = set(track.votes)
+            track.recent = {v: n for v, n in track.recent.items() if v in in_window}
+            winner = self._vote(track)
+            if winner is None or winner == track.stable_value:
+                continue
+            if track.stable is None:
+                self._take_over_moved(track, winner)
+            log.debug("track %d stable %r -> %r", track.id, track.stable_value, winner)
+            track.stable = track.recent[winner]
+
+        values = tuple(n.value for n in self.stable)
+        if values == self._published:
+            return None
+        self._published = values
+        self._last_emit_ts = ts
+        return self.stable
+
+    def heartbeat(self, ts: float) -> bool:
+        """True when ``heartbeat_s`` has passed since the last reading or heartbeat (and resets the timer)."""
+        if self.params.heartbeat_s <= 0:
+            return False
+        if self._last_emit_ts is None:
+            self._last_emit_ts = ts
+            return False
+        if ts - self._last_emit_ts >= self.params.heartbeat_s:
+            self._last_emit_ts = ts
+            return True
+        return False
+
+    def _vote(self, track: _Track) -> str | None:
+        tally = Counter(v for v in track.votes if v is not None)
+        if not tally:
+            return None
+        value, n = tally.most_common(1)[0]
+        if n < self.params.votes:
+            return None
+        if track.stable is not None and value != track.stable.value:
+            need = min(self.params.change_streak, self.params.window)
+            streak = list(track.votes)[-need:]
+            if len(streak) < need or any(v != value for v in streak):
+                return None
+        return value
+
+    def _match(self, numbers: list[Number]) -> dict[int, _Track]:
+        """Greedy nearest-first assignment of this frame's numbers to tracks, each used at most once."""
+        pairs = []
+        for idx, number in enumerate(numbers):
+            for track in self._tracks:
+                d = match_distance(number, track.last)
+                if d <= self.params.match_tolerance:
+                    pairs.append((d, idx, track))
+        pairs.sort(key=lambda p: (p[0], p[1], p[2].id))
+        out: dict[int, _Track] = {}
+        used: set[int] = set()
+        for _, idx, track in pairs:
+            if idx in out or track.id in used:
+                continue
+            out[idx] = track
+            used.add(track.id)
+        return out
+
+    def _take_over_moved(self, track: _Track, value: str) -> None:
+        """A new track settling on a value that a now-missing stable track holds is that number, moved."""
+        for old in self._tracks:
+            if old is not track and old.missing > 0 and old.stable_value == value:
+                log.debug("track %d (%r) moved to track %d", old.id, value, track.id)
+                self._tracks.remove(old)
+                return
+

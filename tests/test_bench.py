@@ -1,0 +1,172 @@
+"""The speed bench (python -m edge.bench) and the accuracy bench (tools/bench_scenes.py), run for real."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge import bench
+from edge.types import Digit, Number
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "digits_int8.tflite"
+SAMPLE = ROOT / "samples" / "sample.mp4"
+sys.path.insert(0, str(ROOT / "tools"))
+import bench_scenes  # noqa: E402
+import scenegen  # noqa: E402
+
+needs_model = pytest.mark.skipif(not MODEL.is_file(), reason="models/digits_int8.tflite not built yet")
+MNIST_DIR = Path(os.environ.get("MNIST_DIR", scenegen.DEFAULT_MNIST_DIR))
+needs_mnist = pytest.mark.skipif(not any(MNIST_DIR.glob("t10k-images*")), reason="MNIST test files not available")
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=env)
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tmp_path_factory) -> Path:
+    """A few frames of the bundled sample, shrunk: a real video file through OpenCV's writer and reader."""
+    path = tmp_path_factory.mktemp("bench") / "tiny.mp4"
+    cap = cv2.VideoCapture(str(SAMPLE))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (480, 360))
+    for _ in range(6):
+        ok, f = cap.read()
+        assert ok
+        w.write(cv2.resize(f, (480, 360), interpolation=cv2.INTER_AREA))
+    w.release()
+    cap.release()
+    return path
+
+
+@needs_model
+def test_bench_json_has_every_stage(tiny_video):
+    r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "4", "--no-prior-art", "--no-pi4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["video"]["size"] == [480, 360] and out["video"]["frames"] == 4
+    for stage in bench.STAGES:
+        assert out["pipeline_ms"][stage] >= 0.0
+    assert out["pipeline_ms"]["segment"] > 0.0 and out["pipeline_ms"]["infer"] > 0.0
+    assert out["floor_ms"]["decode"] > 0.0 and out["floor_ms"]["gray"] >= 0.0
+    # The floor is part of the pipeline's work, so the pipeline can only cost more.
+    assert out["full_over_floor"] > 1.0
+    assert out["video"]["digits_per_frame"] > 0
+    assert out["prior_art"] == {"skipped": "--no-prior-art"}
+    assert out["pi4_estimate"] == {"skipped": "--no-pi4"}
+
+
+@needs_model
+def test_bench_table_names_all_stages(tiny_video):
+    r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "3", "--no-prior-art")
+    assert r.returncode == 0, r.stderr
+    for word in ("decode", "grayscale", "segment", "normalise", "infer", "assemble", "pipeline / floor",
+                 "Raspberry Pi 4"):
+        assert word in r.stdout
+
+
+@needs_model
+def test_bench_missing_video_is_one_line_error(tmp_path):
+    r = _run("-m", "edge.bench", "--video", str(tmp_path / "nope.mp4"), "--no-prior-art")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "nope.mp4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bench_missing_model_is_one_line_error(tiny_video, tmp_path):
+    r = _run("-m", "edge.bench", "--video", str(tiny_video), "--model", str(tmp_path / "none.tflite"),
+             "--no-prior-art")
+    assert r.returncode == 2
+    assert "none.tflite" in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_mnist
+def test_generated_bench_video_is_720p_with_ten_digits(tmp_path):
+    info = bench.make_video(tmp_path / "b.avi", frames=3, mnist_dir=str(MNIST_DIR), codec="mjpg")
+    frames = bench.read_frames(tmp_path / "b.avi", 10)
+    assert len(frames) == 3 and frames[0].shape == (720, 1280, 3)
+    assert sum(len(v) for v in info["values"]) == 10
+
+
+def test_bench_video_falls_back_to_the_sample_without_mnist(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    info = bench.make_video(tmp_path / "b.mp4", frames=2, size=(320, 240), mnist_dir=str(empty))
+    assert "upscaled" in info["generated"]
+    assert bench.read_frames(tmp_path / "b.mp4", 5)[0].shape == (240, 320, 3)
+
+
+def test_pi4_estimate_scales_by_the_sysbench_ratio():
+    est = bench.pi4_estimate(2.0, 10.0, bench.PI4_SYSBENCH_EPS * 4)
+    assert est["factor"] == 4.0 and est["floor_ms"] == 8.0 and est["pipeline_ms"] == 40.0
+    assert "skipped" in bench.pi4_estimate(2.0, 10.0, None)
+
+
+@pytest.mark.slow
+@pytest.mark.desktop
+@needs_model
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow not installed")
+def test_bench_prior_art_comparison(tiny_video):
+    r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "2", "--prior-frames", "1", "--no-pi4", "--json",
+             timeout=300)
+    assert r.returncode == 0, r.stderr
+    pa = json.loads(r.stdout)["prior_art"]
+    assert "skipped" not in pa, pa
+    assert pa["predict_ms_per_crop"] > 0 and pa["speedup_classify"] > 0 and pa["speedup_frame"] > 0
+
+
+# ------------------------------------------------------------------------------------------ accuracy
+
+
+def _number(value: str, boxes: list[tuple[int, int, int, int]]) -> Number:
+    digits = tuple(Digit(int(c), 0.99, b) for c, b in zip(value, boxes, strict=True))
+    return Number(value, 0.99, scenegen.union_box(boxes), digits)
+
+
+@needs_mnist
+def test_score_counts_right_wrong_and_extra_digits():
+    gen = scenegen.SceneGenerator(mnist_dir=MNIST_DIR)
+    sc = gen.scene("clean", 3)
+    perfect = [_number(n.value, [d.box for d in n.digits]) for n in sc.numbers]
+    s = bench_scenes.score(sc, perfect)
+    assert s.all_right and s.digits_right == s.digits and s.extra == 0 and s.numbers_right == s.numbers
+    # One digit misread: the image is wrong, one digit and one number are lost.
+    first = sc.numbers[0]
+    wrong = str((first.digits[0].digit + 1) % 10) + first.value[1:]
+    misread = [_number(wrong, [d.box for d in first.digits])] + perfect[1:]
+    s = bench_scenes.score(sc, misread)
+    assert not s.all_right and s.digits_right == s.digits - 1 and s.numbers_right == s.numbers - 1
+    assert s.confusions == [(first.digits[0].digit, int(wrong[0]))] and s.missed == 0
+    # A number not read at all: its digits are missed, not misread.
+    s = bench_scenes.score(sc, perfect[1:])
+    assert s.missed == len(first.digits) and not s.confusions and not s.all_right
+    # A speck read as a digit far from any truth digit is an extra.
+    speck = _number("1", [(1, 1, 5, 8)])
+    s = bench_scenes.score(sc, perfect + [speck])
+    assert s.extra == 1 and not s.all_right and s.digits_right == s.digits
+
+
+@needs_model
+@needs_mnist
+def test_bench_scenes_runs_and_writes_json(tmp_path):
+    out = tmp_path / "acc.json"
+    r = _run(str(ROOT / "tools" / "bench_scenes.py"), "--n", "2", "--conditions", "clean,ruled", "--json", str(out),
+             "--mnist-dir", str(MNIST_DIR))
+    assert r.returncode == 0, r.stderr
+    assert "clean" in r.stdout and "ruled" in r.stdout and "ALL" in r.stdout
+    res = json.loads(out.read_text())["runs"]["0"]
+    assert set(res["conditions"]) == {"clean", "ruled"}
+    assert res["all"]["images"] == 4 and 0.0 <= res["all"]["digits_right_pct"] <= 100.0
+
+
+def test_bench_scenes_unknown_condition_is_usage_error():
+    r = _run(str(ROOT / "tools" / "bench_scenes.py"), "--conditions", "clean,foggy")
+    assert r.returncode == 2 and "foggy" in r.stderr and "Traceback" not in r.stderr

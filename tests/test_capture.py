@@ -1,0 +1,201 @@
+"""Sources with real files, a real video written by OpenCV and a real HTTP stream on 127.0.0.1."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.capture import (
+    CvCaptureSource,
+    ImageSource,
+    SourceError,
+    VideoFileSource,
+    classify_spec,
+    open_source,
+    read_image,
+)
+from edge.config import SourceConfig
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height but whose pixel data is a few bytes (a decompression bomb's shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def _cfg(**kw: object) -> SourceConfig:
+    return SourceConfig(**kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    d = tmp_path / "pages"
+    d.mkdir()
+    cv2.imwrite(str(d / "b_ok.png"), np.full((40, 50, 3), 200, np.uint8))
+    cv2.imwrite(str(d / "a_ok.jpg"), np.full((30, 20), 90, np.uint8))
+    (d / "c_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    (d / "d_empty.png").write_bytes(b"")
+    (d / "e_bomb.png").write_bytes(_png_header_only(100_000, 100_000))
+    (d / "f_notes.txt").write_text("not an image")
+    (d / ".hidden.png").write_bytes(b"junk")
+    (d / "sub").mkdir()
+    return d
+
+
+def test_folder_is_sorted_by_name_and_bad_files_give_error_frames(folder: Path) -> None:
+    src = open_source(str(folder), _cfg())
+    assert isinstance(src, ImageSource) and src.is_images
+    frames = list(src.frames())
+    names = [Path(f.source).name for f in frames]
+    assert names == ["a_ok.jpg", "b_ok.png", "c_corrupt.jpg", "d_empty.png", "e_bomb.png", "f_notes.txt"]
+    assert [f.index for f in frames] == list(range(6))
+    ok = {Path(f.source).name: f for f in frames if f.error is None}
+    assert set(ok) == {"a_ok.jpg", "b_ok.png"}
+    assert ok["b_ok.png"].image.shape == (40, 50, 3)
+    errors = {Path(f.source).name: f.error for f in frames if f.error is not None}
+    assert errors["c_corrupt.jpg"].startswith("cannot decode image")
+    assert errors["d_empty.png"].startswith("cannot decode image")
+    assert errors["f_notes.txt"].startswith("cannot decode image")
+    assert errors["e_bomb.png"].startswith("image too large: 10000.0 MP")  # beyond Pillow's own guard too
+    assert all(f.image is None for f in frames if f.error)
+
+
+def test_too_large_is_refused_from_the_header_before_decoding(tmp_path: Path) -> None:
+    real = tmp_path / "real.png"
+    cv2.imwrite(str(real), np.zeros((300, 400), np.uint8))
+    img, err = read_image(real, max_pixels=400 * 300)
+    assert err is None and img.shape[:2] == (300, 400)
+    img, err = read_image(real, max_pixels=400 * 300 - 1)
+    assert img is None and "400x300" in err
+    # The bomb's pixel data could never be decoded: only a header check can name its size.
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(12_000, 10_000))
+    img, err = read_image(bomb, max_pixels=40_000_000)
+    assert img is None and err.startswith("image too large: 12000x10000 = 120.0 MP")
+
+
+def test_missing_file_and_transparent_png(tmp_path: Path) -> None:
+    assert read_image(tmp_path / "nope.png", 10**6) == (None, "file not found")
+    rgba = np.zeros((10, 10, 4), np.uint8)  # fully transparent black
+    rgba[2:8, 4:6] = (0, 0, 0, 255)  # an opaque black stroke
+    cv2.imwrite(str(tmp_path / "alpha.png"), rgba)
+    img, err = read_image(tmp_path / "alpha.png", 10**6)
+    assert err is None
+    assert img[0, 0].tolist() == [255, 255, 255]  # transparent paper is white, not black
+    assert img[5, 5].tolist() == [0, 0, 0]
+
+
+def test_single_missing_image_gives_an_error_frame_but_missing_folder_is_a_source_error(tmp_path: Path) -> None:
+    frames = list(open_source(str(tmp_path / "gone.jpg"), _cfg()).frames())
+    assert len(frames) == 1 and frames[0].error == "file not found"
+    with pytest.raises(SourceError, match="source not found"):
+        open_source(str(tmp_path / "no_such_dir"), _cfg())
+    with pytest.raises(SourceError, match="no files match"):
+        open_source(str(tmp_path / "*.png"), _cfg())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="no files in folder"):
+        open_source(str(tmp_path / "empty"), _cfg())
+
+
+def test_glob_source(folder: Path) -> None:
+    frames = list(open_source(str(folder / "*_ok.*"), _cfg()).frames())
+    assert [Path(f.source).name for f in frames] == ["a_ok.jpg", "b_ok.png"]
+    assert all(f.error is None for f in frames)
+
+
+def _write_video(path: Path, n: int, size: tuple[int, int] = (64, 48), fps: float = 25.0) -> None:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert w.isOpened()
+    for i in range(n):
+        # Frame number i as a gray level (steps of 4 survive JPEG): lets a test check order and completeness.
+        w.write(np.full((size[1], size[0], 3), (4 * i) % 256, np.uint8))
+    w.release()
+
+
+def test_video_file_yields_every_frame_in_order(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    _write_video(video, 40)
+    assert classify_spec(str(video)) == "video"
+    src = open_source(str(video), _cfg())
+    assert isinstance(src, VideoFileSource) and not src.live and not src.is_images
+    frames = list(src.frames())
+    src.close()
+    assert [f.index for f in frames] == list(range(40))
+    levels = [int(round(float(f.image.mean()) / 4)) for f in frames]
+    assert levels == list(range(40))
+    assert src.dropped == 0
+
+
+def test_video_over_max_pixels_and_unreadable_video(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    _write_video(video, 3)
+    with pytest.raises(SourceError, match="over source.max_pixels"):
+        open_source(str(video), _cfg(max_pixels=64 * 48 - 1))
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    with pytest.raises(SourceError, match="cannot open video"):
+        open_source(str(bad), _cfg())
+
+
+def test_unreachable_stream_fails_fast_without_retry() -> None:
+    cfg = _cfg(read_timeout_s=2.0)
+    t = time.monotonic()
+    with pytest.raises(SourceError, match="cannot open camera"):
+        open_source("http://127.0.0.1:9/none.avi", cfg, retry=False)
+    assert time.monotonic() - t < 30  # bounded by the open timeout, not hanging
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_live_stream_drops_stale_frames_reports_outage_and_reconnects(tmp_path: Path) -> None:
+    """A real HTTP stream through FFmpeg: a slow consumer gets the newest frames (drops counted); when the
+    stream ends the source reports it once and reconnects; when the server is gone it keeps reporting."""
+    _write_video(tmp_path / "cam.avi", 120)
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/cam.avi"
+    src = open_source(url, _cfg(reconnect_min_s=0.1, reconnect_max_s=0.2, read_timeout_s=2.0), retry=True)
+    assert isinstance(src, CvCaptureSource) and src.live
+    good, errors = [], []
+    deadline = time.monotonic() + 20
+    try:
+        for frame in src.frames(idle_timeout=0.1):
+            if time.monotonic() > deadline:
+                break
+            if frame is None:
+                continue
+            if frame.error:
+                errors.append(frame)
+                if len(errors) == 1:
+                    continue
+                break
+            good.append(frame)
+            time.sleep(0.03)  # a reader slower than the stream
+            if errors and len(good) > 5 and src.reconnects >= 1:
+                server.shutdown()
+                server.server_close()
+    finally:
+        src.close()
+        server.server_close()
+    assert src.dropped > 0
+    assert errors and errors[0].error == "camera disconnected"
+    assert src.reconnects >= 1
+    indices = [f.index for f in good]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)  # newest first, never repeated
+    assert len(errors) >= 2  # the server went away: reported again while retrying

@@ -1,0 +1,163 @@
+"""``python -m edge`` as a real child process: exit codes, one-line errors, image runs end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+def edge(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd or ROOT, timeout=timeout)
+
+
+def only_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def error_line(stderr: str) -> str:
+    """The single ``error:`` line of a runtime failure (start-up INFO logs may precede it)."""
+    assert "Traceback" not in stderr, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_help_and_version(subprocess_env: dict[str, str]) -> None:
+    r = edge(["--help"], subprocess_env)
+    assert r.returncode == 0
+    for flag in ("--config", "--source", "--sink", "--max-frames", "--web", "--validate-config", "--log-level"):
+        assert flag in r.stdout
+
+
+def test_validate_config_ok_and_bad(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    r = edge(["--validate-config"], subprocess_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert "configuration is valid" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source:\n  spec: x.mp4\nsegment:\n  max_side: -3\n  frobnicate: 1\n")
+    r = edge(["--config", str(bad), "--validate-config"], subprocess_env)
+    assert r.returncode == 2
+    assert only_line(r.stderr).startswith(f"{bad}:5: segment.frobnicate: unknown key")
+    # the same config without --validate-config fails the same way, before opening anything
+    r = edge(["--config", str(bad)], subprocess_env)
+    assert r.returncode == 2 and only_line(r.stderr).startswith(f"{bad}:5:")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--max-frames", "0"], "--max-frames: must be >= 1"),
+    (["--max-frames", "ten"], "--max-frames: expected a whole number"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["--web", "localhost"], "--web: expected HOST:PORT"),
+    (["--log-level", "loud"], "--log-level: expected one of"),
+])
+def test_bad_arguments_exit_2_with_one_line(subprocess_env: dict[str, str], args: list[str], fragment: str) -> None:
+    r = edge(args, subprocess_env)
+    assert r.returncode == 2
+    line = only_line(r.stderr)
+    assert fragment in line and line.startswith("python -m edge: error:")
+
+
+def test_bad_sink_and_missing_config_exit_2(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    r = edge(["--sink", "fax:123", "--validate-config"], subprocess_env)
+    assert r.returncode == 2
+    assert only_line(r.stderr).startswith("command line: sinks.outputs[0]: 'fax:123': unknown sink")
+    r = edge(["--config", str(tmp_path / "nope.yaml")], subprocess_env)
+    assert r.returncode == 2 and only_line(r.stderr) == f"{tmp_path / 'nope.yaml'}: config file not found"
+
+
+def test_missing_camera_with_max_frames_exits_1(subprocess_env: dict[str, str]) -> None:
+    r = edge(["--source", "/dev/video99", "--max-frames", "1"], subprocess_env)
+    assert r.returncode == 1
+    assert error_line(r.stderr) == "error: cannot open camera /dev/video99"
+    assert r.stdout == ""
+
+
+def test_missing_model_or_source_exits_1(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  path: no/such/model.tflite\n")
+    r = edge(["--config", str(cfg), "--source", str(SAMPLES / "page_clean.jpg")], subprocess_env)
+    assert r.returncode == 1
+    assert error_line(r.stderr) == f"error: model file not found: {tmp_path / 'no/such/model.tflite'}"
+    r = edge(["--source", str(tmp_path / "no_such_folder")], subprocess_env)
+    assert r.returncode == 1
+    assert error_line(r.stderr) == f"error: source not found: {tmp_path / 'no_such_folder'}"
+
+
+def _pages(tmp_path: Path) -> Path:
+    d = tmp_path / "pages"
+    d.mkdir()
+    shutil.copy(SAMPLES / "page_clean.jpg", d / "1_clean.jpg")
+    (d / "2_corrupt.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    cv2.imwrite(str(d / "3_huge.png"), np.full((1200, 1000), 255, np.uint8))  # 1.2 MP > the 1 MP limit below
+    shutil.copy(SAMPLES / "page_tilt.jpg", d / "4_tilt.jpg")
+    return d
+
+
+def test_image_folder_gives_one_event_per_file_errors_included(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    d = _pages(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"source:\n  max_pixels: 1000000\nmodel:\n  path: {ROOT / 'models/digits_int8.tflite'}\n")
+    r = edge(["--config", str(cfg), "--source", str(d), "--log-level", "warning"], subprocess_env)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]  # stdout holds nothing but events
+    assert [Path(e["source"]).name for e in events] == ["1_clean.jpg", "2_corrupt.jpg", "3_huge.png", "4_tilt.jpg"]
+    assert [e["frame"] for e in events] == [0, 1, 2, 3]
+    assert events[1]["error"] == "cannot decode image"
+    assert events[2]["error"].startswith("image too large: 1000x1200")
+    for e in (events[0], events[3]):
+        assert "error" not in e and e["latency_ms"] > 0
+        assert e["numbers"], e
+        assert e["ts"][10] == "T" and e["ts"][19] == "." and e["ts"][23] in "+-"  # ms and offset
+
+    # The command line reports exactly what the reader finds in the same picture.
+    from edge.classify import Classifier
+    from edge.reader import Reader
+
+    reader = Reader(Classifier(ROOT / "models" / "digits_int8.tflite", 1))
+    for e, name in ((events[0], "page_clean.jpg"), (events[3], "page_tilt.jpg")):
+        expected = reader.read(cv2.imread(str(SAMPLES / name)))
+        assert [n["value"] for n in e["numbers"]] == [n.value for n in expected.numbers]
+        assert [n["box"] for n in e["numbers"]] == [list(n.box) for n in expected.numbers]
+
+
+def test_all_inputs_unreadable_exits_1_after_their_events(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "b.jpg").write_bytes(b"garbage")
+    r = edge(["--source", str(tmp_path / "*"), "--log-level", "error"], subprocess_env)
+    assert r.returncode == 1
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["error"] for e in events] == ["cannot decode image: empty file", "cannot decode image"]
+
+
+def test_single_missing_image_is_an_error_event(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    r = edge(["--source", str(tmp_path / "gone.jpg"), "--log-level", "error"], subprocess_env)
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events == [{"ts": events[0]["ts"], "source": str(tmp_path / "gone.jpg"), "frame": 0,
+                       "error": "file not found"}]
+    assert r.returncode == 1
+
+
+def test_file_sink_relative_to_cwd_and_max_frames(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    d = _pages(tmp_path)
+    r = edge(["--source", str(d), "--sink", "file:out/events.jsonl", "--max-frames", "2", "--log-level", "error"],
+             subprocess_env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""  # no stdout sink: nothing on stdout
+    lines = (tmp_path / "out" / "events.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[1])["error"] == "cannot decode image"

@@ -1,0 +1,202 @@
+"""config.yaml loading: one-line errors that name the key and its line, paths, secrets, overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from edge.config import SECTIONS, Config, ConfigError, load_config, redact, summary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _error(path: Path, overrides: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_shipped_config_is_valid_and_uses_the_sample_video_and_stdout() -> None:
+    cfg = load_config(ROOT / "config.yaml")
+    assert Path(cfg.source.spec) == ROOT / "samples" / "sample.mp4"
+    assert Path(cfg.model.path) == ROOT / "models" / "digits_int8.tflite"
+    assert cfg.sinks.outputs == ["stdout"]
+    assert cfg.source.max_pixels == 40_000_000
+    assert cfg.model.runtime == "auto"
+
+
+def test_shipped_config_names_and_comments_every_key() -> None:
+    """Every key of every section appears in config.yaml (set, or commented out with its default), with a
+    comment line above it: the file is the documentation of the configuration."""
+    lines = (ROOT / "config.yaml").read_text().splitlines()
+    sections: dict[str, list[int]] = {}
+    current = None
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\w+):", line)
+        if m:
+            current = m.group(1)
+            sections[current] = []
+        elif current:
+            sections[current].append(i)
+    assert set(sections) == set(SECTIONS)
+    cfg = Config()
+    keys = [(s, "  ", k) for s in SECTIONS for k in type(getattr(cfg, s)).model_fields]
+    keys += [("segment", "    ", k) for k in type(cfg.segment.reader).model_fields]
+    assert len(keys) > 100
+    for section, indent, key in keys:
+        where = [i for i in sections[section] if re.match(rf"^{indent}(# )?{key}:", lines[i])]
+        assert where, f"{section}.{key} missing from config.yaml"
+        # a comment may cover a small group of related keys (width/height/fps)
+        i = where[0] - 1
+        while re.match(rf"^{indent}\w+:", lines[i]):
+            i -= 1
+        assert lines[i].strip().startswith("#"), f"{section}.{key} has no comment above it"
+
+
+def test_unknown_key_names_key_line_and_suggests(tmp_path: Path) -> None:
+    p = _write(tmp_path, "source:\n  spec: x.mp4\n\nsegment:\n  max_sidee: 3\n")
+    assert _error(p) == f"{p}:5: segment.max_sidee: unknown key (did you mean 'max_side'?)"
+    p = _write(tmp_path, "model:\n  path: m.tflite\nsources:\n  spec: 0\n")
+    msg = _error(p)
+    assert msg.startswith(f"{p}:3: sources: unknown key")
+
+
+def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "model:\n  runtime: auto\n  num_threads: many\n")
+    assert _error(p) == f"{p}:3: model.num_threads: must be an integer (got 'many')"
+    p = _write(tmp_path, "sinks:\n  outputs: stdout\n")
+    assert _error(p).startswith(f"{p}:2: sinks.outputs: must be a list")
+    p = _write(tmp_path, "source: 5\n")
+    assert _error(p).startswith(f"{p}:1: source: must be a mapping")
+
+
+def test_impossible_values_from_field_limits_and_from_module_checks(tmp_path: Path) -> None:
+    p = _write(tmp_path, "source:\n  spec: x.mp4\n  max_pixels: 0\n")
+    assert _error(p) == f"{p}:3: source.max_pixels: must be > 0"
+    # stabilise's own __post_init__ check, mapped back to the key's line
+    p = _write(tmp_path, "stabilise:\n  votes: 3\n  window: 0\n")
+    assert _error(p) == f"{p}:3: stabilise.window: must be >= 1, got 0"
+    p = _write(tmp_path, "model:\n  runtime: tflite\n")
+    assert _error(p).startswith(f"{p}:2: model.runtime: must be one of 'auto', 'ai_edge_litert'")
+    p = _write(tmp_path, "source:\n  reconnect_min_s: 5\n  reconnect_max_s: 1\n")
+    assert _error(p) == f"{p}:3: source.reconnect_max_s: must be >= reconnect_min_s (5.0)"
+    p = _write(tmp_path, "sinks:\n  outputs:\n    - stdout\n    - carrier-pigeon\n")
+    msg = _error(p)
+    assert msg.startswith(f"{p}:4: sinks.outputs[1]: 'carrier-pigeon': unknown sink")
+
+
+def test_module_checks_that_name_only_their_field_are_mapped_to_it(tmp_path: Path) -> None:
+    p = _write(tmp_path, "segment:\n  max_side: 900\n  reader:\n    max_cuts: 2\n    min_piece: 0\n")
+    assert _error(p) == f"{p}:5: segment.reader.min_piece: must be > 0"
+    p = _write(tmp_path, "segment:\n  reader:\n    merge_gap: fast\n")
+    assert _error(p) == f"{p}:3: segment.reader.merge_gap: must be a number (got 'fast')"
+
+
+def test_several_errors_report_the_first_by_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "web:\n  port: -1\nsource:\n  max_pixels: -5\n  bogus: 1\n")
+    assert _error(p) == f"{p}:2: web.port: must be >= 0 (and 2 more problems)"
+
+
+def test_yaml_syntax_errors_and_duplicates(tmp_path: Path) -> None:
+    p = _write(tmp_path, "source:\n  spec: [unclosed\nmodel: {}\n")
+    assert re.match(rf"^{re.escape(str(p))}:\d+: invalid YAML: ", _error(p))
+    p = _write(tmp_path, "model:\n  num_threads: 1\nmodel:\n  num_threads: 2\n")
+    assert _error(p) == f"{p}:3: model: duplicate key"
+    p = _write(tmp_path, "- just\n- a list\n")
+    assert _error(p).startswith(f"{p}:1: the config must be a mapping")
+    assert _error(tmp_path / "absent.yaml") == f"{tmp_path / 'absent.yaml'}: config file not found"
+
+
+def test_empty_sections_and_empty_file_mean_defaults(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "segment:\nnumbers:\n"))
+    assert cfg.segment == Config().segment
+    assert load_config(_write(tmp_path, "", "empty.yaml")).model.num_threads == Config().model.num_threads
+
+
+def test_relative_paths_resolve_against_the_config_folder_but_cli_values_stay(tmp_path: Path) -> None:
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    p = _write(sub, "source:\n  spec: pages/*.jpg\nmodel:\n  path: m.tflite\n"
+                    "sinks:\n  outputs: [stdout, 'file:out/r.jsonl', 'csv:/abs/r.csv']\n")
+    cfg = load_config(p)
+    assert cfg.source.spec == str(sub / "pages" / "*.jpg")
+    assert cfg.model.path == str(sub / "m.tflite")
+    assert cfg.sinks.outputs == ["stdout", f"file:{sub / 'out' / 'r.jsonl'}", "csv:/abs/r.csv"]
+    assert cfg.base_dir == sub and cfg.path == p
+    cfg = load_config(p, {("source", "spec"): "here/x.png", ("sinks", "outputs"): ["file:rel.jsonl"]})
+    assert cfg.source.spec == "here/x.png"
+    assert cfg.sinks.outputs == ["file:rel.jsonl"]
+    # camera indexes and URLs are never touched
+    assert load_config(p, {("source", "spec"): "0"}).source.spec == "0"
+    assert load_config(p, {("source", "spec"): "rtsp://cam/1"}).source.spec == "rtsp://cam/1"
+
+
+def test_override_errors_say_command_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "source:\n  spec: x.mp4\n")
+    assert _error(p, {("sinks", "outputs"): ["smoke-signals"]}).startswith("command line: sinks.outputs[0]:")
+
+
+def test_sections_follow_the_modules_dataclasses() -> None:
+    from edge.numbers import NumbersParams
+    from edge.reader import ReaderParams
+    from edge.segment import SegmentParams
+    from edge.sinks.base import SinkOptions
+    from edge.stabilise import StabiliseParams
+
+    cfg = Config()
+    for cls, section in ((SegmentParams, cfg.segment), (ReaderParams, cfg.segment.reader),
+                         (NumbersParams, cfg.numbers), (StabiliseParams, cfg.stabilise), (SinkOptions, cfg.sinks)):
+        fields = {f.name for f in dataclasses.fields(cls)} - {"mqtt"}
+        assert fields <= set(type(section).model_fields), (cls, section)
+        built = section.to_params(cls)
+        assert isinstance(built, cls)
+        assert built == cls() if cls is not SinkOptions else True
+
+
+def test_mqtt_password_stays_out_of_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _write(tmp_path, "mqtt:\n  host: broker\n  password: hunter2\n")
+    msg = _error(p)
+    assert "mqtt.password" in msg and "password_env" in msg and "hunter2" not in msg
+    secret = tmp_path / "mqtt.pw"
+    secret.write_text("s3cret\n")
+    os.chmod(secret, 0o644)
+    p = _write(tmp_path, f"mqtt:\n  host: broker\n  password_file: {secret}\n")
+    assert "chmod 600" in _error(p)
+    os.chmod(secret, 0o600)
+    monkeypatch.delenv("DIGITS_MQTT_PASSWORD", raising=False)
+    cfg = load_config(p)
+    from edge.sinks.mqtt import MqttParams
+
+    params = MqttParams.from_options(cfg.sink_options())
+    assert params.resolved_password() == "s3cret"
+    monkeypatch.setenv("DIGITS_MQTT_PASSWORD", "fromenv")
+    assert MqttParams.from_options(cfg.sink_options()).resolved_password() == "fromenv"
+    assert "s3cret" not in repr(cfg) and "s3cret" not in summary(cfg)
+
+
+def test_sink_urls_are_redacted_in_logs() -> None:
+    assert redact("mqtt://bob:hunter2@broker:1883") == "mqtt://bob:***@broker:1883"
+    cfg = load_config(None, {("sinks", "outputs"): ["mqtt://bob:hunter2@broker"]})
+    assert "hunter2" not in summary(cfg)
+
+
+def test_web_off_loopback_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    p = _write(tmp_path, "web:\n  enabled: true\n  host: 0.0.0.0\n")
+    assert "needs a token" in _error(p)
+    monkeypatch.setenv("DIGITS_WEB_TOKEN", "t0k")
+    assert load_config(p).web.token() == "t0k"
+    monkeypatch.delenv("DIGITS_WEB_TOKEN")
+    assert load_config(_write(tmp_path, "web:\n  enabled: true\n  host: 127.0.0.1\n")).web.enabled

@@ -1,0 +1,292 @@
+"""The main loop with real parts: a real process, real signals, a real sd_notify socket, real video files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import load_config
+from edge.daemon import Daemon, iso_ts, run
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "digits_int8.tflite"
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A page held in front of the camera for a long time (small frames: cheap to write and to read)."""
+    page = cv2.resize(cv2.imread(str(ROOT / "samples" / "page_clean.jpg")), (320, 240))
+    path = tmp_path_factory.mktemp("video") / "long.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (320, 240))
+    for i in range(3000):
+        w.write(np.roll(page, i % 3, axis=1))  # a slight wobble, as a hand-held page has
+    w.release()
+    return path
+
+
+def _config(tmp_path: Path, source: Path, outputs: list[str], extra: str = "") -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"source:\n  spec: {source}\nmodel:\n  path: {MODEL}\n  num_threads: 1\n"
+        f"stabilise:\n  heartbeat_s: 0.1\nsinks:\n  outputs: {json.dumps(outputs)}\n"
+        f"service:\n  persist_state: false\n  status_interval_s: 0.3\n{extra}"
+    )
+    return cfg
+
+
+def _wait_for(predicate, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended early with {proc.returncode}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _start(args: list[str], env: dict[str, str], stderr_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edge", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=stderr_path.open("w"), text=True)
+
+
+def test_sigterm_stops_cleanly_and_flushes(subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    cfg = _config(tmp_path, long_video, ["stdout", f"file:{out}"])
+    err = tmp_path / "stderr.txt"
+    proc = _start(["--config", str(cfg)], subprocess_env, err)
+    try:
+        _wait_for(lambda: len(_lines(out)) >= 3, proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, err.read_text()
+    assert "SIGTERM received" in err.read_text()
+    assert "Traceback" not in err.read_text()
+    file_events = [json.loads(line) for line in _lines(out)]
+    stdout_events = [json.loads(line) for line in stdout.splitlines()]
+    # every event reached both sinks complete (flushed at exit), and the run really was cut short
+    assert file_events == stdout_events
+    assert file_events[0]["numbers"] and not file_events[0].get("heartbeat")
+    assert any(e.get("heartbeat") for e in file_events)
+    assert max(e["frame"] for e in file_events) < 2999
+
+
+def test_sighup_with_bad_config_keeps_running_and_good_config_applies(
+        subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
+    out1, out2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    cfg = _config(tmp_path, long_video, [f"file:{out1}"])
+    err = tmp_path / "stderr.txt"
+    proc = _start(["--config", str(cfg)], subprocess_env, err)
+    try:
+        _wait_for(lambda: len(_lines(out1)) >= 2, proc=proc)
+        good_text = cfg.read_text()
+        cfg.write_text(good_text.replace("num_threads: 1", "num_threads: many"))
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: "config reload failed" in err.read_text(), proc=proc)
+        assert "model.num_threads: must be an integer" in err.read_text()
+        n = len(_lines(out1))
+        _wait_for(lambda: len(_lines(out1)) > n + 2, proc=proc)  # still running on the old config
+        cfg.write_text(good_text.replace(json.dumps([f"file:{out1}"]), json.dumps([f"file:{out1}", f"file:{out2}"])))
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: len(_lines(out2)) >= 2, proc=proc)  # the new sink gets events
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, err.read_text()
+    assert "config reloaded" in err.read_text()
+
+
+def test_systemd_notify_ready_watchdog_status_stopping(
+        subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.2)
+    env = dict(subprocess_env, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
+    env.pop("WATCHDOG_PID", None)
+    cfg = _config(tmp_path, long_video, ["stdout"])
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "--max-frames", "60"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    messages: list[str] = []
+    try:
+        while proc.poll() is None:
+            with contextlib.suppress(TimeoutError):
+                messages.append(sock.recv(4096).decode())
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except (TimeoutError, BlockingIOError):
+                break
+    finally:
+        sock.close()
+        proc.kill() if proc.poll() is None else None
+    _, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert messages.count("READY=1") == 1
+    assert "STOPPING=1" in messages
+    status = [m for m in messages if m.startswith("STATUS=")]
+    assert any("fps" in m and "reading:" in m for m in status), status
+    assert messages.index("READY=1") < messages.index("STOPPING=1")
+    # a 60-frame run lasts at least a few watchdog half-intervals (0.2 s) on 2 shared cores
+    assert "WATCHDOG=1" in messages
+
+
+def test_in_process_image_run_counts_metrics_and_status(tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for name in ("page_clean.jpg", "page_ruled.jpg"):
+        (pages / name).write_bytes((ROOT / "samples" / name).read_bytes())
+    (pages / "zz_broken.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "e.jsonl"
+    cfg = load_config(_config(tmp_path, pages, [f"file:{out}"]))
+    daemon = Daemon(cfg)
+    assert daemon.run() == 0
+    events = [json.loads(line) for line in _lines(out)]
+    assert len(events) == 3 and events[2]["error"] == "cannot decode image"
+    m = daemon.metrics.snapshot()
+    assert m["frames"] == 2 and m["errors"] == 1 and m["readings"] == 2
+    assert m["digits"] == sum(len(n["digits"]) for e in events[:2] for n in e["numbers"])
+    assert "digits_frames_total 2" in daemon.metrics.render()
+    snap = daemon.status.snapshot()
+    assert snap.frames == 2 and snap.state == "stopped" and len(snap.events) == 3
+    assert snap.runtime in ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def test_max_frames_on_a_video_and_event_timestamps(tmp_path: Path, long_video: Path) -> None:
+    out = tmp_path / "e.jsonl"
+    cfg = load_config(_config(tmp_path, long_video, [f"file:{out}"]))
+    t0 = time.time()
+    assert run(cfg, max_frames=12, install_signals=False) == 0
+    events = [json.loads(line) for line in _lines(out)]
+    assert events, "a stable reading appears within 12 frames of a still page"
+    assert all(e["frame"] < 12 for e in events)
+    for e in events:
+        assert e["ts"] >= iso_ts(t0)[:19]
+        assert e["latency_ms"] >= 0
+
+
+def test_iso_timestamp_has_milliseconds_and_offset() -> None:
+    ts = iso_ts(1_800_000_000.123456)
+    assert ts[19:23] == ".123" and ts[23] in "+-" and ts[26] == ":"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_sigint_stops_cleanly_too(subprocess_env: dict[str, str], tmp_path: Path,
+                                                   long_video: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    cfg = _config(tmp_path, long_video, [f"file:{out}"])
+    err = tmp_path / "stderr.txt"
+    proc = _start(["--config", str(cfg)], subprocess_env, err)
+    try:
+        _wait_for(lambda: len(_lines(out)) >= 1, proc=proc)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0 and "SIGINT received" in err.read_text()
+
+
+def test_missing_live_camera_reports_once_keeps_retrying_and_pings_watchdog(
+        subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    cfg = _config(tmp_path, Path("/dev/video99"), [f"file:{out}"],
+                  extra="  stale_after_s: 1.0\n")
+    cfg.write_text(cfg.read_text().replace("  spec: /dev/video99\n",
+                                           "  spec: /dev/video99\n  reconnect_min_s: 0.1\n  reconnect_max_s: 0.2\n"))
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.2)
+    env = dict(subprocess_env, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
+    err = tmp_path / "stderr.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=err.open("w"))
+    messages: list[str] = []
+    try:
+        _wait_for(lambda: len(_lines(out)) >= 1, proc=proc)
+        deadline = time.monotonic() + 1.5  # several retries happen meanwhile
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                messages.append(sock.recv(4096).decode())
+        assert proc.poll() is None, "the daemon must keep running while the camera is away"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        sock.close()
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, err.read_text()
+    events = [json.loads(line) for line in _lines(out)]
+    assert [e["error"] for e in events] == ["cannot open camera"]  # one event per outage, not per retry
+    assert events[0]["source"] == "/dev/video99"
+    assert "READY=1" not in messages  # not ready before the camera delivers
+    assert "WATCHDOG=1" in messages  # but the loop is alive
+    assert any(m.startswith("STATUS=waiting") for m in messages), messages
+    assert err.read_text().count("retrying in") >= 3
+
+
+def test_live_stream_slower_reader_drops_frames_instead_of_queueing(tmp_path: Path, long_video: Path) -> None:
+    """An HTTP stream decoded far faster than the reader runs: the daemon reads the newest frames, the
+    skipped ones are counted, and latency stays bounded (no backlog)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Quiet, directory=str(long_video.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "e.jsonl"
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{long_video.name}"
+        cfg = load_config(_config(tmp_path, Path("x"), [f"file:{out}"]), {("source", "spec"): url})
+        daemon = Daemon(cfg, max_frames=15)
+        assert daemon.run() == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    m = daemon.metrics.snapshot()
+    assert m["frames"] == 15
+    assert m["frames_dropped"] > 0
+    frames = sorted({e["frame"] for e in map(json.loads, _lines(out))})
+    assert frames and frames[-1] > 15  # indices count grabbed frames: gaps are the drops
+
+
+def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    out = tmp_path / "e.jsonl"
+    cfg_path = _config(tmp_path, long_video, [f"file:{out}"])
+    cfg = load_config(cfg_path, {("service", "persist_state"): True})
+    first = Daemon(cfg, max_frames=10)
+    assert first.run() == 0
+    published = [e for e in map(json.loads, _lines(out)) if not e.get("heartbeat")]
+    saved = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert [n["value"] for n in saved["numbers"]] == [n["value"] for n in published[-1]["numbers"]]
+    # a restarted daemon shows the saved readings before it has read a frame
+    second = Daemon(cfg, max_frames=1)
+    second._setup()
+    try:
+        assert [n.value for n in second.status.snapshot().stable] == [n["value"] for n in saved["numbers"]]
+    finally:
+        second._teardown()

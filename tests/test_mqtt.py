@@ -1,0 +1,422 @@
+"""MQTT sink, Home Assistant discovery and the disk queue against a real Mosquitto on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from mosquitto import Mosquitto, Recorder, broker_fixture, free_port, mosquitto_binary, publish_once  # noqa: F401
+
+from edge.mqtt_queue import QUEUE_FILE, DiskQueue
+from edge.sinks.mqtt import MqttParams, MqttSink, redact, slug
+from edge.types import Digit, Event, Number
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = "Test Meter"
+NODE = "test_meter"
+PREFIX = f"digits/{NODE}"
+
+needs_mosquitto = pytest.mark.skipif(mosquitto_binary() is None,
+                                     reason="mosquitto binary not found (apt-get install mosquitto)")
+
+
+def number(value: str, x: int = 10, conf: float = 0.95) -> Number:
+    digits = tuple(Digit(int(c), conf, (x + 30 * i, 20, 28, 40)) for i, c in enumerate(value))
+    return Number(value, conf ** len(value), (x, 20, 30 * len(value), 40), digits)
+
+
+def event(frame: int, *values: str) -> Event:
+    return Event(ts=f"2026-11-23T18:00:{frame % 60:02d}.000+00:00", source="cam0", frame=frame,
+                 numbers=tuple(number(v, x=10 + 200 * i) for i, v in enumerate(values)), latency_ms=2.0)
+
+
+def make_sink(port: int, queue_dir: Path, **kw) -> MqttSink:
+    params = MqttParams(host="127.0.0.1", port=port, device_name=DEVICE, queue_dir=str(queue_dir), **kw)
+    return MqttSink(params)
+
+
+def wait(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def frames_on(rec: Recorder, topic: str = f"{PREFIX}/event") -> list[int]:
+    return [json.loads(m.payload)["frame"] for m in rec.on(topic)]
+
+
+def dedupe(seq: list[int]) -> list[int]:
+    # QoS 1 is at-least-once: a redelivery after an outage is allowed, a gap or a reordering is not.
+    seen: set[int] = set()
+    return [x for x in seq if not (x in seen or seen.add(x))]
+
+
+# ------------------------------------------------------------------------------------------ pure parts
+
+
+def test_spec_parsing_and_redaction(tmp_path: Path) -> None:
+    p = MqttParams(base_topic="/home/digits/", password_env=None).with_spec("mqtt://alice:s%40cret@broker.lan:1884")
+    assert (p.host, p.port, p.username, p.resolved_password()) == ("broker.lan", 1884, "alice", "s@cret")
+    assert p.base_topic == "home/digits"
+    assert "s%40cret" not in repr(p) and "s@cret" not in repr(p)
+    assert redact("mqtt://alice:s3cret@broker.lan") == "mqtt://alice:***@broker.lan"
+    assert MqttParams().with_spec("mqtts://broker.lan").tls is True
+    assert MqttParams(host="cfg-host", port=1999).with_spec("mqtt://").host == "cfg-host"
+    with pytest.raises(ValueError, match="no broker host"):
+        MqttParams().with_spec("mqtt://")
+    with pytest.raises(ValueError, match="(?i)port"):
+        MqttParams().with_spec("mqtt://h:99999")
+    with pytest.raises(ValueError, match="qos"):
+        MqttParams(qos=3)
+    assert slug("Kitchen Meter #2") == "kitchen_meter_2"
+
+
+def test_password_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    os.chmod(secret, 0o600)
+    monkeypatch.delenv("DIGITS_MQTT_PASSWORD", raising=False)
+    assert MqttParams(password_file=str(secret)).resolved_password() == "from-file"
+    monkeypatch.setenv("DIGITS_MQTT_PASSWORD", "from-env")
+    assert MqttParams(password_file=str(secret)).resolved_password() == "from-env"
+    monkeypatch.delenv("DIGITS_MQTT_PASSWORD")
+    os.chmod(secret, 0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        MqttParams(password_file=str(secret)).resolved_password()
+    with pytest.raises(ValueError, match="mqtt.password_file"):
+        MqttParams(password_file=str(tmp_path / "missing")).resolved_password()
+
+
+def test_params_from_config_section() -> None:
+    """The config's ``mqtt:`` section maps onto MqttParams by field name."""
+    config = pytest.importorskip("edge.config")
+    section = config.MqttConfig(host="broker.lan", base_topic="house/digits", qos=0, queue_max=7,
+                                keepalive_s=30, retain=False)
+    p = MqttParams.from_options(section)
+    assert (p.host, p.base_topic, p.qos, p.queue_max, p.keepalive_s, p.retain) == \
+        ("broker.lan", "house/digits", 0, 7, 30, False)
+    from edge.sinks.base import SinkOptions
+
+    assert MqttParams.from_options(SinkOptions(mqtt=section)).host == "broker.lan"
+    assert MqttParams.from_options({"host": "x", "qos": 2}).qos == 2
+
+
+def test_queue_bounded_drops_oldest_and_counts(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / QUEUE_FILE, max_items=5)
+    for i in range(8):
+        q.put("t", f"m{i}", qos=1, retain=False)
+    assert len(q) == 5
+    assert [m.payload for m in q.peek(10)] == [f"m{i}".encode() for i in range(3, 8)]
+    assert q.dropped == 3
+    first = q.peek(1)[0]
+    q.ack(first.id)
+    assert [m.payload for m in q.peek(10)] == [f"m{i}".encode() for i in range(4, 8)]
+    assert [m.payload for m in q.peek(10, after_id=q.peek(2)[1].id)] == [b"m6", b"m7"]
+    q.close()
+    # Everything, the drop counter included, survives reopening (a daemon restart).
+    q2 = DiskQueue(tmp_path / QUEUE_FILE, max_items=5)
+    assert len(q2) == 4 and q2.dropped == 3
+    q2.put("t", "m8")
+    assert q2.peek(10)[-1].payload == b"m8" and q2.peek(10)[-1].id > first.id
+    q2.close()
+
+
+# ------------------------------------------------------------------------------------- with a broker
+
+
+@needs_mosquitto
+def test_readings_arrive_on_state_and_attributes(broker: Mosquitto, tmp_path: Path) -> None:
+    rec = Recorder(broker.port, ["digits/#"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        sink.emit(event(1, "0472", "19"))
+        rec.wait_topic(f"{PREFIX}/number_2/attributes")
+        assert [m.text for m in rec.on(f"{PREFIX}/number_1/state")] == ["0472"]  # leading zero kept
+        assert [m.text for m in rec.on(f"{PREFIX}/number_2/state")] == ["19"]
+        attrs = json.loads(rec.on(f"{PREFIX}/number_1/attributes")[0].payload)
+        assert attrs["value"] == "0472" and attrs["ts"] == "2026-11-23T18:00:01.000+00:00"
+        assert attrs["confidence"] == pytest.approx(0.95 ** 4, abs=1e-3)
+        assert attrs["box"] == [10, 20, 120, 40]
+        assert [d["digit"] for d in attrs["digits"]] == [0, 4, 7, 2]
+        assert rec.wait_topic(f"{PREFIX}/status")[-1].text == "online"
+        assert wait(lambda: sink.queued == 0), "acknowledged messages must leave the disk queue"
+
+        # Fewer numbers now: the vanished one becomes unknown ("None"), the error flag is clear.
+        sink.emit(event(2, "0473"))
+        rec.wait_topic(f"{PREFIX}/number_2/state", count=2)
+        assert rec.on(f"{PREFIX}/number_2/state")[-1].text == "None"
+        assert rec.on(f"{PREFIX}/number_1/state")[-1].text == "0473"
+        assert json.loads(rec.on(f"{PREFIX}/error")[-1].payload)["error"] is None
+
+        # An unreadable input raises the error flag and leaves the last valid value alone.
+        sink.emit(Event(ts="2026-11-23T18:00:03.000+00:00", source="cam0", frame=3, error="cannot decode image"))
+        rec.wait_topic(f"{PREFIX}/error", count=2)
+        assert json.loads(rec.on(f"{PREFIX}/error")[-1].payload)["error"] == "cannot decode image"
+        time.sleep(0.2)
+        assert [m.text for m in rec.on(f"{PREFIX}/number_1/state")] == ["0472", "0473"]
+    finally:
+        sink.close()
+        rec.close()
+    # A clean stop says offline itself (the last will is only for crashes). Retained, so a late subscriber sees it.
+    late = Recorder(broker.port, [f"{PREFIX}/status"])
+    try:
+        msgs = late.wait_topic(f"{PREFIX}/status")
+        assert msgs[-1].text == "offline" and msgs[-1].retain
+    finally:
+        late.close()
+
+
+def _check_discovery(config: dict, object_id: str) -> None:
+    assert config["unique_id"] == f"{NODE}_{object_id}"
+    assert config["default_entity_id"].endswith(f".{NODE}_{object_id}")
+    assert "object_id" not in config  # deprecated by Home Assistant in favour of default_entity_id
+    assert config["name"]
+    assert config["availability_topic"] == f"{PREFIX}/status"
+    assert config["state_topic"].startswith(PREFIX + "/")
+    assert config["json_attributes_topic"].startswith(PREFIX + "/")
+    dev = config["device"]
+    assert dev["identifiers"] and dev["name"] == DEVICE
+    for key in ("model", "sw_version", "manufacturer"):
+        assert dev[key]
+
+
+@needs_mosquitto
+def test_discovery_retained_and_republished_when_home_assistant_restarts(broker: Mosquitto, tmp_path: Path) -> None:
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "12", "34"))  # two numbers: a second sensor must be announced
+        assert wait(lambda: sink.queued == 0)
+        # A subscriber arriving later (Home Assistant starting) gets the configs because they are retained.
+        ha = Recorder(broker.port, ["homeassistant/#"])
+        n1 = f"homeassistant/sensor/{NODE}/number_1/config"
+        n2 = f"homeassistant/sensor/{NODE}/number_2/config"
+        err = f"homeassistant/binary_sensor/{NODE}/error/config"
+        for topic in (n1, n2, err):
+            msgs = ha.wait_topic(topic)
+            assert msgs, f"no discovery on {topic}"
+            assert msgs[-1].retain
+        c1 = json.loads(ha.on(n1)[-1].payload)
+        _check_discovery(c1, "number_1")
+        assert c1["state_topic"] == f"{PREFIX}/number_1/state"
+        assert c1["json_attributes_topic"] == f"{PREFIX}/number_1/attributes"
+        _check_discovery(json.loads(ha.on(n2)[-1].payload), "number_2")
+        _check_discovery(json.loads(ha.on(err)[-1].payload), "error")
+
+        # Home Assistant restarts and announces itself: discovery is sent again.
+        before = len(ha.on(n1))
+        publish_once(broker.port, "homeassistant/status", "online")
+        msgs = ha.wait_topic(n1, count=before + 1)
+        assert len(msgs) == before + 1
+        assert len(ha.wait_topic(n2, count=2)) >= 2
+        ha.close()
+    finally:
+        sink.close()
+
+
+SINK_PROC = textwrap.dedent("""
+    import json, sys, time, logging
+    logging.basicConfig(level=logging.WARNING)
+    from edge.sinks.mqtt import MqttParams, MqttSink
+    from edge.types import Event, Number, Digit
+    args = json.loads(sys.argv[1])
+    sink = MqttSink(MqttParams(host="127.0.0.1", port=args["port"], device_name=args["device"],
+                               queue_dir=args["queue_dir"]))
+    if args.get("wait_connected"):
+        while not sink.connected:
+            time.sleep(0.02)
+    for i in range(args.get("events", 0)):
+        v = str(100 + i)
+        sink.emit(Event(ts="2026-11-23T18:00:00.000+00:00", source="proc", frame=i,
+                        numbers=(Number(v, 0.9, (0, 0, 10, 10), tuple(Digit(int(c), 0.9, (0, 0, 1, 1)) for c in v)),)))
+    while args.get("wait_drained") and sink.queued:
+        time.sleep(0.02)
+    print("ready", len(sink.queue), flush=True)
+    time.sleep(60)
+""")
+
+
+def _sink_process(port: int, queue_dir: Path, **kw) -> subprocess.Popen[str]:
+    args = {"port": port, "device": DEVICE, "queue_dir": str(queue_dir), **kw}
+    return subprocess.Popen([sys.executable, "-c", SINK_PROC, json.dumps(args)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@needs_mosquitto
+def test_kill_9_makes_broker_publish_offline(broker: Mosquitto, tmp_path: Path) -> None:
+    rec = Recorder(broker.port, [f"{PREFIX}/status"])
+    proc = _sink_process(broker.port, tmp_path / "q", wait_connected=True, events=1, wait_drained=True)
+    try:
+        assert proc.stdout.readline().startswith("ready")
+        assert rec.wait_for(lambda ms: any(m.payload == b"online" for m in ms))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        msgs = rec.wait_for(lambda ms: ms and ms[-1].payload == b"offline", timeout=10)
+        assert msgs, f"no last will: {[m.text for m in rec.messages]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        rec.close()
+    # The will is retained: the availability is right for anyone who subscribes later.
+    late = Recorder(broker.port, [f"{PREFIX}/status"])
+    try:
+        got = late.wait_topic(f"{PREFIX}/status")
+        assert got[-1].text == "offline" and got[-1].retain
+    finally:
+        late.close()
+
+
+@needs_mosquitto
+@pytest.mark.slow
+def test_broker_restart_mid_stream_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = Mosquitto(workdir, persistence=True)
+    b.start()
+    rec = sink = None
+    try:
+        rec = Recorder(b.port, [f"{PREFIX}/event"], persistent=True)
+        sink = make_sink(b.port, tmp_path / "q")
+        assert wait(lambda: sink.connected)
+        n = 60
+        for i in range(n):
+            sink.emit(event(i, str(1000 + i)))
+            if i == 20:
+                b.stop()  # mid-stream outage; the sink keeps accepting readings
+                assert wait(lambda: not sink.connected, 10)
+            time.sleep(0.01)
+        assert sink.queued > 0, "readings during the outage must wait on disk"
+        b.start()
+        assert rec.wait_for(lambda ms: len({json.loads(m.payload)["frame"] for m in ms}) >= n, timeout=30), \
+            f"got {sorted(set(frames_on(rec)))}"
+        assert dedupe(frames_on(rec)) == list(range(n))
+        assert wait(lambda: sink.queued == 0)
+    finally:
+        if sink:
+            sink.close()
+        if rec:
+            rec.close()
+        b.stop()
+
+
+@needs_mosquitto
+@pytest.mark.slow
+def test_queue_survives_a_killed_sink_and_is_delivered_by_the_next(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens yet: the broker is down
+    queue_dir = tmp_path / "q"
+    proc = _sink_process(port, queue_dir, events=5)
+    try:
+        line = proc.stdout.readline().split()
+        assert line[0] == "ready" and int(line[1]) > 0
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = Mosquitto(workdir, port=port)
+    b.start()
+    rec = Recorder(port, [f"{PREFIX}/event", f"{PREFIX}/number_1/state"])
+    sink = make_sink(port, queue_dir)
+    try:
+        assert rec.wait_for(lambda ms: len(dedupe(frames_on(rec))) >= 5, timeout=15)
+        assert dedupe(frames_on(rec)) == [0, 1, 2, 3, 4]
+        assert [m.text for m in rec.on(f"{PREFIX}/number_1/state")][-1] == "104"
+        assert wait(lambda: sink.queued == 0)
+    finally:
+        sink.close()
+        rec.close()
+        b.stop()
+
+
+@needs_mosquitto
+def test_full_queue_delivers_only_the_newest(tmp_path: Path) -> None:
+    port = free_port()
+    sink = make_sink(port, tmp_path / "q", queue_max=6)  # broker down
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = Mosquitto(workdir, port=port)
+    rec = None
+    try:
+        for i in range(10):
+            sink.emit(event(i, str(i)))
+        assert sink.queued == 6
+        assert sink.dropped > 0
+        b.start()
+        rec = Recorder(port, [f"{PREFIX}/event"])
+        assert wait(lambda: sink.queued == 0, 15)
+        time.sleep(0.3)
+        got = dedupe(frames_on(rec))
+        # Each event is several messages; whatever survived must be the newest frames, still in order.
+        assert got and got == sorted(got) and got[-1] == 9 and 0 not in got
+    finally:
+        sink.close()
+        if rec:
+            rec.close()
+        b.stop()
+
+
+@needs_mosquitto
+def test_password_never_logged(broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    sink = MqttSink.from_spec(f"mqtt://alice:Hunter2Secret@127.0.0.1:{broker.port}",
+                              {"device_name": DEVICE, "queue_dir": str(tmp_path / "q")})
+    try:
+        assert wait(lambda: sink.connected)  # anonymous broker accepts any credentials
+        sink.emit(event(1, "5"))
+        assert wait(lambda: sink.queued == 0)
+    finally:
+        sink.close()
+    assert "Hunter2Secret" not in caplog.text
+    assert "Hunter2Secret" not in repr(sink.params)
+
+
+@needs_mosquitto
+def test_config_reload_leaves_the_device_online(broker: Mosquitto, tmp_path: Path) -> None:
+    """The daemon builds the new sink before closing the old one; the old one's "offline" must not stick."""
+    old = make_sink(broker.port, tmp_path / "q")
+    assert wait(lambda: old.connected)
+    new = make_sink(broker.port, tmp_path / "q")  # same device, same client id, same queue
+    try:
+        old.close()
+        new.emit(event(1, "77"))
+
+        def retained_status() -> str | None:
+            probe = Recorder(broker.port, [f"{PREFIX}/status"])
+            try:
+                msgs = probe.wait_topic(f"{PREFIX}/status", timeout=2)
+                return msgs[-1].text if msgs else None
+            finally:
+                probe.close()
+
+        assert wait(lambda: new.connected and new.queued == 0, 15)
+        assert wait(lambda: retained_status() == "online", 10)
+        time.sleep(1.5)  # and it stays so (no takeover ping-pong left)
+        assert retained_status() == "online"
+    finally:
+        new.close()
+
+
+@needs_mosquitto
+def test_stale_last_will_is_answered_with_online(broker: Mosquitto, tmp_path: Path) -> None:
+    """A will from a half-open connection of a previous run can arrive after our "online"."""
+    rec = Recorder(broker.port, [f"{PREFIX}/status"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        assert rec.wait_for(lambda ms: any(m.payload == b"online" for m in ms))
+        publish_once(broker.port, f"{PREFIX}/status", "offline", retain=True)
+        assert rec.wait_for(lambda ms: ms[-1].payload == b"online" and any(m.payload == b"offline" for m in ms))
+    finally:
+        sink.close()
+        rec.close()

@@ -1,0 +1,73 @@
+"""MNIST-convention normalisation: the training pipeline relies on to_mnist(MNIST image) ~ the same image."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.normalise import batch_to_mnist, ink_from_gray, stroke_width, to_mnist
+from tests.synth_pages import load_mnist
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def _com(img: np.ndarray) -> tuple[float, float]:
+    m = cv2.moments(img.astype(np.float32))
+    return m["m10"] / m["m00"], m["m01"] / m["m00"]
+
+
+def test_mnist_images_come_back_nearly_unchanged(mnist):
+    x, _ = mnist
+    diffs, corrs = [], []
+    for img in x[:200]:
+        out = to_mnist(img)
+        diffs.append(np.abs(out.astype(float) - img.astype(float)).mean())
+        corrs.append(np.corrcoef(out.ravel().astype(float), img.ravel().astype(float))[0, 1])
+    assert np.median(diffs) < 12.0
+    assert np.median(corrs) > 0.9
+    assert np.percentile(corrs, 10) > 0.75
+
+
+def test_output_convention_fit_20_and_centre_of_mass(mnist):
+    x, _ = mnist
+    # A camera-sized crop: dark pen on paper, 3x larger, off-centre in a wide box.
+    big = cv2.resize(x[7], (84, 84), interpolation=cv2.INTER_CUBIC)
+    canvas = np.zeros((120, 200), np.uint8)
+    canvas[10:94, 100:184] = big
+    out = to_mnist(canvas)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    ys, xs = np.nonzero(out > 25)
+    assert max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) <= 23
+    cx, cy = _com(out)
+    assert abs(cx - 14) <= 1.0 and abs(cy - 14) <= 1.0
+    # Grey levels are kept (anti-aliased edge), not a hard binary mask.
+    assert len(np.unique(out)) > 20
+
+
+def test_thin_stroke_is_thickened_towards_mnist_width():
+    img = np.zeros((300, 200), np.float32)
+    cv2.line(img, (100, 20), (100, 280), 1.0, 2)  # a hairline "1", far thinner than MNIST's relative width
+    out = to_mnist(img)
+    assert stroke_width(out.astype(np.float32) / 255.0) >= 1.5
+    plain = to_mnist(img, target_stroke=None)
+    assert (out > 128).sum() > (plain > 128).sum()
+
+
+def test_empty_and_batch():
+    assert not to_mnist(np.zeros((10, 10), np.uint8)).any()
+    b = batch_to_mnist([np.eye(30, dtype=np.float32), np.zeros((5, 5), np.float32)])
+    assert b.shape == (2, 28, 28) and b[0].any() and not b[1].any()
+    assert batch_to_mnist([]).shape == (0, 28, 28)
+
+
+def test_ink_from_gray_polarity():
+    gray = np.full((20, 20), 200, np.uint8)
+    gray[5:15, 9:11] = 40
+    ink = ink_from_gray(gray, dark_ink=True)
+    assert ink[10, 10] > 0.9 and ink[0, 0] < 0.1
+    inv = ink_from_gray(255 - gray, dark_ink=False)
+    assert np.allclose(ink, inv, atol=1e-6)

@@ -1,0 +1,98 @@
+"""Number assembly on hand-made digit lists with known lines, gaps and tilt."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from edge.numbers import NumbersParams, assemble, estimate_tilt, group_lines
+from edge.types import Digit
+
+
+def row(values: str, x0: float, y0: float, h: int = 40, w: int = 26, gaps: list[float] | None = None,
+        gap: float = 10, tilt_deg: float = 0.0, conf: float = 0.99) -> list[Digit]:
+    """Digits along a line starting at (x0, y0) (top-left of the first), each ``gap`` px apart (or ``gaps``)."""
+    t = math.tan(math.radians(tilt_deg))
+    out, x = [], x0
+    for i, ch in enumerate(values):
+        y = y0 + t * (x - x0)
+        out.append(Digit(int(ch), conf, (round(x), round(y), w, h)))
+        g = gaps[i] if gaps and i < len(gaps) else gap
+        x += w + g
+    return out
+
+
+def values(numbers) -> list[str]:
+    return [n.value for n in numbers]
+
+
+def test_one_line_one_number_keeps_leading_zeros():
+    digits = row("007123", 50, 50)
+    random.Random(0).shuffle(digits)
+    nums = assemble(digits)
+    assert values(nums) == ["007123"]
+    assert nums[0].box == (50, 50, 6 * 26 + 5 * 10, 40)
+
+
+def test_confidence_is_the_product_of_digit_confidences():
+    digits = [Digit(1, 0.9, (0, 0, 20, 40)), Digit(2, 0.5, (28, 0, 20, 40)), Digit(3, 0.8, (56, 0, 20, 40))]
+    (num,) = assemble(digits)
+    assert num.value == "123"
+    assert num.confidence == pytest.approx(0.9 * 0.5 * 0.8)
+    assert [d.digit for d in num.digits] == [1, 2, 3]
+
+
+def test_two_lines_top_to_bottom_whatever_the_input_order():
+    digits = row("4321", 300, 200) + row("98765", 40, 50)
+    random.Random(1).shuffle(digits)
+    assert values(assemble(digits)) == ["98765", "4321"]
+
+
+def test_wide_gap_splits_numbers():
+    # 326 751: inter-digit gaps of 8 px, one gap of 60 px (1.5 heights).
+    digits = row("326751", 20, 20, gaps=[8, 8, 60, 8, 8])
+    assert values(assemble(digits)) == ["326", "751"]
+
+
+def test_uneven_but_not_clearly_wider_gaps_do_not_split():
+    digits = row("8341032750", 20, 20, gaps=[6, 9, 7, 12, 14, 10, 8, 13, 9])
+    assert values(assemble(digits)) == ["8341032750"]
+
+
+def test_two_numbers_per_line_on_two_lines():
+    gaps = [8, 8, 8, 8, 90, 8, 8, 8, 8]
+    digits = row("1234567891", 20, 20, gaps=gaps) + row("2345619773", 20, 100, gaps=gaps)
+    assert values(assemble(digits)) == ["12345", "67891", "23456", "19773"]
+
+
+@pytest.mark.parametrize("tilt", [-15.0, -10.0, 10.0, 15.0])
+def test_tilted_lines_keep_reading_order(tilt):
+    # Two long lines on a page tilted by `tilt`: sorting by y alone would interleave their digits.
+    top = row("1234567890", 40, 200, tilt_deg=tilt, gap=12)
+    bottom = row("5678901234", 40, 270, tilt_deg=tilt, gap=12)
+    digits = top + bottom
+    assert max(d.box[1] for d in top) > min(d.box[1] for d in bottom) or abs(tilt) < 12  # lines overlap in y
+    random.Random(2).shuffle(digits)
+    assert math.degrees(estimate_tilt(digits)) == pytest.approx(tilt, abs=3)
+    assert values(assemble(digits)) == ["1234567890", "5678901234"]
+
+
+def test_vertical_column_of_single_digits_is_one_line_each():
+    digits = [Digit(v, 0.9, (100 + (v % 2) * 5, 30 + 60 * i, 24, 40)) for i, v in enumerate(range(1, 10))]
+    random.Random(3).shuffle(digits)
+    assert values(assemble(digits)) == [str(v) for v in range(1, 10)]
+
+
+def test_line_grouping_and_params():
+    digits = row("111", 0, 0) + row("222", 0, 45)
+    # Lines 45 px apart with 40 px digits: one line per row by default ...
+    assert [len(line) for line in group_lines(digits)] == [3, 3]
+    # ... and a split threshold larger than the gap makes every gap too small to split.
+    spaced = row("1234", 0, 0, gap=50)
+    assert values(assemble(spaced, NumbersParams(split_abs_gap=5.0, split_min_gap=5.0))) == ["1234"]
+
+
+def test_empty_input():
+    assert assemble([]) == []

@@ -1,0 +1,151 @@
+"""The reader end to end with the real int8 model on synthetic pages of real (MNIST) handwriting."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.classify import Classifier
+from edge.reader import Reader, ReaderParams, best_path, cut_points
+from edge.segment import segment
+from tests.synth_pages import ROOT_MODEL, compose, line_of_digits, load_mnist, paper
+
+pytestmark = pytest.mark.skipif(not ROOT_MODEL.is_file(), reason="models/digits_int8.tflite not built yet")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return Classifier(ROOT_MODEL, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def reader(classifier):
+    return Reader(classifier)
+
+
+@pytest.fixture(scope="module")
+def good(classifier):
+    """Fixture digits the model reads confidently on their own, by class: the tests then check the pipeline
+    around the model (segmentation, normalisation, splitting, ordering), not the model's few mistakes."""
+    x, y = load_mnist()
+    probs = classifier.predict(x)
+    ok = (probs.argmax(axis=1) == y) & (probs.max(axis=1) > 0.95)
+    by_class: dict[int, list[int]] = {d: [int(i) for i in np.nonzero(ok & (y == d))[0]] for d in range(10)}
+    assert all(len(v) >= 3 for v in by_class.values())
+    return x, by_class
+
+
+def digits_of(good, text: str, offset: int = 0) -> list[np.ndarray]:
+    x, by_class = good
+    return [x[by_class[int(c)][(offset + k) % len(by_class[int(c)])]] for k, c in enumerate(text)]
+
+
+def read_values(reader, img) -> list[str]:
+    return [n.value for n in reader.read(img).numbers]
+
+
+def test_reads_a_line_dark_ink_on_shaded_paper(reader, good):
+    inks, pos, size = line_of_digits(digits_of(good, "3141592"), height=48, gap=18)
+    assert read_values(reader, compose(inks, pos, size)) == ["3141592"]
+
+
+def test_reads_light_ink_on_dark_background(reader, good):
+    inks, pos, size = line_of_digits(digits_of(good, "2718", 1), height=48, gap=18)
+    assert read_values(reader, compose(inks, pos, size, dark_ink=False)) == ["2718"]
+
+
+def test_reads_colour_frame_and_gaps_split_numbers(reader, good):
+    inks, pos, size = line_of_digits(digits_of(good, "326751", 2), height=44, gaps=[10, 10, 90, 10, 10])
+    gray = compose(inks, pos, size)
+    bgr = cv2.merge([gray, (gray * 0.95).astype(np.uint8), (gray * 0.85).astype(np.uint8)])  # warm light
+    assert read_values(reader, bgr) == ["326", "751"]
+
+
+def test_two_lines_tilted_ten_degrees_keep_reading_order(reader, good):
+    h, w = 360, 640
+    inks1, pos1, _ = line_of_digits(digits_of(good, "90817263", 3), height=40, gap=24, tilt_deg=10,
+                                    size=(h, w), y0=60)
+    inks2, pos2, _ = line_of_digits(digits_of(good, "54637281", 4), height=40, gap=24, tilt_deg=10,
+                                    size=(h, w), y0=120)
+    # Precondition: the lines overlap in y, so sorting boxes by y alone would interleave them.
+    assert max(p[1] for p in pos1) > min(p[1] for p in pos2)
+    img = compose(inks1 + inks2, pos1 + pos2, (h, w))
+    assert read_values(reader, img) == ["90817263", "54637281"]
+
+
+def test_touching_digits_are_split(reader, good):
+    text = "4870"
+    inks, pos, size = line_of_digits(digits_of(good, text, 5), height=56, gap=-6)
+    img = compose(inks, pos, size)
+    seg = segment(img)
+    # Precondition: some digits really touch (fewer components than digits).
+    assert len(seg.candidates) < len(text)
+    assert "".join(read_values(reader, img)) == text
+
+
+def test_single_mnist_image_reads_as_its_digit(reader, good):
+    x, by_class = good
+    wrong = []
+    for d in range(10):
+        for i in by_class[d][:2]:
+            res = reader.read(x[i])
+            got = [n.value for n in res.numbers]
+            if got != [str(d)]:
+                wrong.append((d, got))
+    assert len(wrong) <= 1, wrong
+
+
+def test_canvas_drawing_dark_on_white_reads(reader, good):
+    (img,) = digits_of(good, "7", 6)
+    canvas = 255 - cv2.resize(img, (280, 280), interpolation=cv2.INTER_CUBIC)
+    canvas = cv2.copyMakeBorder(canvas, 40, 40, 200, 200, cv2.BORDER_CONSTANT, value=255)
+    assert read_values(reader, cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)) == ["7"]
+
+
+def test_blank_page_reads_nothing_and_at_most_two_invocations(reader, classifier, good):
+    blank = np.clip(paper(480, 640, shade=0.4, seed=5), 0, 255).astype(np.uint8)
+    assert reader.read(blank).numbers == []
+    inks, pos, size = line_of_digits(digits_of(good, "48701", 7), height=50, gap=-5)
+    before = classifier.invocations
+    reader.read(compose(inks, pos, size))
+    assert classifier.invocations - before <= 2
+
+
+def test_debug_and_timings(classifier, good):
+    inks, pos, size = line_of_digits(digits_of(good, "592", 8), height=48)
+    img = compose(inks, pos, size)
+    res = Reader(classifier, params=ReaderParams(debug=True)).read(img)
+    assert set(res.timings) >= {"segment", "normalise", "infer", "assemble"}
+    assert all(v >= 0 for v in res.timings.values())
+    mask = res.debug["mask"]
+    assert mask.shape == img.shape[:2] and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+    crops = res.debug["crops"]
+    assert len(crops) >= 3
+    box, im28, t3 = crops[0]
+    assert len(box) == 4 and im28.shape == (28, 28) and len(t3) == 3
+    digits = [d for n in res.numbers for d in n.digits]
+    assert [d.digit for d in digits] == [5, 9, 2]
+    for d, (x, y) in zip(digits, pos, strict=False):
+        assert d.top3[0][0] == d.digit and abs(d.box[0] - x) <= 4 and abs(d.box[1] - y) <= 4
+    # Without the flag there is no debug material.
+    assert Reader(classifier).read(img).debug == {}
+
+
+def test_cut_points_and_best_path():
+    own = np.zeros((40, 60), bool)
+    own[:, 5:25] = True
+    own[:, 35:55] = True
+    own[18:22, 25:35] = True  # a thin bridge between two blobs
+    cuts = cut_points(own, 40, ReaderParams())
+    assert any(25 <= c <= 35 for c in cuts)
+    scores = {(0, 1): -0.1, (1, 2): -0.1, (0, 2): -3.0}
+    assert best_path(2, scores, 0.15) == [(0, 1), (1, 2)]
+    scores[(0, 2)] = -0.05
+    assert best_path(2, scores, 0.15) == [(0, 2)]
+
+
+def test_degenerate_frames_read_as_nothing(reader):
+    assert reader.read(np.zeros((0, 0), np.uint8)).numbers == []
+    assert reader.read(np.full((1, 50), 255, np.uint8)).numbers == []
+    assert reader.read(np.full((8, 8, 3), 128, np.uint8)).numbers == []

@@ -1,0 +1,391 @@
+"""Sinks: every output parsed back from real files, pipes and videos; rotation; disk full and recovery."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.sinks import SinkOptions, open_sink
+from edge.sinks.csvfile import COLUMNS, CsvFileSink
+from edge.sinks.filewriter import LineWriter
+from edge.sinks.jsonfile import JsonFileSink
+from edge.sinks.overlay import OverlaySink
+from edge.sinks.stdout import StdoutSink
+from edge.types import Digit, Event, Frame, FrameResult, Number
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def number(value: str, x: int = 20, y: int = 30, conf: float = 0.97) -> Number:
+    digits = tuple(Digit(int(c), conf, (x + 30 * i, y, 26, 40), ((int(c), conf), (7, 0.02), (10, 0.01)))
+                   for i, c in enumerate(value))
+    return Number(value, conf, (x, y, 30 * len(value) - 4, 40), digits)
+
+
+def event(i: int, *numbers: Number, source: str = "cam0") -> Event:
+    return Event(ts=f"2026-11-23T18:00:{i % 60:02d}.000+00:00", source=source, frame=i, numbers=numbers,
+                 latency_ms=2.5)
+
+
+def frame_image(i: int, h: int = 120, w: int = 160) -> np.ndarray:
+    img = np.full((h, w, 3), 230, np.uint8)
+    cv2.putText(img, str(i % 10), (20 + (i * 7) % 60, 80), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (20, 20, 20), 3)
+    return img
+
+
+# ------------------------------------------------------------------------------------------------ open_sink
+
+
+def test_open_sink_by_spec(tmp_path: Path) -> None:
+    assert isinstance(open_sink("stdout"), StdoutSink)
+    s = open_sink(f"file:{tmp_path / 'a.jsonl'}", {"file_backups": 2})
+    assert isinstance(s, JsonFileSink) and s.writer.backups == 2
+    s.close()
+    c = open_sink(f"csv:{tmp_path / 'a.csv'}", SinkOptions(fsync="event"))
+    assert isinstance(c, CsvFileSink) and c.writer.fsync_policy == "event"
+    c.close()
+    assert isinstance(open_sink(f"overlay:{tmp_path / 'o.mp4'}"), OverlaySink)
+
+
+@pytest.mark.parametrize("spec", ["bogus", "file:", "csv:", "overlay:", "ftp://x", "stdout2"])
+def test_bad_spec_is_a_one_line_value_error_naming_it(spec: str) -> None:
+    with pytest.raises(ValueError) as info:
+        open_sink(spec)
+    msg = str(info.value)
+    assert repr(spec) in msg and "\n" not in msg
+
+
+def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="cannot open"):
+        open_sink(f"file:{blocker / 'events.jsonl'}")
+
+
+def test_window_without_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(ValueError, match="DISPLAY is not set"):
+        open_sink("window")
+    monkeypatch.setenv("DISPLAY", ":97")  # set, but no X server there: must not reach Qt (it would abort)
+    with pytest.raises(ValueError, match="no X server"):
+        open_sink("window")
+
+
+def test_bad_option_values_name_the_key() -> None:
+    with pytest.raises(ValueError, match=r"sinks\.fsync must"):
+        SinkOptions(fsync="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"sinks\.overlay_codec must"):
+        SinkOptions(overlay_codec="h264x")
+
+
+# ------------------------------------------------------------------------------------------------ stdout
+
+
+def test_stdout_lines_are_flushed_one_by_one() -> None:
+    # A real child process writes one event, then waits: the line must reach the pipe before it exits.
+    code = textwrap.dedent("""
+        import sys
+        from edge.sinks import open_sink
+        from edge.types import Digit, Event, Number
+        s = open_sink("stdout")
+        n = Number("4721", 0.98, (412, 230, 188, 64), (Digit(4, 0.99, (412, 232, 40, 60)),))
+        s.emit(Event(ts="2026-11-23T18:00:00.123+00:00", source="photos/p.jpg", frame=0, numbers=(n,),
+                     latency_ms=2.4))
+        sys.stdin.readline()
+        s.emit(Event(ts="t", source="photos/q.jpg", frame=1, error="cannot decode image"))
+        s.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        first = json.loads(proc.stdout.readline())  # would block forever if the sink did not flush
+        assert first["numbers"][0]["value"] == "4721"
+        assert first["numbers"][0]["box"] == [412, 230, 188, 64]
+        assert first["latency_ms"] == 2.4
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        second = json.loads(proc.stdout.readline())
+        assert second == {"ts": "t", "source": "photos/q.jpg", "frame": 1, "error": "cannot decode image"}
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+
+
+# ------------------------------------------------------------------------------------------------ file:
+
+
+def test_json_file_lines_parse_back(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "readings.jsonl"  # the folder does not exist yet
+    sink = open_sink(f"file:{path}")
+    events = [event(0, number("12")), event(1, number("12"), number("907", 200, 30)),
+              Event(ts="t", source="x.jpg", frame=2, error="cannot decode image")]
+    for e in events:
+        sink.emit(e)
+    sink.close()
+    sink.close()  # idempotent
+    lines = path.read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [e.to_dict() for e in events]
+
+
+def test_json_file_appends_to_existing(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    for i in range(2):
+        s = open_sink(f"file:{path}")
+        s.emit(event(i, number(str(i))))
+        s.close()
+    assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [0, 1]
+
+
+def test_json_file_rotates_at_size_with_n_backups(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    max_bytes, backups = 1000, 3
+    sink = JsonFileSink(str(path), SinkOptions(file_max_bytes=max_bytes, file_backups=backups, fsync="never"))
+    line_len = len(json.dumps(event(10, number("1234")).to_dict())) + 1
+    n = 60  # ~ 60 * 210 bytes: far more than 4 files' worth, so old backups must be deleted
+    for i in range(n):
+        sink.emit(event(i, number(f"{i:04d}")))
+    sink.close()
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["r.jsonl", "r.jsonl.1", "r.jsonl.2", "r.jsonl.3"]
+    assert all(f.stat().st_size <= max_bytes for f in files)
+    assert sink.writer.rotations >= n * line_len // max_bytes - 1
+    # Newest in r.jsonl, older in .1, .2, .3, in order and without gaps, every line whole.
+    frames = [json.loads(x)["frame"] for f in [path.with_name(f"r.jsonl.{k}") for k in (3, 2, 1)] + [path]
+              for x in f.read_text().splitlines()]
+    assert frames == list(range(frames[0], n))
+    assert frames[0] > 0
+
+
+def test_fsync_policy_event_and_interval(tmp_path: Path) -> None:
+    now = [0.0]
+    w = LineWriter(tmp_path / "a", fsync="interval", fsync_interval_s=5, clock=lambda: now[0])
+    w.write(b"a\n")
+    assert w._dirty  # within the interval: flushed to the OS, not yet fsynced
+    now[0] = 6.0
+    w.write(b"b\n")
+    assert not w._dirty
+    w.write(b"c\n")
+    w.close()
+    assert not w._dirty and (tmp_path / "a").read_bytes() == b"a\nb\nc\n"
+    e = LineWriter(tmp_path / "b", fsync="event")
+    e.write(b"x\n")
+    assert not e._dirty
+    e.close()
+
+
+# ------------------------------------------------------------------------------------------------ csv:
+
+
+def test_csv_rows_parse_back_and_header_is_written_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    s = open_sink(f"csv:{path}")
+    s.emit(event(0, number("4721", 412, 230, 0.9812), number("05", 100, 400)))
+    s.emit(Event(ts="t1", source="bad.jpg", frame=1, error="cannot decode image"))
+    s.close()
+    s = open_sink(f"csv:{path}")  # append: no second header
+    s.emit(event(2))  # the stable set became empty
+    s.close()
+    text = path.read_text()
+    assert text.count("ts,source,frame") == 1
+    rows = list(csv.DictReader(text.splitlines()))
+    assert list(rows[0].keys()) == list(COLUMNS)
+    assert [r["value"] for r in rows] == ["4721", "05", "", ""]  # leading zero kept
+    first = rows[0]
+    assert (first["source"], first["frame"], float(first["confidence"])) == ("cam0", "0", 0.9812)
+    assert [int(first[k]) for k in "xywh"] == [412, 230, 30 * 4 - 4, 40]
+    assert rows[2]["error"] == "cannot decode image" and rows[2]["kind"] == "error"
+    assert rows[3]["frame"] == "2" and rows[3]["error"] == ""
+
+
+def test_csv_rotated_files_each_have_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    s = CsvFileSink(str(path), SinkOptions(file_max_bytes=400, file_backups=2))
+    for i in range(20):
+        s.emit(event(i, number("99")))
+    s.close()
+    for f in (path, path.with_name("r.csv.1"), path.with_name("r.csv.2")):
+        rows = list(csv.reader(f.read_text().splitlines()))
+        assert rows[0] == list(COLUMNS) and len(rows) > 1
+        assert all(r[0] != "ts" for r in rows[1:])
+
+
+# ------------------------------------------------------------------------------------------------ disk full
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(mnt: Path) -> Path:
+    filler = mnt / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.mark.parametrize("kind", ["file", "csv"])
+def test_disk_full_is_survived_counted_and_recovered(tiny_fs: Path, kind: str,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tiny_fs / f"r.{kind}"
+    sink = open_sink(f"{kind}:{path}", SinkOptions(fsync="event"))
+    sink.emit(event(0, number("1")))
+    filler = fill(tiny_fs)
+    with caplog.at_level("ERROR"):
+        for i in range(1, 40):  # none of these may raise
+            sink.emit(event(i, number("2" * 50), number("3" * 50)))
+    assert sink.failures > 0
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "disk full" in errors[0].getMessage()  # one clear line, not one per event
+    failures = sink.failures
+    filler.unlink()
+    sink.emit(event(99, number("4")))
+    sink.close()
+    assert sink.failures == failures
+    text = path.read_text()
+    if kind == "file":
+        frames = [json.loads(x)["frame"] for x in text.splitlines()]  # every line whole
+    else:
+        rows = list(csv.reader(text.splitlines()))
+        assert rows[0] == list(COLUMNS) and all(len(r) == len(COLUMNS) for r in rows)  # no torn row
+        assert all(r[4] in ("1", "2" * 50, "3" * 50, "4") for r in rows[1:])
+        assert all(re.fullmatch(r"2026-11-23T18:00:\d\d\.000\+00:00", r[0]) for r in rows[1:])
+        frames = [int(r[2]) for r in rows[1:]]
+    assert frames[0] == 0 and frames[-1] == 99
+
+
+def test_dev_full_never_raises() -> None:
+    w = LineWriter("/dev/full", fsync="event")
+    assert w.write(b"x\n") is False
+    assert w.write(b"y\n") is False
+    assert w.failures >= 2
+    w.close()
+
+
+# ------------------------------------------------------------------------------------------------ overlay:
+
+
+def result_for(i: int) -> FrameResult:
+    mask = np.zeros((120, 160), np.uint8)
+    mask[40:80, 30:60] = 255
+    crops = [np.zeros((28, 28), np.uint8) for _ in range(2)]
+    return FrameResult([number(str(i % 10) + "5", 20, 30)], {"infer": 1.0},
+                       {"mask": mask, "crops": crops, "boxes": [(20, 30, 26, 40), (50, 30, 26, 40)]})
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_overlay_video_reads_back_with_every_frame(tmp_path: Path, debug: bool) -> None:
+    path = tmp_path / "out.mp4"
+    sink = open_sink(f"overlay:{path}", SinkOptions(overlay_fps=12, overlay_debug=debug))
+    n = 17
+    for i in range(n):
+        frame = Frame(frame_image(i), "/dev/video0", i, 1000.0 + i / 12)
+        res = result_for(i)
+        if i % 5 == 0:  # the daemon's order: the event first, then on_frame; the frame must not be written twice
+            sink.emit(event(i, *res.numbers, source="/dev/video0"), frame, res)
+        sink.on_frame(frame, res, list(res.numbers), 12.0)
+    sink.close()
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened()
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    assert (w, h) == ((160 + 80) if debug else 160, 120)
+    assert round(cap.get(cv2.CAP_PROP_FPS)) == 12
+    read = 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        read += 1
+    cap.release()
+    assert read == n
+
+
+def test_overlay_for_image_sources_writes_one_image_per_input(tmp_path: Path) -> None:
+    out = tmp_path / "annotated"
+    sink = open_sink(f"overlay:{out}")
+    sources = ["photos/b.jpg", "photos/a.png", "other/a.png"]
+    for i, src in enumerate(sources):
+        img = frame_image(i, 90 + 10 * i, 140)
+        sink.emit(event(i, number("12"), source=src), Frame(img, src, i, 0.0), result_for(i))
+    sink.emit(Event(ts="t", source="bad.jpg", frame=3, error="cannot decode image"),
+              Frame(None, "bad.jpg", 3, 0.0, "cannot decode image"), FrameResult([]))
+    sink.close()
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == ["000000_b.jpg", "000001_a.jpg", "000002_a.jpg"]
+    for i, f in enumerate(files):
+        img = cv2.imread(str(f))
+        assert img is not None and img.shape == (90 + 10 * i, 140, 3)
+        # Something was drawn on it: it differs from the plain input.
+        assert np.abs(img.astype(int) - frame_image(i, 90 + 10 * i, 140)).mean() > 1
+
+
+def test_overlay_video_from_events_only(tmp_path: Path) -> None:
+    # A caller that never calls on_frame still gets every event's frame, none twice.
+    sink = OverlaySink(str(tmp_path / "ev.avi"), SinkOptions(overlay_codec="MJPG"))
+    for i in range(4):
+        sink.emit(event(i, number("12")), Frame(frame_image(i), "rtsp://cam/stream", i, float(i)), result_for(i))
+    sink.close()
+    cap = cv2.VideoCapture(str(tmp_path / "ev.avi"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    cap.release()
+
+
+def test_overlay_mode_can_be_forced(tmp_path: Path) -> None:
+    sink = OverlaySink(str(tmp_path / "v"), SinkOptions(overlay_mode="video"))
+    for i in range(3):
+        sink.on_frame(Frame(frame_image(i), "x.jpg", i, float(i)), result_for(i))
+    sink.close()
+    cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    cap.release()
+
+
+# ------------------------------------------------------------------------------------------------ window
+
+
+def test_window_keys_without_showing(tmp_path: Path) -> None:
+    from edge.sinks.window import WindowSink
+
+    # Keys and snapshots need no GUI, so this runs without a display.
+    sink = WindowSink(SinkOptions(snapshot_dir=str(tmp_path)), check_display=False)
+    assert not sink.quit_requested
+    sink.handle_key(ord("d"))
+    assert sink.wants_debug
+    sink.handle_key(ord("p"))
+    assert sink.paused
+    sink.handle_key(255)
+    assert not sink.quit_requested
+    assert sink.save_snapshot() is None  # nothing shown yet
+    sink._shown = frame_image(3)
+    snap = sink.save_snapshot()
+    assert snap is not None and cv2.imread(str(snap)).shape == (120, 160, 3)
+    sink.handle_key(ord("q"))
+    assert sink.quit_requested
+    sink.close()

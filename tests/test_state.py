@@ -1,0 +1,126 @@
+"""edge.state: round-trip of the last stable readings and atomic replacement on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.state import StateStore, state_dir
+from edge.types import Digit, Number
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _number(value: str, x: int = 10) -> Number:
+    digits = tuple(Digit(digit=int(c), confidence=0.9 + i / 100, box=(x + 20 * i, 5, 18, 30))
+                   for i, c in enumerate(value))
+    return Number(value=value, confidence=0.87, box=(x, 5, 20 * len(value), 30), digits=digits)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    numbers = [_number("0472"), _number("19", x=300)]
+    assert store.save_readings(numbers, ts="2026-11-23T18:00:00.123+00:00", source="cam0") is True
+    saved = StateStore(tmp_path).load_readings()
+    assert saved is not None
+    assert saved.numbers == tuple(numbers)  # leading zero kept, digits and boxes restored
+    assert saved.ts == "2026-11-23T18:00:00.123+00:00"
+    assert saved.source == "cam0"
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_missing_file_gives_none(tmp_path: Path) -> None:
+    assert StateStore(tmp_path).load_readings() is None
+
+
+def test_unchanged_values_are_not_rewritten(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    assert store.save_readings([_number("12")], ts="t1")
+    mtime = store.path.stat().st_mtime_ns
+    # Same value, different confidence/box: no write (SD-card wear).
+    assert store.save_readings([_number("12", x=11)], ts="t2") is False
+    assert store.path.stat().st_mtime_ns == mtime
+    assert store.save_readings([_number("13")], ts="t3") is True
+    assert [n.value for n in StateStore(tmp_path).load_readings().numbers] == ["13"]
+
+
+def test_restored_store_skips_identical_first_save(tmp_path: Path) -> None:
+    StateStore(tmp_path).save_readings([_number("5")], ts="t1")
+    store = StateStore(tmp_path)
+    store.load_readings()
+    assert store.save_readings([_number("5")], ts="t2") is False
+
+
+def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.path.write_text('{"version": 1, "numbers": [{"value": "1"')  # truncated
+    assert store.load_readings() is None
+    assert (tmp_path / "state.json.corrupt").exists()
+    assert not store.path.exists()
+
+
+def test_wrong_version_is_ignored(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.path.write_text(json.dumps({"version": 999, "ts": "x", "numbers": []}))
+    assert store.load_readings() is None
+
+
+def test_state_dir_prefers_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path / 'sd'}:{tmp_path / 'other'}")
+    assert state_dir(tmp_path / "configured") == tmp_path / "sd"
+    assert (tmp_path / "sd").is_dir()
+    monkeypatch.delenv("STATE_DIRECTORY")
+    assert state_dir(tmp_path / "configured") == tmp_path / "configured"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert state_dir(None) == tmp_path / "xdg" / "digits"
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from edge.state import StateStore
+    from edge.types import Digit, Number
+    store = StateStore(sys.argv[1])
+    i = 0
+    print("go", flush=True)
+    while True:
+        # Large values so a non-atomic write would be observable as a truncated file.
+        value = str(i % 10) * 4000
+        digits = tuple(Digit(int(value[0]), 0.9, (k, 0, 1, 1)) for k in range(50))
+        store.save_readings([Number(value, 0.9, (0, 0, 1, 1), digits)], ts=str(i))
+        i += 1
+""")
+
+
+def test_killed_writer_never_leaves_a_partial_file(tmp_path: Path) -> None:
+    """A writer killed with SIGKILL at an arbitrary point leaves a complete old or new file."""
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == b"go"
+        path = tmp_path / "state.json"
+        deadline = time.monotonic() + 1.5
+        reads = 0
+        while time.monotonic() < deadline:
+            try:
+                doc = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                continue
+            value = doc["numbers"][0]["value"]
+            assert len(value) == 4000 and len(set(value)) == 1
+            reads += 1
+        assert reads > 0
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = StateStore(tmp_path).load_readings()
+    assert saved is not None and len(saved.numbers[0].value) == 4000

@@ -1,0 +1,160 @@
+"""systemd/digits.service and its install/uninstall scripts, checked with systemd's own tools where present."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UNIT = ROOT / "systemd" / "digits.service"
+INSTALL = ROOT / "systemd" / "install.sh"
+UNINSTALL = ROOT / "systemd" / "uninstall.sh"
+ANALYZE = shutil.which("systemd-analyze")
+MAX_EXPOSURE = 2.5
+
+
+def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
+    """Sections -> key -> values (unit files may repeat a key, e.g. DeviceAllow=)."""
+    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        m = re.fullmatch(r"\[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+            continue
+        assert section is not None, f"key outside a section: {line}"
+        key, _, value = line.partition("=")
+        out[section][key.strip()].append(value.strip())
+    return out
+
+
+@pytest.fixture(scope="module")
+def unit() -> dict[str, dict[str, list[str]]]:
+    return parse_unit(UNIT.read_text())
+
+
+def one(unit: dict, section: str, key: str) -> str:
+    values = unit[section].get(key)
+    assert values, f"[{section}] {key}= missing"
+    return values[-1]
+
+
+def test_service_contract(unit: dict) -> None:
+    s = "Service"
+    assert one(unit, s, "Type") == "notify"
+    assert one(unit, s, "NotifyAccess") == "main"
+    assert one(unit, s, "Restart") == "on-failure"
+    assert int(one(unit, s, "WatchdogSec").rstrip("s")) >= 10
+    assert one(unit, s, "User") == "digits"
+    assert "video" in one(unit, s, "SupplementaryGroups").split()
+    assert one(unit, s, "StateDirectory") == "digits"
+    assert one(unit, s, "LogsDirectory") == "digits"
+    assert one(unit, s, "ConfigurationDirectory") == "digits"
+    exec_start = one(unit, s, "ExecStart")
+    assert exec_start.startswith("/opt/digits/.venv/bin/python -m edge")
+    assert "--config /etc/digits/config.yaml" in exec_start
+    assert re.search(r"kill -(HUP|s HUP) \$MAINPID", one(unit, s, "ExecReload"))
+    assert one(unit, "Install", "WantedBy") == "multi-user.target"
+
+
+def test_camera_devices_stay_reachable(unit: dict) -> None:
+    s = unit["Service"]
+    assert s.get("PrivateDevices", ["no"])[-1] in ("no", "false", "0")
+    allowed = " ".join(s["DeviceAllow"])
+    for device in ("char-video4linux", "char-media", "dma_heap"):
+        assert device in allowed, f"DeviceAllow= lacks {device}"
+    assert "rw" in allowed
+    # The camera group must reach the process: a private user namespace would hide it.
+    assert s.get("PrivateUsers", ["no"])[-1] in ("no", "false", "0")
+
+
+def test_hardening_keys_present(unit: dict) -> None:
+    s = unit["Service"]
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                       "PrivateTmp": "yes", "DevicePolicy": "closed", "CapabilityBoundingSet": ""}.items():
+        assert s.get(key, [None])[-1] == value, f"{key}={value} expected"
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (apt-get install systemd)")
+def test_security_exposure_at_most_2_5() -> None:
+    proc = subprocess.run([ANALYZE, "security", "--offline=yes", "--no-pager", str(UNIT)],
+                          capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout + proc.stderr)
+    assert m, f"no exposure in output: {proc.stdout[-500:]} {proc.stderr[-500:]}"
+    assert float(m.group(1)) <= MAX_EXPOSURE, proc.stdout
+    # systemd's own gate agrees (threshold is exposure x 10).
+    gate = subprocess.run([ANALYZE, "security", "--offline=yes", f"--threshold={int(MAX_EXPOSURE * 10)}",
+                           str(UNIT)], capture_output=True, text=True, timeout=60)
+    assert gate.returncode == 0
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (apt-get install systemd)")
+def test_systemd_analyze_verify(tmp_path: Path) -> None:
+    # verify insists that ExecStart= exists; point it at this interpreter, everything else unchanged.
+    text = UNIT.read_text().replace("/opt/digits/.venv/bin/python", str(Path(sys.executable).resolve()))
+    copy = tmp_path / "digits.service"
+    copy.write_text(text)
+    proc = subprocess.run([ANALYZE, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    problems = [ln for ln in proc.stderr.splitlines() if "digits.service" in ln]
+    assert proc.returncode == 0 and not problems, proc.stderr
+
+
+def _sh(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["bash", *map(str, args)], capture_output=True, text=True, timeout=60)
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+def test_install_and_uninstall_staged(tmp_path: Path) -> None:
+    dest = tmp_path / "root"
+    prefix = "/srv/digits"
+    _sh(INSTALL, "--destdir", dest, "--prefix", prefix, "--skip-venv", "--no-apt")
+    unit_file = dest / "etc/systemd/system/digits.service"
+    installed = parse_unit(unit_file.read_text())
+    assert one(installed, "Service", "ExecStart").startswith(f"{prefix}/.venv/bin/python -m edge")
+    assert (dest / "srv/digits/edge/sdnotify.py").is_file()
+    assert not list((dest / "srv/digits/edge").rglob("__pycache__"))
+    env = dest / "etc/digits/env"
+    assert env.is_file() and env.stat().st_mode & 0o077 == 0
+    config = dest / "etc/digits/config.yaml"
+    if (ROOT / "config.yaml").exists():
+        text = config.read_text()
+        assert not re.search(r"^\s*path:\s*[\"']?models/", text, re.M), "model path must point into the prefix"
+        # Idempotent, and an edited config survives a re-install.
+        config.write_text(text + "\n# edited by the user\n")
+    else:
+        config.write_text("# edited by the user\n")
+    _sh(INSTALL, "--destdir", dest, "--prefix", prefix, "--skip-venv", "--no-apt")
+    assert "edited by the user" in config.read_text()
+
+    state = dest / "var/lib/digits"
+    state.mkdir(parents=True)
+    (state / "state.json").write_text("{}")
+    _sh(UNINSTALL, "--destdir", dest, "--prefix", prefix)
+    assert not unit_file.exists() and not (dest / "srv/digits").exists()
+    assert config.exists() and (state / "state.json").exists(), "data is kept without --purge"
+    _sh(UNINSTALL, "--destdir", dest, "--prefix", prefix, "--purge")
+    assert not (dest / "etc/digits").exists() and not state.exists()
+
+
+def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
+    proc = _sh(INSTALL, "--dry-run", "--prefix", tmp_path / "opt", "--config-dir", tmp_path / "etc", "--no-start")
+    assert "-m venv" in proc.stdout and "pip install" in proc.stdout
+    assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
+
+
+@pytest.mark.parametrize("script", [INSTALL, UNINSTALL])
+def test_bad_option_is_one_line_exit_2(script: Path) -> None:
+    proc = _sh(script, "--frobnicate", check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--frobnicate" in proc.stderr
