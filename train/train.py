@@ -35,15 +35,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "cache folder filled by a verified download)")
     p.add_argument("--fixture", help="train on a small .npz (keys x, y) instead of MNIST (for tests)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="where to save the Keras model (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=22, help="maximum epochs (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=18, help="maximum epochs (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
     p.add_argument("--junk-fraction", type=float, default=0.1,
                    help="not-a-digit crops per digit in each epoch (0 disables the 11th class)")
     p.add_argument("--augment", type=float, default=0.85, help="fraction of digits augmented each epoch")
-    p.add_argument("--no-styles", action="store_true",
-                   help="do not add flagged 1s, crossed 7s and hooked 9s (train/styles.py)")
+    p.add_argument("--styles", action="store_true",
+                   help="add flagged 1s, crossed 7s and hooked 9s to MNIST's own (train/styles.py; experimental, "
+                        "not used for the shipped model)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training digits (smoke runs)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
@@ -171,7 +172,7 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
-                     styles=not args.no_styles)
+                     styles=args.styles)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     best, best_epoch, waited = -1.0, 0, 0
     xv = to_input(x_val)
