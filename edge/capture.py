@@ -202,11 +202,22 @@ class ImageSource(Source):
 
 
 class VideoFileSource(Source):
+    """Every frame of a video file, in order.
+
+    ``realtime`` paces frames at the file's own rate (as a camera would deliver them) instead of as fast as
+    the reader goes; ``loop`` starts again at the end (a recorded scene standing in for a camera, for
+    demos, aiming tests and soaks). Frame indices keep counting across loops.
+    """
+
     kind = "video"
     live = False
 
-    def __init__(self, path: str, max_pixels: int) -> None:
+    def __init__(self, path: str, max_pixels: int, loop: bool = False, realtime: bool = False) -> None:
         super().__init__(path)
+        self.path = path
+        self.loop = loop
+        self.realtime = realtime
+        self.loops = 0
         self._cap = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -217,15 +228,44 @@ class VideoFileSource(Source):
             self._cap.release()
             raise SourceError(f"video {path} is {w}x{h}, over source.max_pixels ({max_pixels / 1e6:g} MP)")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        log.info("video %s: %dx%d, %.1f fps, %d frames", path, w, h, self.fps,
-                 int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        log.info("video %s: %dx%d, %.1f fps, %d frames%s%s", path, w, h, self.fps,
+                 int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), ", looping" if loop else "",
+                 ", paced in real time" if realtime else "")
+
+    def _rewind(self) -> bool:
+        """Back to the first frame; reopening is the fallback for containers that cannot seek."""
+        if self._cap is None:
+            return False
+        if self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            return True
+        self._cap.release()
+        self._cap = cv2.VideoCapture(self.path)
+        return self._cap.isOpened()
 
     def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
         index = 0
+        period = 1.0 / self.fps if self.realtime and self.fps > 0 else 0.0
+        next_due = time.monotonic()
+        in_this_pass = 0
         while self._cap is not None:
             ok, img = self._cap.read()
             if not ok or img is None:
-                return
+                if not self.loop or in_this_pass == 0 or not self._rewind():
+                    return
+                self.loops += 1
+                in_this_pass = 0
+                continue
+            in_this_pass += 1
+            if period:
+                # Sleep in idle_timeout slices so the caller's loop still turns (signals, watchdog).
+                while (wait := next_due - time.monotonic()) > 0:
+                    if idle_timeout is not None and wait > idle_timeout:
+                        time.sleep(idle_timeout)
+                        yield None
+                    else:
+                        time.sleep(wait)
+                # A slow reader does not make the video run fast afterwards to catch up.
+                next_due = max(next_due + period, time.monotonic())
             yield Frame(image=img, source=self.name, index=index, ts=time.time())
             index += 1
 
@@ -468,7 +508,8 @@ def open_source(spec: str, cfg: Any, retry: bool = True) -> Source:
 
         return Picamera2Source(spec, cfg, retry=retry).start()
     if kind == "video":
-        return VideoFileSource(spec, cfg.max_pixels)
+        return VideoFileSource(spec, cfg.max_pixels, loop=bool(getattr(cfg, "loop", False)),
+                               realtime=bool(getattr(cfg, "realtime", False)))
     if kind == "missing":
         raise SourceError(f"source not found: {spec}")
     p = Path(spec)

@@ -148,6 +148,9 @@ class SourceConfig(_Section):
     reconnect_max_s: float = Field(30.0, gt=0)
     read_timeout_s: float = Field(10.0, gt=0)
     picamera2_size: tuple[int, int] = (640, 480)
+    #: video files only: start again at the end, and deliver frames at the file's own rate (like a camera)
+    loop: bool = False
+    realtime: bool = False
 
     @field_validator("spec")
     @classmethod
@@ -182,12 +185,22 @@ class ModelConfig(_Section):
         return _resolve(v, info) or v
 
 
+#: shortest web token accepted
+MIN_TOKEN_LEN = 16
+
+
 class WebConfig(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, lt=65536)
     token_env: str | None = "DIGITS_WEB_TOKEN"
     token_file: str | None = None
+    #: the live view is encoded at most this often and this wide, so it never slows the reader
+    stream_fps: float = Field(5.0, gt=0, le=30)
+    stream_max_width: int = Field(800, ge=64, le=4096)
+    jpeg_quality: int = Field(75, ge=10, le=100)
+    #: concurrent /stream.mjpg viewers; more get 503 (each costs a JPEG encode per streamed frame)
+    max_streams: int = Field(4, ge=1, le=64)
 
     @field_validator("token_file")
     @classmethod
@@ -213,9 +226,14 @@ class WebConfig(_Section):
 
     @model_validator(mode="after")
     def _needs_token(self) -> WebConfig:
-        if self.enabled and not self.is_loopback() and not self.token():
+        token = self.token() if self.enabled else None
+        if self.enabled and not self.is_loopback() and not token:
             where = f"${self.token_env}" if self.token_env else "web.token_file"
             raise ValueError(f"web.host: serving on {self.host} (not loopback) needs a token: set {where} or web.token_file")
+        if token is not None and len(token) < MIN_TOKEN_LEN:
+            # Anyone on the network can try tokens; a short one is guessed, so refuse it outright.
+            raise ValueError(f"web: the token is {len(token)} characters; use at least {MIN_TOKEN_LEN} "
+                             "(e.g. `openssl rand -hex 16`)")
         return self
 
 

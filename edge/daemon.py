@@ -110,14 +110,11 @@ def make_source(cfg: Config, once: bool) -> Source:
 
 
 def start_web(cfg: Config, status: Status, metrics: Metrics) -> Any:
-    """Start the web page if enabled (``edge.web.start(web_cfg, status, metrics)``, written separately)."""
+    """Start the web page (``edge.web``) if enabled; it reads status and metrics from its own thread."""
     if not cfg.web.enabled:
         return None
-    try:
-        from edge import web  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("web page requested but edge.web is not available")
-        return None
+    from edge import web
+
     try:
         return web.start(cfg.web, status, metrics)
     except OSError as exc:
@@ -177,7 +174,12 @@ class Daemon:
         if not self.source.is_images and cfg.service.persist_state:
             self._open_state(cfg)
         self.status.set_info(self.source.name, str(cfg.model.path), self.classifier.runtime, self.classifier.num_threads)
-        self.web = start_web(cfg, self.status, self.metrics)
+        try:
+            self.web = start_web(cfg, self.status, self.metrics)
+        except FatalError:
+            self.source.close()
+            close_all(self.sinks)
+            raise
         log.info("reading %s (%s) with %s, %d thread(s); sinks: %s", self.source.name, self.source.kind,
                  self.classifier.runtime, self.classifier.num_threads,
                  ", ".join(redact(s) for s in cfg.sinks.outputs) or "none")
@@ -305,7 +307,7 @@ class Daemon:
         assert frame.image is not None and self.source is not None
         self._mark_ready()
         try:
-            result: FrameResult = self.reader.read(frame.image)
+            result: FrameResult = self.reader.read(frame.image, debug=self._debug_wanted())
         except Exception:  # noqa: BLE001 - one bad frame must not stop a months-long run
             self._read_failures += 1
             self.metrics.inc("errors")
@@ -345,6 +347,14 @@ class Daemon:
                 log.exception("sink %s failed on frame %d", getattr(sink, "name", sink), frame.index)
         self._sync_source_metrics()
         return True
+
+    def _debug_wanted(self) -> bool | None:
+        """True while a window, overlay or web viewer shows the debug view; None = the config's default.
+
+        Keeping the mask and crops costs time, so the reader only does it while somebody is looking.
+        """
+        viewers = [*self.sinks, self.web] if self.web is not None else self.sinks
+        return True if any(getattr(v, "wants_debug", False) for v in viewers) else None
 
     def _emit(self, event: Event, frame: Frame | None, result: FrameResult | None) -> None:
         if event.kind == "reading":

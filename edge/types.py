@@ -82,22 +82,23 @@ class Event:
             "ts": self.ts,
             "source": self.source,
             "frame": self.frame,
-            "numbers": [
-                {
-                    "value": n.value,
-                    "confidence": round(float(n.confidence), 4),
-                    "box": [int(v) for v in n.box],
-                    "digits": [
-                        {"digit": int(d.digit), "confidence": round(float(d.confidence), 4),
-                         "box": [int(v) for v in d.box]}
-                        for d in n.digits
-                    ],
-                }
-                for n in self.numbers
-            ],
+            "numbers": [number_to_dict(n) for n in self.numbers],
         }
         if self.latency_ms is not None:
             out["latency_ms"] = round(float(self.latency_ms), 2)
         if self.kind == "heartbeat":
             out["heartbeat"] = True
         return out
+
+
+def number_to_dict(n: Number, top3: bool = False) -> dict[str, Any]:
+    """A number as in the event JSON (DESIGN.md); ``top3`` adds each digit's runners-up (web debug view)."""
+    digits = []
+    for d in n.digits:
+        dd: dict[str, Any] = {"digit": int(d.digit), "confidence": round(float(d.confidence), 4),
+                              "box": [int(v) for v in d.box]}
+        if top3:
+            dd["top3"] = [[int(k), round(float(p), 4)] for k, p in d.top3]
+        digits.append(dd)
+    return {"value": n.value, "confidence": round(float(n.confidence), 4), "box": [int(v) for v in n.box],
+            "digits": digits}

@@ -138,6 +138,34 @@ def test_video_file_yields_every_frame_in_order(tmp_path: Path) -> None:
     assert src.dropped == 0
 
 
+def test_looping_video_starts_again_and_keeps_counting(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    _write_video(video, 10)
+    src = open_source(str(video), _cfg(loop=True))
+    it = src.frames()
+    frames = [next(it) for _ in range(25)]
+    src.close()
+    assert [f.index for f in frames] == list(range(25))
+    levels = [int(round(float(f.image.mean()) / 4)) for f in frames]
+    assert levels == [i % 10 for i in range(25)]  # frame 10 is the first frame again
+    assert src.loops == 2
+
+
+def test_realtime_video_is_paced_at_its_own_rate_and_keeps_the_loop_turning(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    _write_video(video, 12, fps=10.0)
+    src = VideoFileSource(str(video), 10**8, realtime=True)
+    t0 = time.monotonic()
+    got = list(src.frames(idle_timeout=0.02))
+    elapsed = time.monotonic() - t0
+    src.close()
+    frames = [f for f in got if f is not None]
+    assert [f.index for f in frames] == list(range(12))
+    # 12 frames at 10 fps: at least 11 periods; a fast machine must not read it faster than real time.
+    assert elapsed >= 1.0, elapsed
+    assert got.count(None) >= 11  # the caller's loop got a turn while waiting (watchdog, signals)
+
+
 def test_video_over_max_pixels_and_unreadable_video(tmp_path: Path) -> None:
     video = tmp_path / "clip.avi"
     _write_video(video, 3)

@@ -197,6 +197,8 @@ def test_web_off_loopback_needs_a_token(tmp_path: Path, monkeypatch: pytest.Monk
     p = _write(tmp_path, "web:\n  enabled: true\n  host: 0.0.0.0\n")
     assert "needs a token" in _error(p)
     monkeypatch.setenv("DIGITS_WEB_TOKEN", "t0k")
-    assert load_config(p).web.token() == "t0k"
+    assert "use at least 16" in _error(p)  # a guessable token is refused, not served
+    monkeypatch.setenv("DIGITS_WEB_TOKEN", "t0k-long-enough-to-keep")
+    assert load_config(p).web.token() == "t0k-long-enough-to-keep"
     monkeypatch.delenv("DIGITS_WEB_TOKEN")
     assert load_config(_write(tmp_path, "web:\n  enabled: true\n  host: 127.0.0.1\n")).web.enabled

@@ -1,0 +1,404 @@
+"""The web page: aim the camera, watch what it reads and see why it misread, from any browser.
+
+Served by aiohttp on an event loop in a thread of its own, inside the daemon's process. It only *reads*
+the daemon's state (``edge.status.Status`` snapshots and ``edge.metrics.Metrics``): the processing loop
+never waits on a browser. JPEGs for the live view are made in one worker thread at most ``stream_fps``
+times a second and at most ``stream_max_width`` wide, shared by every viewer; a slow viewer only slows its
+own connection, so frames are skipped for the stream, never for reading.
+
+Endpoints (the paths are a contract, DESIGN.md):
+    GET /               the page (plain HTML/CSS/JS, no build step)
+    GET /stream.mjpg    live annotated view, multipart/x-mixed-replace; ``?debug=1`` adds the debug panel
+    GET /snapshot.jpg   the newest annotated frame at full size; ``?debug=1`` likewise
+    GET /api/readings   stable readings, the last events (``?n=``), source, model, runtime, fps, health
+    GET /api/debug      the newest frame's 28x28 crops (PNG, base64) with the model's top-3
+    GET /healthz        200 while frames flow, else 503 with the reason
+    GET /metrics        Prometheus text format
+    GET|POST /login     the token form (sets a cookie); GET /logout forgets it
+
+Access: with a token configured (required off loopback, see ``edge.config.WebConfig``) every endpoint
+but /login answers 401 without ``Authorization: Bearer TOKEN`` or the session cookie set by /login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import hashlib
+import hmac
+import html
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from aiohttp import web
+
+from edge.annotate import annotate, crop_items
+from edge.metrics import Metrics
+from edge.status import Status, StatusSnapshot
+from edge.types import number_to_dict
+
+log = logging.getLogger(__name__)
+
+PAGE = Path(__file__).with_name("web_static") / "index.html"
+COOKIE = "digits_session"
+BOUNDARY = "frame"
+#: a viewer that asked for debug material keeps it coming for this long (the page polls every second)
+DEBUG_HOLD_S = 5.0
+#: wait after a wrong token, so guessing over the network is slow
+LOGIN_DELAY_S = 1.0
+
+
+def session_value(token: str) -> str:
+    """What the cookie holds: derived from the token, so the token itself is never stored in a browser."""
+    return hmac.new(token.encode(), b"digits-web-session", hashlib.sha256).hexdigest()
+
+
+def is_authorised(token: str | None, authorization: str | None, cookie: str | None) -> bool:
+    """True when no token is configured, or the request carries it (bearer header or session cookie)."""
+    if not token:
+        return True
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+            return True
+    return bool(cookie) and hmac.compare_digest(str(cookie).encode(), session_value(token).encode())
+
+
+def render_view(snap: StatusSnapshot, debug: bool, max_width: int | None) -> np.ndarray | None:
+    """The annotated frame of ``snap`` (BGR), shrunk to ``max_width``; None before the first frame."""
+    frame = snap.frame
+    if frame is None or frame.image is None:
+        return None
+    view = annotate(frame.image, snap.result, list(snap.stable), snap.fps, debug=debug)
+    if max_width and view.shape[1] > max_width:
+        scale = max_width / view.shape[1]
+        view = cv2.resize(view, (max_width, max(1, round(view.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    return view
+
+
+def placeholder(text: str, size: tuple[int, int] = (360, 640)) -> np.ndarray:
+    """A dark frame with ``text``: what the live view shows before the first frame."""
+    img = np.full((*size, 3), 32, np.uint8)
+    cv2.putText(img, text, (20, size[0] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (200, 200, 200), 2, cv2.LINE_AA)
+    return img
+
+
+def encode_jpeg(img: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def readings_json(snap: StatusSnapshot, n_events: int | None = None) -> dict[str, Any]:
+    """``/api/readings``: the current stable readings (event-style numbers) and the newest events."""
+    events = list(snap.events)
+    if n_events is not None:
+        events = events[-n_events:] if n_events > 0 else []
+    return {
+        "state": snap.state, "healthy": snap.healthy, "reason": snap.reason,
+        "source": snap.source, "model": snap.model, "runtime": snap.runtime, "num_threads": snap.num_threads,
+        "uptime_s": round(time.time() - snap.started, 1), "frames": snap.frames, "fps": round(snap.fps, 2),
+        "last_frame_ts": snap.last_frame_ts,
+        "readings": [number_to_dict(n) for n in snap.stable],
+        "events": events,
+    }
+
+
+def debug_json(snap: StatusSnapshot) -> dict[str, Any]:
+    """``/api/debug``: the crops the model saw in the newest frame, with its top-3, as small PNGs."""
+    crops = []
+    for crop, box, top3 in crop_items(snap.result):
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(crop.astype(np.uint8).squeeze()))
+        crops.append({
+            "box": list(box) if box is not None else None,
+            "top3": [[int(d), round(float(p), 4)] for d, p in top3],
+            "png": base64.b64encode(png.tobytes()).decode("ascii") if ok else None,
+        })
+    numbers = [number_to_dict(n, top3=True) for n in (snap.result.numbers if snap.result else [])]
+    has_mask = snap.result is not None and snap.result.debug.get("mask") is not None
+    return {"frame": snap.frame.index if snap.frame else None, "frames": snap.frames, "numbers": numbers,
+            "crops": crops, "mask": has_mask}
+
+
+class WebServer:
+    """The page's HTTP server on its own thread; ``close()`` stops it. ``port`` is the bound port."""
+
+    def __init__(self, cfg: Any, status: Status, metrics: Metrics) -> None:
+        self.cfg = cfg
+        self.status = status
+        self.metrics = metrics
+        self.host: str = cfg.host
+        self.port: int = int(cfg.port)
+        self.token: str | None = cfg.token() or None
+        self._debug_until = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._closing: asyncio.Event | None = None
+        self._encoder = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-jpeg")
+        # variant ("stream"/"stream-debug") -> (frames count it was made from, JPEG bytes)
+        self._cache: dict[str, tuple[int, bytes]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._streams = 0
+        self._page = PAGE.read_bytes()
+
+    # ------------------------------------------------------------------ what the daemon sees
+
+    @property
+    def wants_debug(self) -> bool:
+        """True while somebody watches the debug view: the daemon then keeps masks and crops."""
+        return time.monotonic() < self._debug_until
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> WebServer:
+        """Bind and serve; returns once listening. OSError (port taken, bad address) comes out of here."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve())
+            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=main, name="web", daemon=True)
+        self._thread.start()
+        started.wait(15)
+        if failure:
+            self._encoder.shutdown(wait=False)
+            raise failure[0]
+        if self.token:
+            log.warning("web page on %s requires the token (Authorization: Bearer, or log in at /login)", self.url)
+        else:
+            log.info("web page on %s", self.url)
+        return self
+
+    async def _serve(self) -> None:
+        self._closing = asyncio.Event()
+        app = web.Application(middlewares=[self._auth])
+        app.add_routes([
+            web.get("/", self._index),
+            web.get("/stream.mjpg", self._stream),
+            web.get("/snapshot.jpg", self._snapshot),
+            web.get("/api/readings", self._readings),
+            web.get("/api/debug", self._debug),
+            web.get("/healthz", self._healthz),
+            web.get("/metrics", self._metrics),
+            web.get("/login", self._login_form),
+            web.post("/login", self._login),
+            web.get("/logout", self._logout),
+        ])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])  # port 0 asks the kernel for a free one
+
+    def close(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return
+
+        async def stop() -> None:
+            assert self._closing is not None
+            self._closing.set()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - stopping anyway
+            log.exception("web page did not stop cleanly")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        self._encoder.shutdown(wait=False)
+        log.info("web page stopped")
+
+    # ------------------------------------------------------------------ access
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in ("/login", "/logout") or is_authorised(
+                self.token, request.headers.get("Authorization"), request.cookies.get(COOKIE)):
+            return await handler(request)
+        if request.path == "/":
+            return self._login_page("This page needs the access token.", status=401)
+        return web.json_response({"error": "unauthorised: send 'Authorization: Bearer TOKEN' or log in at /login"},
+                                 status=401, headers={"WWW-Authenticate": 'Bearer realm="digits"'})
+
+    def _login_page(self, message: str, status: int = 200) -> web.Response:
+        body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>digits: log in</title>
+<style>body{{font-family:system-ui,sans-serif;background:#111;color:#eee;display:flex;justify-content:center;
+padding-top:15vh}}form{{display:flex;flex-direction:column;gap:.8em;width:min(22em,90vw)}}
+input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
+<form method="post" action="/login"><h1>digits</h1><p>{html.escape(message)}</p>
+<input type="password" name="token" placeholder="access token" autocomplete="current-password" autofocus>
+<button type="submit">Log in</button></form></body></html>"""
+        return web.Response(text=body, content_type="text/html", status=status,
+                            headers={"Cache-Control": "no-store"})
+
+    async def _login_form(self, request: web.Request) -> web.Response:
+        if not self.token:
+            raise web.HTTPSeeOther("/")
+        return self._login_page("Enter the access token.")
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        if not self.token:
+            raise web.HTTPSeeOther("/")
+        form = await request.post()
+        given = str(form.get("token", "")).strip()
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            log.warning("web: wrong token from %s", request.remote)
+            await asyncio.sleep(LOGIN_DELAY_S)
+            return self._login_page("Wrong token.", status=401)
+        resp = web.HTTPSeeOther("/")
+        resp.set_cookie(COOKIE, session_value(self.token), httponly=True, samesite="Strict", path="/")
+        return resp
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        resp = web.HTTPSeeOther("/login" if self.token else "/")
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    # ------------------------------------------------------------------ pages and data
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._page, content_type="text/html", charset="utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    def _hold_debug(self, request: web.Request) -> bool:
+        debug = request.query.get("debug", "0") not in ("0", "", "false", "no")
+        if debug:
+            self._debug_until = time.monotonic() + DEBUG_HOLD_S
+        return debug
+
+    async def _readings(self, request: web.Request) -> web.Response:
+        n: int | None = None
+        if "n" in request.query:
+            try:
+                n = int(request.query["n"])
+            except ValueError:
+                return web.json_response({"error": f"n must be a whole number, got {request.query['n']!r}"},
+                                         status=400)
+        return web.json_response(readings_json(self.status.snapshot(), n), headers={"Cache-Control": "no-store"})
+
+    async def _debug(self, request: web.Request) -> web.Response:
+        self._debug_until = time.monotonic() + DEBUG_HOLD_S
+        return web.json_response(debug_json(self.status.snapshot()), headers={"Cache-Control": "no-store"})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        snap = self.status.snapshot()
+        age = None if snap.last_frame_ts is None else round(time.time() - snap.last_frame_ts, 2)
+        body = {"status": "ok" if snap.healthy else "unhealthy", "reason": snap.reason, "state": snap.state,
+                "fps": round(snap.fps, 2), "frames": snap.frames, "last_frame_age_s": age}
+        return web.json_response(body, status=200 if snap.healthy else 503, headers={"Cache-Control": "no-store"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render().encode(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    # ------------------------------------------------------------------ images
+
+    async def _jpeg(self, debug: bool, full_size: bool) -> bytes | None:
+        """The newest annotated frame as JPEG; the stream variants are cached per processed frame."""
+        snap = self.status.snapshot()
+        if snap.frame is None or snap.frame.image is None:
+            return None
+        loop = asyncio.get_running_loop()
+        max_w = None if full_size else int(self.cfg.stream_max_width)
+        quality = int(self.cfg.jpeg_quality)
+        if full_size:
+            img = await loop.run_in_executor(self._encoder, render_view, snap, debug, max_w)
+            return None if img is None else await loop.run_in_executor(self._encoder, encode_jpeg, img, quality)
+        key = "stream-debug" if debug else "stream"
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # viewers of the same variant share one encode per frame
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == snap.frames:
+                return cached[1]
+
+            def make() -> bytes | None:
+                img = render_view(snap, debug, max_w)
+                return None if img is None else encode_jpeg(img, quality)
+
+            data = await loop.run_in_executor(self._encoder, make)
+            if data is not None:
+                self._cache[key] = (snap.frames, data)
+            return data
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        debug = self._hold_debug(request)
+        data = await self._jpeg(debug, full_size=True)
+        if data is None:
+            return web.json_response({"error": "no frame yet"}, status=503)
+        return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        if self._streams >= int(self.cfg.max_streams):
+            return web.json_response({"error": f"too many viewers (web.max_streams is {self.cfg.max_streams})"},
+                                     status=503)
+        debug = self._hold_debug(request)
+        resp = web.StreamResponse(headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            "Cache-Control": "no-cache, no-store, private", "Pragma": "no-cache",
+        })
+        await resp.prepare(request)
+        assert self._closing is not None
+        period = 1.0 / float(self.cfg.stream_fps)
+        last_frames = -1
+        waiting = encode_jpeg(placeholder("waiting for frames..."), 70)
+        self._streams += 1
+        try:
+            while not self._closing.is_set():
+                started = time.monotonic()
+                if debug:
+                    self._debug_until = started + DEBUG_HOLD_S
+                frames = self.status.snapshot().frames
+                if frames != last_frames:
+                    data = await self._jpeg(debug, full_size=False)
+                    if data is None:
+                        data = waiting
+                    else:
+                        last_frames = frames
+                    await resp.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
+                                     + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                delay = max(0.0, period - (time.monotonic() - started))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), timeout=delay)
+        except (ConnectionError, RuntimeError):
+            pass  # the viewer went away (or the server is shutting down the connection)
+        finally:
+            self._streams -= 1
+        return resp
+
+
+def start(cfg: Any, status: Status, metrics: Metrics) -> WebServer:
+    """Start the page described by the ``web:`` config section; the daemon calls this when enabled."""
+    return WebServer(cfg, status, metrics).start()

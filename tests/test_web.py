@@ -1,0 +1,426 @@
+"""The web page against a real daemon process reading a real video: every endpoint over real HTTP, the
+token on a non-loopback bind, a stalled viewer that must not slow the reader, and the page itself in a real
+headless Chromium (Debian's, driven by Playwright; no browser download).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.status import Status
+from edge.types import Digit, Event, Number
+from edge.web import is_authorised, readings_json, session_value
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "sample.mp4"
+MODEL = ROOT / "models" / "digits_int8.tflite"
+CHROMIUM = "/usr/bin/chromium"
+TOKEN = "correct-horse-battery-staple-42"
+ARTIFACTS = Path(os.environ.get("DIGITS_TEST_ARTIFACTS", ROOT / ".test-artifacts"))
+
+
+# ------------------------------------------------------------------------------------------ pure parts
+
+
+def test_authorisation_by_bearer_or_session_cookie() -> None:
+    assert is_authorised(None, None, None)  # no token configured: open (loopback only, config enforces)
+    assert is_authorised(TOKEN, f"Bearer {TOKEN}", None)
+    assert is_authorised(TOKEN, f"bearer {TOKEN}", None)
+    assert is_authorised(TOKEN, None, session_value(TOKEN))
+    assert not is_authorised(TOKEN, None, None)
+    assert not is_authorised(TOKEN, "Bearer wrong", None)
+    assert not is_authorised(TOKEN, f"Basic {TOKEN}", None)
+    assert not is_authorised(TOKEN, None, TOKEN)  # the cookie holds a derived value, never the token
+    assert session_value(TOKEN) != session_value(TOKEN + "x")
+
+
+def test_readings_json_has_the_stable_numbers_and_the_newest_events() -> None:
+    status = Status(recent_events=5)
+    n = Number("42", 0.9, (1, 2, 30, 20), (Digit(4, 0.95, (1, 2, 14, 20)), Digit(2, 0.95, (17, 2, 14, 20))))
+    status.set_stable([n])
+    for i in range(8):
+        status.add_event(Event(ts=f"t{i}", source="s", frame=i, numbers=(n,)))
+    out = readings_json(status.snapshot(), 3)
+    assert [r["value"] for r in out["readings"]] == ["42"]
+    assert out["readings"][0]["digits"][1] == {"digit": 2, "confidence": 0.95, "box": [17, 2, 14, 20]}
+    assert [e["frame"] for e in out["events"]] == [5, 6, 7]
+    assert readings_json(status.snapshot())["events"][0]["frame"] == 3  # bounded by recent_events
+    assert readings_json(status.snapshot(), 0)["events"] == []
+
+
+# ------------------------------------------------------------------------------------------ a real daemon
+
+
+class Daemon:
+    def __init__(self, proc: subprocess.Popen, base: str, err: Path, out: Path) -> None:
+        self.proc, self.base, self.err, self.out = proc, base, err, out
+
+    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 10.0
+            ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.base + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def json(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+        code, _, body = self.get(path, headers)
+        return code, json.loads(body)
+
+    def events(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line.strip()]
+
+
+def _config(tmp: Path, spec: str, extra: str = "") -> Path:
+    cfg = tmp / "config.yaml"
+    cfg.write_text(f"""source:
+  spec: {spec}
+  loop: true
+  realtime: true
+  reconnect_min_s: 0.2
+  reconnect_max_s: 0.5
+model:
+  path: {MODEL}
+  num_threads: 1
+sinks:
+  outputs: [stdout]
+service:
+  persist_state: false
+  stale_after_s: 2.0
+{extra}""")
+    return cfg
+
+
+def _start(tmp: Path, spec: str, web: str, env_extra: dict[str, str] | None = None, extra: str = "") -> Daemon:
+    cfg = _config(tmp, spec, extra)
+    err, out = tmp / "stderr.log", tmp / "events.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "--web", web], cwd=ROOT,
+                            env=env, stdout=out.open("w"), stderr=err.open("w"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        m = re.search(r"web page on (http://\S+/)", err.read_text())
+        if m:
+            return Daemon(proc, m.group(1).rstrip("/").replace("0.0.0.0", "127.0.0.1"), err, out)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"daemon did not start its web page:\n{err.read_text()[-2000:]}")
+
+
+def _stop(d: Daemon) -> None:
+    if d.proc.poll() is None:
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def _until(predicate, timeout: float = 30.0, what: str = "condition"):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    d = _start(tmp_path_factory.mktemp("web"), str(SAMPLE), "127.0.0.1:0")
+    try:
+        yield d
+    finally:
+        _stop(d)
+    assert d.proc.returncode == 0, d.err.read_text()[-2000:]
+
+
+def _metric(text: str, name: str) -> float:
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert m, f"{name} missing from /metrics"
+    return float(m.group(1))
+
+
+def _mjpeg_parts(d: Daemon, query: str = "", count: int = 3, timeout: float = 20.0) -> list[np.ndarray]:
+    """Read ``count`` JPEG parts of /stream.mjpg and decode them."""
+    req = urllib.request.Request(d.base + "/stream.mjpg" + query)
+    frames: list[np.ndarray] = []
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace; boundary=frame")
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while len(frames) < count and time.monotonic() < deadline:
+            buf += r.read1(65536)
+            while True:
+                head_end = buf.find(b"\r\n\r\n")
+                if not buf.startswith(b"--frame") or head_end < 0:
+                    break
+                length = int(re.search(rb"Content-Length: (\d+)", buf[:head_end]).group(1))
+                start = head_end + 4
+                if len(buf) < start + length + 2:
+                    break
+                img = cv2.imdecode(np.frombuffer(buf[start:start + length], np.uint8), cv2.IMREAD_COLOR)
+                assert img is not None, "a stream part is not a JPEG"
+                frames.append(img)
+                buf = buf[start + length + 2:]
+    return frames
+
+
+def test_endpoints_serve_what_the_reader_reads(daemon: Daemon) -> None:
+    # The first stable reading of the sample is on stdout; the API must show the same values.
+    first = _until(lambda: next((e for e in daemon.events() if e.get("numbers")), None), what="a reading")
+    code, api = daemon.json("/api/readings")
+    assert code == 200
+    stable = [n["value"] for n in api["readings"]]
+    latest = [e for e in daemon.events() if e.get("numbers")][-1]
+    assert stable == [n["value"] for n in latest["numbers"]]
+    assert len(stable) == len(first["numbers"]) >= 2
+    assert api["source"].endswith("sample.mp4") and api["runtime"] and api["model"].endswith(".tflite")
+    assert api["events"] and api["events"][-1]["numbers"]
+
+    code, health = daemon.json("/healthz")
+    assert code == 200 and health["status"] == "ok" and health["fps"] > 0
+
+    code, headers, body = daemon.get("/metrics")
+    assert code == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    frames1 = _metric(text, "digits_frames_total")
+    assert frames1 > 0 and _metric(text, "digits_readings_total") >= 1
+    time.sleep(1.0)
+    assert _metric(daemon.get("/metrics")[2].decode(), "digits_frames_total") > frames1
+
+    code, headers, body = daemon.get("/snapshot.jpg")
+    assert code == 200 and headers["Content-Type"] == "image/jpeg"
+    snap = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert snap.shape[:2] == (480, 640)  # the source's own size
+    # The annotation is there: blue "stable" outlines (BGR 255,120,0) drawn around the numbers.
+    blue = (snap[..., 0] > 200) & (snap[..., 1] > 80) & (snap[..., 1] < 170) & (snap[..., 2] < 60)
+    assert blue.sum() > 500
+
+    assert daemon.get("/nonexistent")[0] == 404
+
+
+def test_stream_sends_fresh_annotated_frames_at_the_configured_rate(daemon: Daemon) -> None:
+    t0 = time.monotonic()
+    parts = _mjpeg_parts(daemon, count=6)
+    elapsed = time.monotonic() - t0
+    assert len(parts) == 6
+    assert all(p.shape == (480, 640, 3) for p in parts)  # under stream_max_width (800): full size
+    # 5 fps by default, not the video's 12: six parts take about a second.
+    assert elapsed > 0.7
+    assert any(not np.array_equal(parts[0], p) for p in parts[1:]), "the stream repeats one frame"
+
+
+def test_debug_stream_adds_the_panel_and_debug_api_lists_crops(daemon: Daemon) -> None:
+    parts = _mjpeg_parts(daemon, "?debug=1", count=4)
+    # Frame + debug panel of half its width (960x480), shrunk to stream_max_width (800): twice as wide as high.
+    h, w = parts[-1].shape[:2]
+    assert w == 800 and abs(w / h - 2.0) < 0.01, (w, h)
+    # While the debug view is watched the daemon keeps the crops: /api/debug lists them with top-3.
+    code, dbg = daemon.json("/api/debug")
+    assert code == 200 and dbg["mask"] is True
+    assert len(dbg["crops"]) >= 10
+    crop = dbg["crops"][0]
+    img = cv2.imdecode(np.frombuffer(base64.b64decode(crop["png"]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert img.shape == (28, 28) and img.max() > 200
+    assert len(crop["top3"]) == 3 and crop["top3"][0][1] >= crop["top3"][1][1]
+    assert dbg["numbers"] and "top3" in dbg["numbers"][0]["digits"][0]
+
+
+def test_a_stalled_viewer_never_slows_the_reader(daemon: Daemon) -> None:
+    """Open the stream and never read it: the socket fills, but frames keep flowing at the video's rate."""
+    host, port = urllib.parse.urlsplit(daemon.base).hostname, urllib.parse.urlsplit(daemon.base).port
+    s = socket.create_connection((host, port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        time.sleep(1.5)
+        before = _metric(daemon.get("/metrics")[2].decode(), "digits_frames_total")
+        time.sleep(3.0)
+        after = _metric(daemon.get("/metrics")[2].decode(), "digits_frames_total")
+        # The sample plays at 12 fps in real time; 3 s must give well over half of its 36 frames.
+        assert after - before >= 24, (before, after)
+        assert daemon.json("/healthz")[0] == 200
+    finally:
+        s.close()
+
+
+def test_healthz_is_503_with_a_reason_when_no_frames_flow(tmp_path: Path) -> None:
+    d = _start(tmp_path, "/dev/video97", "127.0.0.1:0")  # a camera that is not there: the daemon waits
+    try:
+        code, body = _until(lambda: (lambda r: r if r[0] == 503 else None)(d.json("/healthz")), what="503")
+        assert body["status"] == "unhealthy" and body["reason"]
+        assert "camera" in body["reason"] or "frame" in body["reason"]
+        assert d.get("/snapshot.jpg")[0] == 503
+        assert _metric(d.get("/metrics")[2].decode(), "digits_up") == 0
+    finally:
+        _stop(d)
+
+
+def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "edge", "--config", str(_config(tmp_path, str(SAMPLE))),
+                            "--web", f"127.0.0.1:{port}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert re.search(rf"web: cannot listen on 127\.0\.0\.1:{port}: .*in use", r.stderr, re.I), r.stderr
+
+
+# ------------------------------------------------------------------------------------------ the token
+
+
+def test_non_loopback_bind_refuses_every_endpoint_without_the_token(tmp_path: Path) -> None:
+    d = _start(tmp_path, str(SAMPLE), "0.0.0.0:0", {"DIGITS_WEB_TOKEN": TOKEN})
+    try:
+        assert "requires the token" in d.err.read_text()  # said at start
+        _until(lambda: d.get("/healthz", {"Authorization": f"Bearer {TOKEN}"})[0] == 200, what="frames")
+        for path in ("/", "/stream.mjpg", "/snapshot.jpg", "/api/readings", "/api/debug", "/healthz", "/metrics"):
+            code, _, body = d.get(path)
+            assert code == 401, path
+            assert b"correct-horse" not in body
+            assert d.get(path, {"Authorization": "Bearer not-the-token-at-all"})[0] == 401, path
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert d.json("/api/readings", auth)[0] == 200
+        assert d.get("/metrics", auth)[0] == 200
+        # The login form: a wrong token is refused, the right one sets a cookie that opens the page.
+        form = urllib.parse.urlencode({"token": "wrong"}).encode()
+        try:
+            urllib.request.urlopen(urllib.request.Request(d.base + "/login", data=form), timeout=10)
+            pytest.fail("a wrong token was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(urllib.request.Request(d.base + "/login", data=urllib.parse.urlencode(
+                {"token": TOKEN}).encode()), timeout=10)
+            pytest.fail("login did not redirect")
+        except urllib.error.HTTPError as e:
+            assert e.code == 303
+            cookie = e.headers["Set-Cookie"]
+        assert TOKEN not in cookie and "HttpOnly" in cookie
+        code, _, body = d.get("/", {"Cookie": cookie.split(";")[0]})
+        assert code == 200 and b"/stream.mjpg" in body
+    finally:
+        _stop(d)
+    assert TOKEN not in d.err.read_text()  # never logged
+
+
+# ------------------------------------------------------------------------------------------ a real browser
+
+
+def _browser():  # noqa: ANN202
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    return sync_api.sync_playwright()
+
+
+@pytest.mark.slow
+def test_page_in_a_real_browser(daemon: Daemon) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(daemon.base + "/")
+            # The live view shows frames: the <img> of the MJPEG stream has decoded one.
+            page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=20000)
+            assert page.eval_on_selector("#live", "e => e.naturalWidth") == 640
+            # The readings shown are the ones the API gives.
+            page.wait_for_selector(".reading", timeout=20000)
+            page.wait_for_timeout(1500)
+            shown = page.eval_on_selector_all(".reading", "els => els.map(e => e.dataset.value)")
+            api = [n["value"] for n in daemon.json("/api/readings")[1]["readings"]]
+            assert shown == api and len(shown) >= 2
+            assert page.inner_text("#health").strip().endswith("running")
+            assert "sample.mp4" in page.inner_text("#source")
+            assert float(page.inner_text("#fps")) > 0
+            assert page.locator("#history li").count() >= 1
+            page.screenshot(path=str(ARTIFACTS / "web_page.png"))
+            # The debug toggle: the view widens by the debug panel and the crops appear with their top-3.
+            page.check("#debug")
+            page.wait_for_function("(e => e.naturalWidth === 2 * e.naturalHeight)(document.getElementById('live'))",
+                                   timeout=20000)
+            page.wait_for_selector("#crops .crop img", timeout=20000)
+            assert page.locator("#crops .crop").count() >= 10
+            first = page.inner_text("#crops .crop").split("\n")[0]
+            assert re.fullmatch(r"[0-9N] \d+%", first.strip()), first
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "web_page_debug.png"), full_page=True)
+            page.uncheck("#debug")
+            page.wait_for_function("document.getElementById('live').naturalWidth === 640", timeout=20000)
+            # A phone: nothing wider than the screen.
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+            phone.goto(daemon.base + "/")
+            phone.wait_for_selector(".reading", timeout=20000)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, width
+            phone.screenshot(path=str(ARTIFACTS / "web_page_phone.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_login_form_in_a_real_browser(tmp_path: Path) -> None:
+    d = _start(tmp_path, str(SAMPLE), "0.0.0.0:0", {"DIGITS_WEB_TOKEN": TOKEN})
+    try:
+        with _browser() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            try:
+                page = browser.new_page()
+                page.goto(d.base + "/")
+                assert page.locator("input[name=token]").count() == 1  # refused: the login form instead
+                page.fill("input[name=token]", TOKEN)
+                page.click("button[type=submit]")
+                page.wait_for_function("document.getElementById('live') && "
+                                       "document.getElementById('live').naturalWidth > 0", timeout=20000)
+                page.wait_for_selector(".reading", timeout=20000)
+            finally:
+                browser.close()
+    finally:
+        _stop(d)
+
+
+def test_chromium_is_there_when_ci_says_so() -> None:
+    """CI installs Debian's chromium; a silently skipped browser test there would hide a broken page."""
+    if os.environ.get("DIGITS_REQUIRE_BROWSER") == "1":
+        assert Path(CHROMIUM).exists() and shutil.which("chromium")
+        import playwright.sync_api  # noqa: F401
+    else:
+        pytest.skip("set DIGITS_REQUIRE_BROWSER=1 to insist on the browser (CI does)")
