@@ -1,0 +1,50 @@
+"""A short run of the soak tool: a live MJPEG stream, every sink, a real broker and a web viewer at once.
+
+The 10-minute figures are in the README (``python tools/soak.py --minutes 10``); here the same harness runs
+for half a minute and every sink must agree with stdout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from mosquitto import mosquitto_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _soak_module():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "tools" / "soak.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["soak"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_short_soak_every_sink_agrees(tmp_path: Path) -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto binary not found (apt-get install mosquitto)")
+    soak = _soak_module()
+    report = soak.soak(ROOT / "samples" / "sample.mp4", 30.0, tmp_path / "soak", sample_s=2.0, warmup_s=8.0,
+                       threads=1)
+    assert report["checks"] and all(report["checks"].values()), report["checks"]
+    assert report["exit_code"] == 0
+    # The sample plays at 12 fps; the reader keeps up with it on any machine this runs on.
+    assert report["frames"] >= 0.5 * report["camera_frames_sent"]
+    assert report["readings"] >= 2 and report["heartbeats"] >= 5
+    assert report["errors"] == 0 and report["sink_failures"] == 0
+    assert report["file_sink_files"] >= 1 and report["overlay_bytes"] > 0
+    saved = json.loads((tmp_path / "soak" / "soak.json").read_text())
+    assert saved["report"]["frames"] == report["frames"] and len(saved["samples"]) >= 10
+
+
+def test_rss_slope_is_a_least_squares_trend() -> None:
+    soak = _soak_module()
+    samples = [{"t": t, "rss_mib": 100.0 + 0.01 * t} for t in range(0, 600, 10)]
+    assert soak.slope_mib_per_hour(samples) == pytest.approx(36.0)
+    assert soak.slope_mib_per_hour(samples[:2]) == 0.0
