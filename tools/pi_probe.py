@@ -69,6 +69,11 @@ def probe(model: Path, count: int) -> dict:
     # One crop alone must give the same row as inside the batch (batch resize on this runtime).
     single = clf.predict(x[:1])
     out["single_equals_batch"] = bool(np.array_equal(single[0], clf.predict(x)[0]))
+    # The web page's stack (aiohttp and its compiled helpers) imports on this machine and makes a JPEG.
+    from edge import web
+
+    out["web_jpeg_decodes"] = cv2.imdecode(np.frombuffer(web.encode_jpeg(web.placeholder("probe"), 80), np.uint8),
+                                           cv2.IMREAD_COLOR).shape == (360, 640, 3)
     return out
 
 

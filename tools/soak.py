@@ -185,6 +185,13 @@ def slope_mib_per_hour(samples: list[dict[str, float]]) -> float:
     return float(np.polyfit(t, rss, 1)[0] * 3600.0)
 
 
+def quarter_median(samples: list[dict[str, float]], first: bool) -> float:
+    """Median RSS of the first (or last) quarter of the samples."""
+    n = max(1, len(samples) // 4)
+    part = samples[:n] if first else samples[-n:]
+    return float(np.median([s["rss_mib"] for s in part]))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -304,6 +311,9 @@ web:
         "rss_start_mib": round(start["rss_mib"], 1), "rss_end_mib": round(end["rss_mib"], 1),
         "rss_max_mib": round(max(s["rss_mib"] for s in after), 1),
         "rss_slope_mib_per_h": round(slope_mib_per_hour(after), 2),
+        # Medians of the first and last quarter: robust to the allocator's few-MiB swings, unlike one sample.
+        "rss_first_quarter_median_mib": round(quarter_median(after, first=True), 1),
+        "rss_last_quarter_median_mib": round(quarter_median(after, first=False), 1),
         "threads_start": int(start["threads"]), "threads_end": int(end["threads"]),
         "fds_start": int(start["fds"]), "fds_end": int(end["fds"]),
         "file_sink_lines": file_lines, "file_sink_files": len(list(out.glob("readings.jsonl*"))),
