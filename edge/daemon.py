@@ -210,15 +210,7 @@ class Daemon:
         if self.source is not None:
             self.source.close()
         close_all(self.sinks)
-        if self.web is not None:
-            for name in ("close", "shutdown", "stop"):
-                fn = getattr(self.web, name, None)
-                if callable(fn):
-                    try:
-                        fn()
-                    except Exception:  # noqa: BLE001 - shutting down anyway
-                        log.exception("stopping the web page failed")
-                    break
+        self._stop_web()
         self.status.set_state("stopped", "stopped")
 
     def run(self) -> int:
@@ -468,8 +460,31 @@ class Daemon:
         if "logging" in changed:
             logging.getLogger().setLevel(new.logging.level)
         if "web" in changed:
-            log.warning("web settings changed; they take effect at the next restart")
+            self._restart_web(old, new)
         self.cfg = new
+
+    def _stop_web(self) -> None:
+        if self.web is None:
+            return
+        try:
+            self.web.close()
+        except Exception:  # noqa: BLE001 - shutting it down anyway
+            log.exception("stopping the web page failed")
+        self.web = None
+
+    def _restart_web(self, old: Config, new: Config) -> None:
+        """Apply new web settings; the port is the same one, so the old server goes first. If the new one
+        cannot start, the old settings are put back so the page does not vanish on a typo."""
+        self._stop_web()
+        try:
+            self.web = start_web(new, self.status, self.metrics)
+        except FatalError as exc:
+            log.error("config reload: %s; keeping the previous web settings", exc)
+            new.web = old.web
+            try:
+                self.web = start_web(old, self.status, self.metrics)
+            except FatalError as exc2:
+                log.error("the web page is off until the next restart: %s", exc2)
 
 
 def run(config: Config, max_frames: int | None = None, reload: Callable[[], Config] | None = None,

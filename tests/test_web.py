@@ -294,6 +294,33 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     assert re.search(rf"web: cannot listen on 127\.0\.0\.1:{port}: .*in use", r.stderr, re.I), r.stderr
 
 
+def test_sighup_moves_the_page_to_a_new_port(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port1 = probe.getsockname()[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port2 = probe.getsockname()[1]
+    cfg = _config(tmp_path, str(SAMPLE), f"web:\n  enabled: true\n  port: {port1}\n")
+    err, out = tmp_path / "stderr.log", tmp_path / "events.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg)], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out.open("w"), stderr=err.open("w"))
+    d1 = Daemon(proc, f"http://127.0.0.1:{port1}", err, out)
+    d2 = Daemon(proc, f"http://127.0.0.1:{port2}", err, out)
+    try:
+        _until(lambda: "web page on" in err.read_text(), what="the page")
+        _until(lambda: d1.get("/healthz")[0] == 200, what="frames")
+        cfg.write_text(cfg.read_text().replace(f"port: {port1}", f"port: {port2}"))
+        proc.send_signal(signal.SIGHUP)
+        _until(lambda: "config reloaded" in err.read_text(), what="the reload")
+        assert d2.get("/healthz")[0] == 200
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port1), timeout=2).close()
+    finally:
+        _stop(d1)
+    assert proc.returncode == 0, err.read_text()[-2000:]
+
+
 # ------------------------------------------------------------------------------------------ the token
 
 
