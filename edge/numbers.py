@@ -34,7 +34,7 @@ class NumbersParams:
     split_ratio: float = 2.2
     #: ... and at least this many digit heights wide (so tight writing with one wider gap stays together).
     split_min_gap: float = 0.6
-    #: With too few gaps to compare (one or two), a gap wider than this many heights splits.
+    #: A gap wider than this many heights always splits (the only rule with one or two gaps to compare).
     split_abs_gap: float = 1.5
 
     def __post_init__(self) -> None:
@@ -121,10 +121,11 @@ def split_line(line: list[Digit], theta: float, p: NumbersParams | None = None) 
         typical = float(np.percentile(g, 35))
     numbers, cur = [], [line[0]]
     for gap, d in zip(g, line[1:], strict=False):
+        # A gap this wide splits whatever the line's other gaps are: in a short line of mostly separate
+        # numbers ("03  2   3") the "usual" gap is itself a split.
+        split = gap > p.split_abs_gap * h
         if len(g) >= 3:
-            split = gap > p.split_ratio * max(typical, 0.05 * h) and gap > p.split_min_gap * h
-        else:
-            split = gap > p.split_abs_gap * h
+            split = split or (gap > p.split_ratio * max(typical, 0.05 * h) and gap > p.split_min_gap * h)
         if split:
             numbers.append(cur)
             cur = [d]

@@ -23,7 +23,7 @@ import numpy as np
 
 from edge.normalise import to_mnist
 from edge.numbers import NumbersParams, assemble
-from edge.segment import Candidate, Segmentation, SegmentParams, segment
+from edge.segment import Candidate, CropInk, Segmentation, SegmentParams, segment
 from edge.types import NOT_A_DIGIT, Box, Digit, FrameResult
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,12 @@ class ReaderParams:
     #: Neighbouring candidates at most this many heights apart may be one digit in two strokes (a 1's
     #: flag, a 4 or 5 written in two strokes): their merge is read too and kept when it reads better.
     merge_gap: float = 0.12
+    #: Digits shorter than this (working px) are cropped again from the source frame for reading ...
+    crop_min_px: int = 28
+    #: ... at the resolution that makes them this tall (px) ...
+    crop_px: int = 40
+    #: ... but never sampled finer than the source (1.0) or this many times finer (interpolated).
+    crop_max_zoom: float = 1.0
     #: Put the crops, the mask and the top-3 into FrameResult.debug.
     debug: bool = False
 
@@ -62,6 +68,8 @@ class ReaderParams:
         for name in ("split_aspect", "min_split_aspect", "max_digit_aspect", "min_piece", "merge_gap"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        if self.crop_min_px < 0 or self.crop_px < 8 or self.crop_max_zoom <= 0:
+            raise ValueError("crop_min_px must be >= 0, crop_px >= 8 and crop_max_zoom > 0")
         if self.max_cuts < 0 or self.digit_cost < 0:
             raise ValueError("max_cuts and digit_cost must be >= 0")
 
@@ -72,7 +80,7 @@ class _Piece:
 
     cand: int
     span: tuple[int, int]
-    box: Box  # working pixels
+    box: Box  # source pixels
     ink: np.ndarray
 
 
@@ -200,23 +208,21 @@ class Reader:
 
     # ------------------------------------------------------------------------------------------ crops
 
-    @staticmethod
-    def _own(seg: Segmentation, cand: Candidate) -> np.ndarray:
-        x, y, w, h = cand.box
-        return np.isin(seg.labels[y:y + h, x:x + w], cand.labels)
+    def _crop(self, seg: Segmentation, cand: Candidate) -> CropInk:
+        p = self.params
+        return seg.crop(cand, p.crop_min_px, p.crop_px, p.crop_max_zoom)
 
     @staticmethod
-    def _piece(seg: Segmentation, ci: int, cand: Candidate, own: np.ndarray, a: int, b: int) -> _Piece | None:
-        """The ink of columns a..b of a candidate, restricted to its own strokes."""
-        x, y, w, h = cand.box
-        sub = own[:, a:b]
+    def _piece(ci: int, crop: CropInk, a: int, b: int, shape: tuple[int, int]) -> _Piece | None:
+        """The ink of crop columns a..b of a candidate, restricted to its own strokes (box in source px)."""
+        sub = crop.own[:, a:b]
         rows = np.nonzero(sub.any(axis=1))[0]
         if rows.size == 0:
             return None
         r0, r1 = int(rows[0]), int(rows[-1]) + 1
         keep = cv2.dilate(sub[r0:r1].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
-        ink = seg.ink[y + r0:y + r1, x + a:x + b] * keep
-        return _Piece(ci, (a, b), (x + a, y + r0, b - a, r1 - r0), ink)
+        ink = crop.ink[r0:r1, a:b] * keep
+        return _Piece(ci, (a, b), crop.to_source((a, r0, b - a, r1 - r0), shape), ink)
 
     def _normalise(self, inks: list[np.ndarray]) -> np.ndarray:
         if not inks:
@@ -238,8 +244,9 @@ class Reader:
 
         # Stage 1: every candidate whole.
         t = time.perf_counter()
-        inks = [seg.candidate_ink(c) for c in seg.candidates]
-        batch = self._normalise(inks)
+        shape = seg.source_shape
+        crops = [self._crop(seg, c) for c in seg.candidates]
+        batch = self._normalise([c.ink for c in crops])
         timings["normalise"] += (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         probs = self.classifier.predict(batch)
@@ -250,7 +257,7 @@ class Reader:
         for i, c in enumerate(seg.candidates):
             _, _, w, h = c.box
             pr = probs[i]
-            whole = _Read(c.box, pr, batch[i])
+            whole = _Read(seg.to_source(c.box), pr, batch[i])
             reads.append([whole])
             aspect = w / max(h, 1)
             bad = int(np.argmax(pr)) == NOT_A_DIGIT or float(np.max(pr[:NOT_A_DIGIT])) < p.min_confidence
@@ -270,12 +277,12 @@ class Reader:
                 x1 = max(ca.box[0] + ca.box[2], cb.box[0] + cb.box[2])
                 y1 = max(ca.box[1] + ca.box[3], cb.box[1] + cb.box[3])
                 both = Candidate((x0, y0, x1 - x0, y1 - y0), ca.labels + cb.labels)
-                pieces.append(_Piece(-1, (a, b), both.box, seg.candidate_ink(both)))
+                pieces.append(_Piece(-1, (a, b), seg.to_source(both.box), self._crop(seg, both).ink))
             for ci in search:
-                c = seg.candidates[ci]
-                own = self._own(seg, c)
-                _, _, w, h = c.box
-                cuts = [0, *cut_points(own, h, p), w]
+                crop = crops[ci]
+                rows = np.nonzero(crop.own.any(axis=1))[0]
+                h = int(rows[-1] - rows[0] + 1) if rows.size else crop.own.shape[0]
+                cuts = [0, *cut_points(crop.own, h, p), crop.own.shape[1]]
                 layouts[ci] = len(cuts) - 1
                 for i in range(len(cuts) - 1):
                     for j in range(i + 1, len(cuts)):
@@ -283,7 +290,7 @@ class Reader:
                             continue  # the whole component was read in stage 1
                         if cuts[j] - cuts[i] > p.max_digit_aspect * h:
                             break
-                        piece = self._piece(seg, ci, c, own, cuts[i], cuts[j])
+                        piece = self._piece(ci, crop, cuts[i], cuts[j], shape)
                         if piece is not None:
                             piece.span = (i, j)
                             pieces.append(piece)
@@ -326,16 +333,16 @@ class Reader:
 
         t = time.perf_counter()
         digits: list[Digit] = []
-        crops = []
+        shown = []
         for group in reads:
             for r in group:
                 pr = r.probs
                 best = int(np.argmax(pr[:NOT_A_DIGIT]))
                 conf = float(pr[best])
                 t3 = top3(pr)
-                src_box = seg.to_source(r.box)
+                src_box = r.box
                 if want_debug:
-                    crops.append((src_box, r.image, t3))
+                    shown.append((src_box, r.image, t3))
                 if pr.shape[0] > NOT_A_DIGIT and float(pr[NOT_A_DIGIT]) > p.max_not_digit:
                     continue
                 if conf < p.min_confidence:
@@ -345,5 +352,5 @@ class Reader:
         timings["assemble"] = (time.perf_counter() - t) * 1e3
         result = FrameResult(numbers=numbers, timings=timings)
         if want_debug:
-            result.debug = {"mask": seg.mask_at_source(), "crops": crops}
+            result.debug = {"mask": seg.mask_at_source(), "crops": shown}
         return result

@@ -96,3 +96,9 @@ def test_line_grouping_and_params():
 
 def test_empty_input():
     assert assemble([]) == []
+
+
+def test_a_short_line_of_mostly_separate_numbers_splits_at_every_wide_gap():
+    # "03", "2", "3" on one line: two of the three gaps are splits, so the line's usual gap is a split.
+    digits = row("0323", 20, 20, gaps=[10, 75, 100])
+    assert values(assemble(digits)) == ["03", "2", "3"]

@@ -154,3 +154,71 @@ def test_page_edge_and_small_frames(mnist):
     for c in seg2.candidates:
         bx, by, bw, bh = seg2.to_source(c.box)
         assert bx >= 0 and bx + bw <= small.shape[1] and by + bh <= small.shape[0]
+
+
+def test_small_writing_in_a_big_frame_is_segmented_again_finer(mnist):
+    x, _ = mnist
+    # 30 px digits in a 2000 px wide frame: 10 px in the 640 px first pass, too small to trust.
+    inks, pos, size = line_of_digits([x[i] for i in range(70, 74)], height=30, gap=20, margin=40)
+    page = np.full((1200, 2000), 0, np.uint8)
+    img = compose(inks, [(px + 900, py + 500) for px, py in pos], page.shape)
+    seg = segment(img)
+    first = 640 / 2000
+    assert seg.scale > 2 * first
+    assert 24 <= seg.typical_height <= 44
+    assert _boxes_match(seg, [(px + 900, py + 500) for px, py in pos], inks, tol=4) == 4
+    # Large writing in the same frame needs no second pass.
+    inks, pos, size = line_of_digits([x[i] for i in range(70, 74)], height=160, gap=60, margin=200)
+    seg = segment(compose(inks, pos, (size[0], 2000)))
+    assert seg.scale == pytest.approx(first)
+    assert len(seg.candidates) == 4
+
+
+def test_crop_from_the_source_frame_is_finer_and_maps_back(mnist):
+    x, _ = mnist
+    inks, pos, _ = line_of_digits([x[i] for i in range(80, 83)], height=90, gap=40, margin=80)
+    img = compose(inks, pos, (600, 1500))
+    p = SegmentParams(max_side=400, refine_below_px=1)
+    seg = segment(img, p)
+    assert seg.scale < 0.5 and len(seg.candidates) == 3
+    for cand, (px, py), ink in zip(seg.candidates, pos, inks, strict=True):
+        coarse = seg.crop(cand)
+        fine = seg.crop(cand, min_px=10_000, target_px=80)
+        assert coarse.scale == seg.scale and fine.scale > 2 * seg.scale
+        assert fine.ink.shape[0] > 2 * coarse.ink.shape[0]
+        # The fine crop's own ink, mapped back to the frame, is where the digit was printed.
+        ys, xs = np.nonzero(fine.own)
+        box = fine.to_source((int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1), img.shape)
+        assert abs(box[0] - px) <= 3 and abs(box[1] - py) <= 3
+        assert abs(box[2] - ink.shape[1]) <= 6 and abs(box[3] - ink.shape[0]) <= 6
+        assert fine.ink.max() > 0.9 and fine.ink.min() >= 0.0
+
+
+def test_a_one_written_on_a_faint_grid_line_is_kept():
+    img = np.full((400, 600), 235, np.uint8)
+    for v in range(10, 600, 30):
+        cv2.line(img, (v, 0), (v, 399), 195, 1)
+    for v in range(10, 400, 30):
+        cv2.line(img, (0, v), (599, v), 195, 1)
+    # A "1" drawn exactly along a vertical grid line, and a "7" beside it.
+    cv2.line(img, (250, 160), (250, 230), 30, 4)
+    cv2.line(img, (300, 160), (340, 160), 30, 4)
+    cv2.line(img, (340, 160), (315, 230), 30, 4)
+    seg = segment(img)
+    boxes = sorted(seg.to_source(c.box) for c in seg.candidates)
+    assert len(boxes) == 2, boxes
+    one = boxes[0]
+    assert abs(one[1] - 158) <= 4 and abs(one[3] - 74) <= 6, one
+    # Without the darkness map the same stroke would be taken for the grid: checked on the mask itself.
+    n, _, stats, _ = cv2.connectedComponentsWithStats(seg.mask)
+    assert stats[1:, 3].max() < 100, "a grid line is left in the mask"
+
+
+def test_a_desk_beside_the_page_does_not_set_the_digit_size(mnist):
+    x, _ = mnist
+    inks, pos, size = line_of_digits([x[i] for i in range(90, 94)], height=44, gap=24, margin=80)
+    img = compose(inks, pos, (500, size[1]))
+    img[:, :14] = 60  # a dark desk strip along the left edge: as tall as the frame, more ink than the digits
+    seg = segment(img)
+    assert seg.typical_height == pytest.approx(44 * seg.scale, rel=0.25)
+    assert _boxes_match(seg, pos, inks, tol=4) == 4
