@@ -177,6 +177,24 @@ def crop_items(result: FrameResult | None) -> list[tuple[np.ndarray, Box | None,
     return items
 
 
+def reading_order(items: list[tuple[np.ndarray, Box | None, tuple[tuple[int, float], ...]]],
+                  result: FrameResult | None) -> list[tuple[np.ndarray, Box | None, tuple[tuple[int, float], ...]]]:
+    """Crops of digits read in the numbers' reading order, then the rejected ones top to bottom.
+
+    The reader keeps crops in segmentation order; on screen a person matches crop k to digit k.
+    """
+    rank = {tuple(d.box): k for k, d in enumerate(d for n in (result.numbers if result else []) for d in n.digits)}
+
+    def key(item: tuple[np.ndarray, Box | None, tuple[tuple[int, float], ...]]) -> tuple[int, int, int]:
+        box = item[1]
+        if box is None:
+            return (len(rank) + 1, 0, 0)
+        k = rank.get(tuple(box))
+        return (k, 0, 0) if k is not None else (len(rank), box[1], box[0])
+
+    return sorted(items, key=key)  # stable: crops without a box keep their order, last
+
+
 def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Scale ``img`` to fit inside ``size`` (h, w) keeping its aspect, centred on black."""
     th, tw = size
@@ -216,7 +234,7 @@ def debug_panel(result: FrameResult | None, size: tuple[int, int]) -> np.ndarray
     scale = max(0.4, text_scale(ph) * 0.6)
     put_label(panel, "mask", (2, 16), WHITE, scale)
 
-    items = crop_items(result)
+    items = reading_order(crop_items(result), result)
     area_y, area_h = mask_h + 2, ph - mask_h - 2
     if not items or area_h < 20:
         put_label(panel, "no crops", (2, mask_h + 20), WHITE, scale)

@@ -56,6 +56,16 @@ def display_problem() -> str | None:
         return f"no X server answers on DISPLAY={display}"
 
 
+#: Largest window the sink opens by itself (a user may still resize it); larger frames are shown scaled.
+MAX_WINDOW = (1600, 900)
+
+
+def window_size(width: int, height: int, limit: tuple[int, int] = MAX_WINDOW) -> tuple[int, int]:
+    """The window size for an image of ``width`` x ``height``: its own, scaled down to fit ``limit``."""
+    s = min(1.0, limit[0] / max(width, 1), limit[1] / max(height, 1))
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
 class WindowSink(Sink):
     name = "window"
 
@@ -76,6 +86,7 @@ class WindowSink(Sink):
         self._fps = FpsMeter()
         self._stable: list[Number] = []
         self._pending: tuple[Frame, FrameResult] | None = None
+        self._sized_for: tuple[int, ...] | None = None
 
     def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
         if event.error is None:
@@ -104,9 +115,15 @@ class WindowSink(Sink):
             return
         try:
             if not self._open:
-                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+                # GUI_NORMAL: no Qt toolbar and status bar, which would scale the frame down to make room.
+                cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
                 self._open = True
             shown = self._shown
+            if shown.shape[:2] != self._sized_for:
+                # Fit the window to what it shows: at first (Qt opens 400x300 otherwise) and when the
+                # debug panel comes or goes, so the panel widens the window instead of shrinking the frame.
+                self._sized_for = shown.shape[:2]
+                cv2.resizeWindow(self.title, *window_size(shown.shape[1], shown.shape[0]))
             if self.paused:
                 shown = shown.copy()
                 put_label(shown, "PAUSED (p)", (4, shown.shape[0] - 6), (0, 200, 255), 0.6)

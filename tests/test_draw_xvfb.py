@@ -1,0 +1,139 @@
+"""``python -m edge.draw`` as a person uses it, on a real X server (Xvfb): the mouse draws digits with
+xdotool, the panel updates while drawing, ``p`` prints the prediction, ``s`` saves, ``c`` clears, ``q`` quits.
+Screenshots (``import -window root``) are checked and kept in .test-artifacts/ (draw_*.png).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge import draw
+from edge.annotate import GREEN
+from edge.draw import Canvas
+from tests.draw_strokes import layout
+from tests.xvfb import ARTIFACTS, App, Xvfb, screen_fixture, wait_for
+
+pytestmark = pytest.mark.slow
+screen = pytest.fixture(scope="module")(screen_fixture)
+
+CANVAS_W, CANVAS_H = draw.DEFAULT_SIZE
+#: A live reading is at most LIVE_INTERVAL_S plus one read behind the pen.
+LIVE_SETTLE_S = draw.LIVE_INTERVAL_S + 0.35
+
+
+def open_app(screen: Xvfb, tmp_path: Path, *extra: str) -> tuple[App, str, tuple[int, int]]:
+    app = App(screen, ["-m", "edge.draw", "--snapshot-dir", str(tmp_path / "snaps"), *extra], tmp_path)
+    try:
+        wid = screen.find_window(draw.TITLE, proc=app.proc)
+        screen.wait_painted(wid, ARTIFACTS / "draw_opened.png")
+        x, y, w, h = screen.geometry(wid)
+    except Exception:
+        app.stop()
+        raise AssertionError(f"the draw window did not open; stderr:\n{app.stderr}") from None
+    return app, wid, (x, y)
+
+
+def window_part(shot: np.ndarray, origin: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0 = origin
+    x, y, w, h = box
+    return shot[y0 + y:y0 + y + h, x0 + x:x0 + x + w]
+
+
+def thumbnails(shot: np.ndarray, origin: tuple[int, int]) -> int:
+    """How many digit rows the panel shows (each row's crop thumbnail has bright ink in it)."""
+    n = 0
+    side = draw.PANEL_ROW_H - draw.PANEL_ROW_GAP
+    for k in range((CANVAS_H - draw.PANEL_ROWS_TOP) // draw.PANEL_ROW_H):
+        thumb = window_part(shot, origin, (CANVAS_W + 8, draw.PANEL_ROWS_TOP + k * draw.PANEL_ROW_H, side, side))
+        n += int((thumb.min(axis=2) > 200).sum() > 30)
+    return n
+
+
+def ink_on_screen(shot: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """The white strokes in the canvas part of the window (boxes, border and help text are not white)."""
+    return window_part(shot, origin, (0, 0, CANVAS_W, CANVAS_H)).min(axis=2) > 200
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum()) / max(1, int((a | b).sum()))
+
+
+def test_draw_a_number_see_it_live_predict_save_clear_quit(screen: Xvfb, tmp_path: Path) -> None:
+    app, wid, origin = open_app(screen, tmp_path)
+    try:
+        assert screen.title(wid) == draw.TITLE
+        assert screen.geometry(wid)[2:] == (CANVAS_W + draw.PANEL_WIDTH, CANVAS_H)
+        strokes = layout("47", (220, 70), 210)
+        first = [s for s in strokes if max(px for px, _ in s) < 360]
+
+        # The first digit: the panel shows one digit row while nothing was pressed (the live reading).
+        screen.drag(first, origin)
+        time.sleep(LIVE_SETTLE_S)  # the reading of the last stroke, not of the first
+        screen.shoot_until(ARTIFACTS / "draw_live_one_digit.png", lambda s: thumbnails(s, origin) == 1,
+                    "the live reading of one digit")
+        assert app.stdout == ""  # live readings are shown, never printed
+
+        # The second digit beside it: two rows, still without a key.
+        screen.drag(strokes[len(first):], origin)
+        time.sleep(LIVE_SETTLE_S)
+        screen.shoot_until(ARTIFACTS / "draw_live.png", lambda s: thumbnails(s, origin) == 2,
+                           "the live reading of two digits")
+
+        screen.key(wid, "p")
+        line = wait_for(lambda: next((ln for ln in app.stdout.splitlines() if ln.startswith("prediction:")), None),
+                        10, "the printed prediction")
+        assert re.match(r"prediction: 47 \((0\.\d{3}|1\.000)\) \| 4: 4 ", line), line
+        shot = screen.screenshot(ARTIFACTS / "draw_predicted.png")
+
+        # The screen shows the strokes the mouse drew, where it drew them.
+        expected = Canvas(CANVAS_W, CANVAS_H)
+        for s in strokes:
+            expected.stroke(s)
+        assert iou(ink_on_screen(shot, origin), expected.ink > 200) > 0.9
+        # ... and the number in the panel's header in green (a confident reading).
+        header = window_part(shot, origin, (CANVAS_W, 0, draw.PANEL_WIDTH, 50)).astype(int)
+        assert (np.abs(header - np.array(GREEN)).sum(axis=2) < 60).sum() > 100
+
+        # s saves exactly what the window shows.
+        screen.key(wid, "s")
+        saved = wait_for(lambda: sorted((tmp_path / "snaps").glob("draw-*.png")), 10, "the saved PNG")
+        img = cv2.imread(str(saved[0]))
+        on_screen = window_part(shot, origin, (0, 0, CANVAS_W + draw.PANEL_WIDTH, CANVAS_H))
+        assert img.shape == on_screen.shape
+        assert np.abs(img.astype(int) - on_screen.astype(int)).mean() < 1.0
+
+        # c clears the canvas and the panel.
+        screen.key(wid, "c")
+        cleared = screen.shoot_until(ARTIFACTS / "draw_cleared.png", lambda s: not ink_on_screen(s, origin).any(),
+                              "the cleared canvas")
+        assert thumbnails(cleared, origin) == 0
+
+        screen.key(wid, "q")
+        assert app.wait(10) == 0
+    finally:
+        app.stop()
+    assert "Traceback" not in app.stderr, app.stderr
+
+
+def test_one_digit_json_prediction(screen: Xvfb, tmp_path: Path) -> None:
+    app, wid, origin = open_app(screen, tmp_path, "--json")
+    try:
+        screen.drag(layout("3", (300, 60), 230), origin)
+        screen.key(wid, "p")
+        line = wait_for(lambda: app.stdout.strip(), 10, "the printed prediction")
+        got = json.loads(line.splitlines()[0])
+        assert got["value"] == "3", got
+        digit = got["numbers"][0]["digits"][0]
+        assert digit["digit"] == 3 and [k for k, _ in digit["top3"]][0] == 3 and len(digit["top3"]) == 3
+        screen.screenshot(ARTIFACTS / "draw_one_digit.png")
+        screen.key(wid, "Escape")
+        assert app.wait(10) == 0
+    finally:
+        app.stop()

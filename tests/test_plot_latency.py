@@ -1,0 +1,85 @@
+"""tools/plot_latency.py: per-frame latency of the edge pipeline, measured on a real video with the real
+model, written as a histogram PNG (and re-plotted from saved samples without measuring again)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "sample.mp4"
+sys.path.insert(0, str(ROOT / "tools"))
+import plot_latency  # noqa: E402
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "plot_latency.py"), *args], capture_output=True,
+                          text=True, timeout=180, cwd=ROOT, env=env)
+
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory) -> Path:
+    """Eight frames of the bundled sample: shorter than the run, so the tool must loop it."""
+    path = tmp_path_factory.mktemp("latency") / "short.mp4"
+    cap = cv2.VideoCapture(str(SAMPLE))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12, (640, 480))
+    for _ in range(8):
+        ok, f = cap.read()
+        assert ok
+        w.write(f)
+    w.release()
+    cap.release()
+    return path
+
+
+def test_stats_are_the_usual_percentiles() -> None:
+    s = plot_latency.stats([float(v) for v in range(1, 101)])
+    assert s["n"] == 100 and s["mean"] == 50.5 and s["min"] == 1.0 and s["max"] == 100.0
+    assert s["p50"] == pytest.approx(50.5) and s["p90"] == pytest.approx(90.1) and s["p99"] == pytest.approx(99.01)
+
+
+@pytest.mark.slow
+def test_measures_every_frame_and_writes_the_histogram(short_video, tmp_path) -> None:
+    png, samples = tmp_path / "lat.png", tmp_path / "samples.json"
+    r = _run("--video", str(short_video), "--frames", "20", "--out", str(png), "--samples-out", str(samples),
+             "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    total = out["ms"]["total"]
+    assert total["n"] == 20  # 8-frame video looped
+    assert 0 < total["min"] <= total["p50"] <= total["p90"] <= total["p99"] <= total["max"]
+    for stage in bench.STAGES:
+        assert out["ms"][stage]["n"] == 20
+    # Per frame the stages add up to at most the frame's total (decode + read, plus the loop itself).
+    saved = json.loads(samples.read_text())["samples"]
+    parts = np.sum([saved[s] for s in bench.STAGES], axis=0)
+    assert np.all(parts <= np.asarray(saved["total"]) + 0.05)
+    assert out["meta"]["size"] == [640, 480] and out["meta"]["digits_per_frame"] > 10  # the sample's 14
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[1] > img.shape[0] > 300
+    # The histogram's bars are drawn (matplotlib's blue #4c72b0, BGR order here).
+    assert (np.abs(img.astype(int) - np.array([176, 114, 76])).sum(axis=2) < 30).sum() > 500
+    assert out["png"] == str(png)
+
+    # Re-plot the saved samples: nothing measured, so no model is needed.
+    png2 = tmp_path / "again.png"
+    r = _run("--from", str(samples), "--out", str(png2), "--model", str(tmp_path / "no-model.tflite"))
+    assert r.returncode == 0, r.stderr
+    assert f"{total['p50']:.2f}" in r.stdout and cv2.imread(str(png2)).shape == img.shape
+
+
+def test_missing_video_is_one_line_exit_2(tmp_path) -> None:
+    r = _run("--video", str(tmp_path / "none.mp4"), "--no-plot")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == f"error: video not found: {tmp_path / 'none.mp4'}"
+    assert "Traceback" not in r.stderr

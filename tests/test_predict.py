@@ -1,0 +1,255 @@
+"""``python -m edge.predict``: one-digit files (the prior art's 28x28 MNIST style, either polarity) and camera
+photos, as a table or JSON, with bad inputs reported one line each. Real model, real files, real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge import predict
+from edge.predict import (
+    Prediction,
+    border_is_light,
+    choose_mode,
+    format_table,
+    is_mnist_normalised,
+    load_settings,
+    make_reader,
+    predict_file,
+    read_single_digit,
+    to_json,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+HWD = ROOT.parent / "shared" / "realdata" / "digits" / "hwd1000_canvas"
+STILLS = json.loads((SAMPLES / "stills.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return make_reader(load_settings(None, None))
+
+
+def run_predict(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "edge.predict", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
+def error_lines(stderr: str) -> list[str]:
+    # LiteRT's C++ runtime prints an INFO line of its own on stderr; everything else must be ours.
+    return [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("INFO: ")]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, mnist_sample) -> dict[str, Path | int]:
+    """Real files of every kind the command meets, with the digit each one holds."""
+    d = tmp_path_factory.mktemp("predict")
+    x, y = mnist_sample
+    out: dict[str, Path | int] = {}
+    cv2.imwrite(str(d / "mnist.png"), x[0])  # the prior art's input: 28x28, white on black
+    out["mnist"], out["mnist_label"] = d / "mnist.png", int(y[0])
+    # Black on white, as a scanner or paint program saves it, as a palette PNG (like HwD-1000).
+    # (Not a 0: an inverted 0, a square with a hole, still looks like a 0 and would hide a polarity bug.)
+    k = next(i for i, label in enumerate(y) if label == 7)
+    Image.fromarray(255 - x[k]).convert("P").save(d / "ink_on_white.png")
+    out["ink_on_white"], out["ink_on_white_label"] = d / "ink_on_white.png", int(y[k])
+    (d / "notes.png").write_text("not an image at all")
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "folder.png").mkdir()
+    out.update(notes=d / "notes.png", empty=d / "empty.jpg", folder=d / "folder.png", missing=d / "missing.png")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ pure parts
+
+
+def test_small_images_are_one_digit_larger_ones_pages() -> None:
+    assert choose_mode((28, 28)) == "digit"
+    assert choose_mode((16, 16, 3)) == "digit"  # USPS, Semeion
+    assert choose_mode((32, 32)) == "digit"  # optdigits
+    assert choose_mode((28, 40)) == "page"
+    assert choose_mode((480, 640, 3)) == "page"
+    assert choose_mode((480, 640), "digit") == "digit" and choose_mode((28, 28), "page") == "page"
+
+
+def test_polarity_from_the_border(mnist_sample) -> None:
+    x, _ = mnist_sample
+    assert not border_is_light(x[0])
+    assert border_is_light(255 - x[0])
+
+
+def test_mnist_digits_are_recognised_as_already_normalised(mnist_sample) -> None:
+    x, _ = mnist_sample
+    assert np.mean([is_mnist_normalised(g) for g in x]) > 0.99
+    shifted = np.roll(x[0], 5, axis=1)  # off centre: must be normalised again
+    assert not is_mnist_normalised(shifted)
+    big = cv2.resize(x[0][4:24, 4:24], (28, 28))  # ink to the border: too large for MNIST's 20 px box
+    assert not is_mnist_normalised(big)
+    assert not is_mnist_normalised(np.zeros((28, 28), np.uint8))
+
+
+def test_one_digit_files_read_right_in_either_polarity_and_off_centre(reader, mnist_sample) -> None:
+    x, y = mnist_sample
+    clf = reader.classifier
+    variants = {
+        "as is": x,
+        "black on white": 255 - x,
+        "off centre": np.stack([np.roll(np.roll(g, 3, axis=0), -3, axis=1) for g in x]),
+    }
+    for name, imgs in variants.items():
+        got = [read_single_digit(g, clf)[0] for g in imgs]
+        acc = np.mean([len(n) == 1 and n[0].value == str(label) for n, label in zip(got, y, strict=True)])
+        assert acc >= 0.985, f"{name}: {acc:.3f}"
+
+
+def test_a_blank_file_has_no_digit(reader) -> None:
+    assert read_single_digit(np.zeros((28, 28), np.uint8), reader.classifier) == ([], None)
+    assert read_single_digit(np.full((28, 28), 255, np.uint8), reader.classifier) == ([], None)
+
+
+def test_single_digit_result_carries_top3_and_the_ink_box(reader, mnist_sample) -> None:
+    x, y = mnist_sample
+    numbers, not_digit = read_single_digit(x[0], reader.classifier)
+    d = numbers[0].digits[0]
+    assert d.digit == y[0] and len(d.top3) == 3 and d.top3[0] == (d.digit, d.confidence)
+    assert d.top3[0][1] >= d.top3[1][1] >= d.top3[2][1]
+    ys, xs = np.nonzero(x[0] > 25)
+    bx, by, bw, bh = d.box
+    assert abs(bx - xs.min()) <= 1 and abs(by - ys.min()) <= 1 and bw <= 21 and bh <= 21
+    assert not_digit is not None and 0.0 <= not_digit < 0.5
+
+
+@pytest.mark.skipif(not (HWD / "dataset.csv").is_file(), reason=f"HwD-1000 canvas drawings not at {HWD}")
+def test_hwd_canvas_drawings_files(reader) -> None:
+    """Mouse-drawn 28x28 palette PNGs, black on white: the prior art's 'draw a digit, save, predict'."""
+    rows = [ln.split(",") for ln in (HWD / "dataset.csv").read_text().splitlines()[1:]]
+    picked = [r for r in rows if r[0].endswith(("-001.png", "-017.png", "-042.png", "-077.png"))]
+    assert len(picked) == 40
+    preds = [predict_file(str(HWD / name), reader) for name, _ in picked]
+    assert all(p.mode == "digit" and p.size == (28, 28) for p in preds)
+    acc = np.mean([p.numbers and p.numbers[0].value == label for p, (_, label) in zip(preds, picked, strict=True)])
+    assert acc >= 0.95
+
+
+def test_a_photo_reads_like_the_daemon_reads_it(reader) -> None:
+    p = predict_file(str(SAMPLES / "page_clean.jpg"), reader)
+    assert p.mode == "page" and p.size == (640, 480)
+    assert [n.value for n in p.numbers] == [n["value"] for n in STILLS["page_clean.jpg"]["numbers"]]
+
+
+def test_table_has_one_row_per_digit_with_its_top3(reader) -> None:
+    p = predict_file(str(SAMPLES / "page_clean.jpg"), reader)
+    text = format_table(p)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"{SAMPLES / 'page_clean.jpg'}: {p.numbers[0].value}   [640x480, page, ")
+    rows = [ln for ln in lines[2:] if re.search(r"\d+\.\d%", ln)]
+    assert len(rows) == sum(len(n.digits) for n in p.numbers)
+    for row, d in zip(rows, [d for n in p.numbers for d in n.digits], strict=True):
+        tops = re.findall(r"(\d) +(\d+\.\d)%", row)
+        assert [int(k) for k, _ in tops] == [k for k, _ in d.top3]
+        assert float(tops[0][1]) == pytest.approx(d.confidence * 100, abs=0.06)
+        assert row.rstrip().endswith(",".join(str(v) for v in d.box))
+
+
+def test_json_form_and_error_form() -> None:
+    assert to_json(Prediction(image="x.png", error="file not found")) == {"image": "x.png", "error": "file not found"}
+    assert format_table(Prediction(image="x.png", error="file not found")) == "x.png: error: file not found"
+    empty = to_json(Prediction(image="b.png", size=(28, 28), mode="digit"))
+    assert empty["numbers"] == [] and empty["size"] == [28, 28]
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+def test_command_reads_good_files_and_reports_each_bad_one(files) -> None:
+    good = [files["mnist"], files["ink_on_white"], SAMPLES / "page_clean.jpg"]
+    bad = [files["missing"], files["notes"], files["empty"], files["folder"]]
+    r = run_predict(*map(str, [good[0], bad[0], good[1], bad[1], bad[2], good[2], bad[3]]))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    errs = error_lines(r.stderr)
+    assert errs == [f"error: {files['missing']}: file not found",
+                    f"error: {files['notes']}: cannot decode image",
+                    f"error: {files['empty']}: cannot decode image: empty file",
+                    f"error: {files['folder']}: not a file"]
+    headers = [ln for ln in r.stdout.splitlines() if ln and not ln.startswith(" ")]
+    assert headers[0].startswith(f"{files['mnist']}: {files['mnist_label']}   [28x28, one digit")
+    assert headers[1].startswith(f"{files['ink_on_white']}: {files['ink_on_white_label']}   [28x28, one digit")
+    assert headers[2].startswith(f"{good[2]}: 051   [640x480, page")
+    assert len(headers) == 3
+
+
+def test_command_json_has_one_object_per_input(files) -> None:
+    r = run_predict("--json", str(files["mnist"]), str(files["missing"]), str(SAMPLES / "page_clean.jpg"))
+    assert r.returncode == 0, r.stderr
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["image"] for o in objs] == [str(files["mnist"]), str(files["missing"]), str(SAMPLES / "page_clean.jpg")]
+    assert objs[0]["mode"] == "digit" and objs[0]["numbers"][0]["value"] == str(files["mnist_label"])
+    assert 0.0 <= objs[0]["not_a_digit"] <= 1.0
+    assert objs[1] == {"image": str(files["missing"]), "error": "file not found"}
+    page = objs[2]
+    assert page["mode"] == "page" and page["size"] == [640, 480] and page["numbers"][0]["value"] == "051"
+    for d in page["numbers"][0]["digits"]:
+        assert len(d["top3"]) == 3 and d["top3"][0] == [d["digit"], d["confidence"]] and len(d["box"]) == 4
+
+
+def test_command_exit_1_when_nothing_could_be_read(files) -> None:
+    r = run_predict(str(files["missing"]), str(files["notes"]))
+    assert r.returncode == 1
+    errs = error_lines(r.stderr)
+    assert len(errs) == 3 and errs[-1] == "error: none of the 2 image(s) could be read"
+    assert r.stdout == "" and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["--nope", "x.png"], ["--mode", "word", "x.png"]])
+def test_command_usage_errors_exit_2_in_one_line(args) -> None:
+    r = run_predict(*args)
+    assert r.returncode == 2
+    assert len(error_lines(r.stderr)) == 1 and "error" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_command_missing_model_exit_1_bad_config_exit_2(files, tmp_path) -> None:
+    r = run_predict("--model", str(tmp_path / "none.tflite"), str(files["mnist"]))
+    assert r.returncode == 1 and error_lines(r.stderr) == [f"error: model file not found: {tmp_path / 'none.tflite'}"]
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("segment:\n  max_sidee: 10\n")
+    r = run_predict("--config", str(cfg), str(files["mnist"]))
+    assert r.returncode == 2
+    (line,) = error_lines(r.stderr)
+    assert line.startswith(f"error: {cfg}:2: segment.max_sidee: unknown key")
+
+
+def test_command_agrees_with_the_daemon_on_a_photo(subprocess_env) -> None:
+    """The same picture read by ``python -m edge`` (one image, one event) and by ``edge.predict``."""
+    photo = str(SAMPLES / "page_tilt.jpg")
+    daemon = subprocess.run([sys.executable, "-m", "edge", "--source", photo, "--sink", "stdout",
+                             "--log-level", "WARNING"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env=subprocess_env)
+    assert daemon.returncode == 0, daemon.stderr
+    event = json.loads(daemon.stdout.splitlines()[0])
+    ours = run_predict("--json", photo)
+    assert ours.returncode == 0, ours.stderr
+    got = json.loads(ours.stdout)
+    assert [n["value"] for n in got["numbers"]] == [n["value"] for n in event["numbers"]]
+    assert [n["box"] for n in got["numbers"]] == [n["box"] for n in event["numbers"]]
+
+
+def test_predict_module_never_imports_tensorflow_or_matplotlib() -> None:
+    code = ("import sys, edge.predict, edge.draw; "
+            "print(any(m.split('.')[0] in ('tensorflow', 'matplotlib') for m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+    assert predict.SINGLE_DIGIT_MAX_SIDE == 32
