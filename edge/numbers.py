@@ -78,12 +78,16 @@ def estimate_tilt(digits: list[Digit], p: NumbersParams | None = None) -> float:
     return float(a[np.searchsorted(cum, cum[-1] / 2.0)])
 
 
-def group_lines(digits: list[Digit], p: NumbersParams | None = None) -> list[list[Digit]]:
-    """Digits -> text lines, top to bottom, each left to right along the (tilted) line."""
+def group_lines(digits: list[Digit], p: NumbersParams | None = None, theta: float | None = None) -> list[list[Digit]]:
+    """Digits -> text lines, top to bottom, each left to right along the (tilted) line.
+
+    ``theta`` is the line direction if already estimated (``estimate_tilt``).
+    """
     p = p or NumbersParams()
     if not digits:
         return []
-    theta = estimate_tilt(digits, p)
+    if theta is None:
+        theta = estimate_tilt(digits, p)
     cos, sin = math.cos(theta), math.sin(theta)
     c = _centres(digits)
     along = c[:, 0] * cos + c[:, 1] * sin
@@ -167,7 +171,7 @@ def assemble(digits: list[Digit], p: NumbersParams | None = None) -> list[Number
         return []
     theta = estimate_tilt(digits, p)
     out: list[Number] = []
-    for line in group_lines(digits, p):
+    for line in group_lines(digits, p, theta):
         for group in split_line(line, theta, p):
             out.append(make_number(group))
     return out

@@ -23,7 +23,7 @@ import numpy as np
 
 from edge.normalise import to_mnist
 from edge.numbers import NumbersParams, assemble
-from edge.segment import Candidate, CropInk, Segmentation, SegmentParams, segment
+from edge.segment import Candidate, CropInk, Segmentation, SegmentParams, quantile, segment
 from edge.types import NOT_A_DIGIT, Box, Digit, FrameResult
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,10 @@ class ReaderParams:
     min_confidence: float = 0.5
     #: A crop whose "not a digit" probability is above this is dropped.
     max_not_digit: float = 0.5
-    #: Components wider than this many heights are searched for touching digits.
-    split_aspect: float = 0.95
+    #: Components wider than this many heights (wider than one digit can be) are always searched for
+    #: touching digits; narrower ones only when they read badly as one digit. (Searching every component
+    #: wider than 0.95 heights changed no reading on the photos or the scenes, at twice the crops.)
+    split_aspect: float = 1.3
     #: Narrower components are never split, even when rejected (a single stroke cannot hold two digits).
     min_split_aspect: float = 0.5
     #: Most cut points tried in one component.
@@ -96,7 +98,7 @@ def stretch(ink: np.ndarray) -> np.ndarray:
     strong = ink[ink > 0.2]
     if strong.size == 0:
         return ink
-    top = float(np.percentile(strong, 80))
+    top = quantile(strong, 0.8)
     return np.clip(ink / max(top, 0.2), 0.0, 1.0)
 
 

@@ -63,6 +63,14 @@ def test_bench_json_has_every_stage(tiny_video):
     assert out["video"]["digits_per_frame"] > 0
     assert out["prior_art"] == {"skipped": "--no-prior-art"}
     assert out["pi4_estimate"] == {"skipped": "--no-pi4"}
+    # The gated run on the same video: every frame accounted for, read or reused.
+    g = out["gated"]
+    assert g["frames"] == 6 and g["frames_read"] + g["frames_reused"] == g["frames"] and g["frames_read"] >= 1
+    assert g["pipeline_ms"]["total"] > 0 and g["floor_ms"]["total"] > 0 and g["gated_over_floor"] > 0
+    r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "2", "--no-prior-art", "--no-pi4",
+             "--no-gate", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["gated"] == {"skipped": "--no-gate"}
 
 
 @needs_model
@@ -70,7 +78,7 @@ def test_bench_table_names_all_stages(tiny_video):
     r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "3", "--no-prior-art")
     assert r.returncode == 0, r.stderr
     for word in ("decode", "grayscale", "segment", "normalise", "infer", "assemble", "pipeline / floor",
-                 "Raspberry Pi 4"):
+                 "gated", "Raspberry Pi 4"):
         assert word in r.stdout
 
 
@@ -96,6 +104,28 @@ def test_generated_bench_video_is_720p_with_ten_digits(tmp_path):
     assert sum(len(v) for v in info["values"]) == 10
 
 
+@needs_model
+@needs_mnist
+def test_gated_run_follows_the_slide_and_the_rewritten_digit(tmp_path):
+    """The gated bench video: the reader skips most frames, yet the stable reading follows the sliding
+    page and publishes the rewritten digit within the stabiliser's change streak (+1 frame for the gate)."""
+    info = bench.make_gated_video(tmp_path / "g.avi", mnist_dir=str(MNIST_DIR))
+    fps = info["fps"]
+    assert len(info["expected"]) == round(sum(bench.GATED_SCHEDULE) * fps)
+    frames = bench.read_frames(tmp_path / "g.avi", 10_000)
+    assert len(frames) == len(info["expected"]) and frames[0].shape == (720, 1280, 3)
+    reader, _ = bench.make_reader(str(MODEL), 1)
+    g = bench.run_gated(tmp_path / "g.avi", reader, fps, info)
+    assert g["frames_read"] + g["frames_reused"] == g["frames"] == len(frames)
+    assert g["frames_read"] < g["frames"] / 4
+    from edge.stabilise import StabiliseParams
+
+    assert g["rewrite_lag_frames"] is not None and g["rewrite_lag_frames"] <= StabiliseParams().change_streak + 1
+    moved = g["slide_followed_px"]
+    assert moved is not None and all(abs(m - s) <= 4 for m, s in zip(moved, bench.GATED_SLIDE_PX, strict=True))
+    assert g["stable_right_pct"] >= 90.0
+
+
 def test_bench_video_falls_back_to_the_sample_without_mnist(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -105,8 +135,9 @@ def test_bench_video_falls_back_to_the_sample_without_mnist(tmp_path):
 
 
 def test_pi4_estimate_scales_by_the_sysbench_ratio():
-    est = bench.pi4_estimate(2.0, 10.0, bench.PI4_SYSBENCH_EPS * 4)
+    est = bench.pi4_estimate(2.0, 10.0, bench.PI4_SYSBENCH_EPS * 4, 3.0)
     assert est["factor"] == 4.0 and est["floor_ms"] == 8.0 and est["pipeline_ms"] == 40.0
+    assert est["gated_ms"] == 12.0
     assert "skipped" in bench.pi4_estimate(2.0, 10.0, None)
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.segment import SegmentParams, detect_dark_ink, segment
+from edge.segment import SegmentParams, components, detect_dark_ink, quantile, segment
 from tests.synth_pages import compose, line_of_digits, load_mnist, paper
 
 
@@ -222,3 +222,23 @@ def test_a_desk_beside_the_page_does_not_set_the_digit_size(mnist):
     seg = segment(img)
     assert seg.typical_height == pytest.approx(44 * seg.scale, rel=0.25)
     assert _boxes_match(seg, pos, inks, tol=4) == 4
+
+
+def test_component_statistics_equal_opencvs():
+    rng = np.random.default_rng(4)
+    for density in (0.0, 0.02, 0.3):
+        mask = ((rng.random((90, 130)) < density) * 255).astype(np.uint8)
+        mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
+        n, lab, stats = components(mask)
+        n_cv, lab_cv, stats_cv, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        assert n == n_cv and np.array_equal(lab, lab_cv) and np.array_equal(stats, stats_cv)
+
+
+def test_quantile_equals_numpys_percentile():
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 1001):
+        a = rng.normal(size=n).astype(np.float32)
+        for q in (0.0, 0.2, 0.5, 0.9, 0.995, 1.0):
+            assert quantile(a, q) == pytest.approx(float(np.percentile(a, 100 * q)), abs=1e-6)
+    with pytest.raises(ValueError):
+        quantile(np.array([]), 0.5)
