@@ -390,9 +390,14 @@ def test_page_in_a_real_browser(daemon: Daemon) -> None:
             assert page.eval_on_selector("#live", "e => e.naturalWidth") == 640
             # The readings shown are the ones the API gives.
             page.wait_for_selector(".reading", timeout=20000)
-            page.wait_for_timeout(1500)
-            shown = page.eval_on_selector_all(".reading", "els => els.map(e => e.dataset.value)")
-            api = [n["value"] for n in daemon.json("/api/readings")[1]["readings"]]
+            # The sample's reading changes every few seconds and the page polls once a second, so a change
+            # may fall between the two looks: they must agree within a few polls, not at one instant.
+            for _ in range(6):
+                api = [n["value"] for n in daemon.json("/api/readings")[1]["readings"]]
+                page.wait_for_timeout(1300)
+                shown = page.eval_on_selector_all(".reading", "els => els.map(e => e.dataset.value)")
+                if shown == api:
+                    break
             assert shown == api and len(shown) >= 2
             assert page.inner_text("#health").strip().endswith("running")
             assert "sample.mp4" in page.inner_text("#source")
