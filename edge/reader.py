@@ -43,8 +43,8 @@ class ReaderParams:
     split_aspect: float = 1.3
     #: Narrower components are never split, even when rejected (a single stroke cannot hold two digits).
     min_split_aspect: float = 0.5
-    #: Most cut points tried in one component.
-    max_cuts: int = 8
+    #: Most cut points tried in one component (a run of six touching digits needs a dozen).
+    max_cuts: int = 16
     #: A piece (or merge of pieces) wider than this many heights cannot be one digit.
     max_digit_aspect: float = 1.3
     #: Cuts closer than this many heights to each other or to the component's ends are not tried.

@@ -210,9 +210,9 @@ class Segmentation:
         if h >= min_px or self.source is None or self.background is None or zoom <= self.scale * 1.15:
             pad = 2
             x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
-            own = label_mask(self.labels[y0:y1, x0:x1], cand.labels)
-            # Keep the anti-aliased rim that the binary mask cut off, but not a neighbour's stroke.
-            keep = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8))
+            lab = self.labels[y0:y1, x0:x1]
+            own = label_mask(lab, cand.labels)
+            keep = _keep_own(own, lab, KEEP_PX)
             return CropInk(self.ink_at(x0, y0, x1, y1) * keep, own, x0 / self.scale, y0 / self.scale, self.scale)
         # Source rectangle of the box plus a rim, then sampled at ``zoom`` crop pixels per source pixel.
         sx0, sy0, sw, sh = self.to_source((x - 2, y - 2, w + 4, h + 4))
@@ -243,17 +243,6 @@ class Segmentation:
         ink = np.clip(d / self.stroke, 0.0, 1.0) * own_up
         own = ink > self.ink_level
         return CropInk(ink.astype(np.float32), own, float(sx0), float(sy0), zoom)
-
-    def candidate_ink(self, cand: Candidate, pad: int = 2) -> np.ndarray:
-        """The ink map inside the candidate's box, restricted to its own components (neighbours blanked)."""
-        x, y, w, h = cand.box
-        H, W = self.darkness.shape
-        x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
-        lab = self.labels[y0:y1, x0:x1]
-        own = label_mask(lab, cand.labels).astype(np.uint8)
-        # Keep the anti-aliased rim that the binary mask cut off, but not a neighbour's stroke.
-        own = cv2.dilate(own, np.ones((3, 3), np.uint8))
-        return self.ink_at(x0, y0, x1, y1) * own
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -329,6 +318,25 @@ def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     stats[which, 4] = area
     stats[0] = (0, 0, mask.shape[1], mask.shape[0], mask.size - int(area.sum()))
     return n, lab, stats
+
+
+#: Ink this many working pixels from a candidate's mask still belongs to it (see ``_keep_own``).
+KEEP_PX = 2
+
+
+def _keep_own(own: np.ndarray, lab: np.ndarray, grow: int) -> np.ndarray:
+    """Where a candidate's ink may be taken from: its mask grown by ``grow`` px, minus other components.
+
+    The mask is cut at the hysteresis' low level, so the anti-aliased rim and a faint stretch of stroke
+    between two pieces (a pencil 1 that fades in the middle) lie just outside it; a neighbour's stroke
+    inside the grown region is not the candidate's.
+    """
+    k = 2 * grow + 1
+    keep = cv2.dilate(own.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    others = (lab > 0) & ~own
+    if others.any() and grow > 1:
+        keep[cv2.dilate(others.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
+    return keep
 
 
 def label_mask(lab: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
