@@ -73,6 +73,8 @@ class SegmentParams:
     #: A pixel on a ruling at least this many times darker than the ruling's typical darkness is a pen
     #: stroke lying along it and is kept.
     line_stroke_ratio: float = 1.5
+    #: ... and darker than it by at least this much (fraction of the paper brightness).
+    line_stroke_margin: float = 0.15
     #: Smallest digit height in working pixels.
     min_digit_px: int = 10
     #: Largest digit height as a fraction of the frame height.
@@ -108,6 +110,7 @@ class SegmentParams:
         if self.refine_max_side < self.max_side:
             raise ValueError("refine_max_side must not be below max_side")
         for name in ("min_contrast", "stroke_frac", "line_min_frac", "max_digit_frac", "min_rel_height",
+                     "line_stroke_margin",
                      "speck_area_frac", "merge_overlap", "border_max_frac", "min_rel_contrast"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
@@ -511,13 +514,15 @@ def _dark_on_line(lines: np.ndarray, d: np.ndarray, horizontal: bool, run: int, 
     the line's own core, over a stroke's length (a few dark pixels are where the line meets a shadow's
     corner) - and shorter than a ruling (a dark part that long is the dark side of a shadow's edge). The
     core (75th percentile), not the faint anti-aliased rim, is the reference: a soft line such as a
-    shadow's edge is darkest in the middle, and that middle is no pen stroke.
+    shadow's edge is darkest in the middle, and that middle is no pen stroke. "Much darker" is also a
+    margin in absolute terms (``line_stroke_margin``): a faint grid line's darkness varies by more than
+    half of itself with blotchy paper and JPEG, a pen stroke is far darker than any of it.
     """
     on = lines > 0
     if not on.any():
         return np.zeros_like(lines)
     level = quantile(d[on], 0.75)
-    dark = ((d > p.line_stroke_ratio * level) & on).astype(np.uint8)
+    dark = ((d > max(p.line_stroke_ratio * level, level + p.line_stroke_margin)) & on).astype(np.uint8)
     nd, dlab, dst = components(dark)
     if nd <= 1:
         return np.zeros_like(lines)
