@@ -342,10 +342,13 @@ def _section_from_dataclass(
 #: ``segment.reader:`` how crops become digits (ReaderParams), nested so its keys can never clash with
 #: SegmentParams' (both have a ``merge_gap``) and DESIGN's list of top-level sections stays as it is.
 ReaderSection = _section_from_dataclass("reader", ("edge.reader", "ReaderParams"))
-#: ``segment:`` how ink and digit candidates are found (SegmentParams), plus ``reader:``.
+#: ``segment.gate:`` which frames of a stream are read at all (the change gate, edge.motion.GateParams).
+GateSection = _section_from_dataclass("gate", ("edge.motion", "GateParams"))
+#: ``segment:`` how ink and digit candidates are found (SegmentParams), plus ``reader:`` and ``gate:``.
 SegmentSection = _section_from_dataclass(
     "segment", ("edge.segment", "SegmentParams"),
-    extra={"reader": (ReaderSection, Field(default_factory=ReaderSection))},
+    extra={"reader": (ReaderSection, Field(default_factory=ReaderSection)),
+           "gate": (GateSection, Field(default_factory=GateSection))},
 )
 NumbersSection = _section_from_dataclass("numbers", ("edge.numbers", "NumbersParams"))
 StabiliseSection = _section_from_dataclass("stabilise", ("edge.stabilise", "StabiliseParams"))

@@ -142,6 +142,8 @@ class Daemon:
         self.source: Source | None = None
         self.sinks: list[Any] = []
         self.stabiliser: Any = None
+        #: the change gate in front of the reader (streams only); None reads every frame
+        self.gate: Any = None
         self.state: Any = None
         self.web: Any = None
         self._ready = False
@@ -171,6 +173,7 @@ class Daemon:
             self.source.close()
             raise
         self.stabiliser = None if self.source.is_images else self._make_stabiliser(cfg)
+        self.gate = self._make_gate(cfg, self.reader, self.source)
         if not self.source.is_images and cfg.service.persist_state:
             self._open_state(cfg)
         self.status.set_info(self.source.name, str(cfg.model.path), self.classifier.runtime, self.classifier.num_threads)
@@ -183,6 +186,16 @@ class Daemon:
         log.info("reading %s (%s) with %s, %d thread(s); sinks: %s", self.source.name, self.source.kind,
                  self.classifier.runtime, self.classifier.num_threads,
                  ", ".join(redact(s) for s in cfg.sinks.outputs) or "none")
+
+    @staticmethod
+    def _make_gate(cfg: Config, reader: Any, source: Source) -> Any:
+        """A change gate around the reader for streams (images are each read once anyway)."""
+        params = cfg.segment.gate.to_params()
+        if source.is_images or params is None or not params.enabled:
+            return None
+        from edge.motion import GatedReader
+
+        return GatedReader(reader, params)
 
     @staticmethod
     def _make_stabiliser(cfg: Config) -> Any:
@@ -299,7 +312,9 @@ class Daemon:
         assert frame.image is not None and self.source is not None
         self._mark_ready()
         try:
-            result: FrameResult = self.reader.read(frame.image, debug=self._debug_wanted())
+            debug = self._debug_wanted()
+            result: FrameResult = (self.gate.read(frame.image, ts=frame.ts, debug=debug) if self.gate is not None
+                                   else self.reader.read(frame.image, debug=debug))
         except Exception:  # noqa: BLE001 - one bad frame must not stop a months-long run
             self._read_failures += 1
             self.metrics.inc("errors")
@@ -311,6 +326,8 @@ class Daemon:
                                  error="cannot read digits", kind="error"), frame, None)
             return False
         self.metrics.inc("frames")
+        if self.gate is None or self.gate.last_was_read:
+            self.metrics.inc("reads")
         self.metrics.inc("digits", sum(len(n.digits) for n in result.numbers))
         latency = (time.time() - frame.ts) * 1000.0
         self.metrics.set("latency_ms", latency)
@@ -440,7 +457,8 @@ class Daemon:
                     source.close()
                 raise
         # Everything new is built: swap, then retire the old parts.
-        if source is not self.source and self.source is not None:
+        source_changed = source is not self.source
+        if source_changed and self.source is not None:
             self.source.close()
             self.source = source
             self._frames_iter = source.frames(idle_timeout=IDLE_TICK_S)
@@ -453,6 +471,8 @@ class Daemon:
             close_all(self.sinks)
             self.sinks = sinks
             self._failures_seen = 0
+        if reader is not self.reader or source_changed or old.segment.gate != new.segment.gate:
+            self.gate = self._make_gate(new, reader, self.source)
         self.classifier, self.reader = classifier, reader
         if self.source is not None and not self.source.is_images and (
                 changed & {"stabilise", "source"} or self.stabiliser is None):

@@ -20,7 +20,8 @@ class _Spec:
 
 
 _SPECS = (
-    _Spec("frames", "counter", "Frames processed by the reader."),
+    _Spec("frames", "counter", "Frames processed (read, or passed by the change gate with the last reading)."),
+    _Spec("reads", "counter", "Frames the reader actually ran on (the change gate skips unchanged ones)."),
     _Spec("frames_dropped", "counter", "Frames a live source replaced before they were processed."),
     _Spec("digits", "counter", "Digits read (before stabilisation)."),
     _Spec("readings", "counter", "Reading events published (stable value appeared or changed, or an image read)."),
