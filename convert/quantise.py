@@ -24,6 +24,24 @@ def representative_images(x_train: np.ndarray, y_train: np.ndarray, n: int, seed
     return np.concatenate([clean, aug, junk])
 
 
+def scale_logits(model, k: float) -> None:
+    """Multiply the final softmax layer's logits by ``k`` in place: probabilities become ``p**k`` renormalised
+    (temperature 1/k), the argmax never changes.
+
+    A model trained with label smoothing ε is taught to say at most 1 - ε on a clear digit and to spread the
+    rest, so its probabilities on hard camera crops are flat; the reader's thresholds (``min_confidence``,
+    ``max_not_digit``) and its split search compare probabilities as a model trained on hard labels gives
+    them. Scaling the logits back restores that calibration without retraining.
+    """
+    from tensorflow import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.activation is not keras.activations.softmax:
+        raise ValueError(f"the model's last layer {last.name!r} is not a softmax Dense layer")
+    w, b = last.get_weights()
+    last.set_weights([w * k, b * k])
+
+
 def convert_int8(model, rep: np.ndarray) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer with int8 weights, activations, input and output."""
     import tensorflow as tf

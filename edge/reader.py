@@ -51,6 +51,12 @@ class ReaderParams:
     min_piece: float = 0.12
     #: Log-probability cost of each extra digit on a path: a whole digit beats two halves of equal score.
     digit_cost: float = 0.15
+    #: A sliver at either end of a split component (a tail, a serif, at most ``MAX_JUNK_SPAN`` heights wide)
+    #: may be passed over as "not a digit" at this log-probability cost per height of its width. Without it
+    #: one unreadable tail made every path worse than the whole component, and all its digits were lost.
+    #: (Slivers inside a component are not passed over: on ruled pages that let the pieces of a ruling be
+    #: read as digits around them.)
+    junk_cost: float = 3.0
     #: Neighbouring candidates at most this many heights apart may be one digit in two strokes (a 1's
     #: flag, a 4 or 5 written in two strokes): their merge is read too and kept when it reads better.
     merge_gap: float = 0.12
@@ -72,8 +78,8 @@ class ReaderParams:
                 raise ValueError(f"{name} must be > 0")
         if self.crop_min_px < 0 or self.crop_px < 8 or self.crop_max_zoom <= 0:
             raise ValueError("crop_min_px must be >= 0, crop_px >= 8 and crop_max_zoom > 0")
-        if self.max_cuts < 0 or self.digit_cost < 0:
-            raise ValueError("max_cuts and digit_cost must be >= 0")
+        if self.max_cuts < 0 or self.digit_cost < 0 or self.junk_cost < 0:
+            raise ValueError("max_cuts, digit_cost and junk_cost must be >= 0")
 
 
 @dataclass
@@ -112,6 +118,20 @@ def top3(probs: np.ndarray) -> tuple[tuple[int, float], ...]:
 def digit_score(probs: np.ndarray) -> float:
     """Log-probability of the best digit class: what a path through the pieces maximises."""
     return math.log(max(float(np.max(probs[:NOT_A_DIGIT])), 1e-6))
+
+
+#: Widest span (in heights) that a split path may pass over as "not a digit" at a component's end.
+MAX_JUNK_SPAN = 0.5
+
+
+def span_score(probs: np.ndarray, width_heights: float, junk_cost: float) -> float:
+    """Score of a span on a split path: read as its best digit, or - when it is at most ``MAX_JUNK_SPAN``
+    heights wide - passed over as "not a digit" at a cost growing with its width (``ReaderParams.junk_cost``),
+    whichever is better."""
+    score = digit_score(probs)
+    if probs.shape[0] > NOT_A_DIGIT and width_heights <= MAX_JUNK_SPAN:
+        score = max(score, math.log(max(float(probs[NOT_A_DIGIT]), 1e-6)) - junk_cost * width_heights)
+    return score
 
 
 def cut_points(own: np.ndarray, height: int, p: ReaderParams) -> list[int]:
@@ -272,7 +292,8 @@ class Reader:
         if search or pairs:
             t = time.perf_counter()
             pieces: list[_Piece] = []
-            layouts: dict[int, int] = {}
+            layouts: dict[int, list[int]] = {}
+            heights: dict[int, int] = {}
             for a, b in pairs:
                 ca, cb = seg.candidates[a], seg.candidates[b]
                 x0, y0 = min(ca.box[0], cb.box[0]), min(ca.box[1], cb.box[1])
@@ -285,7 +306,7 @@ class Reader:
                 rows = np.nonzero(crop.own.any(axis=1))[0]
                 h = int(rows[-1] - rows[0] + 1) if rows.size else crop.own.shape[0]
                 cuts = [0, *cut_points(crop.own, h, p), crop.own.shape[1]]
-                layouts[ci] = len(cuts) - 1
+                layouts[ci], heights[ci] = cuts, max(h, 1)
                 for i in range(len(cuts) - 1):
                     for j in range(i + 1, len(cuts)):
                         if (i, j) == (0, len(cuts) - 1):
@@ -302,7 +323,8 @@ class Reader:
             probs2 = self.classifier.predict(batch2)
             timings["infer"] += (time.perf_counter() - t) * 1e3
             for ci in search:
-                n = layouts[ci]
+                cuts, hh = layouts[ci], heights[ci]
+                n = len(cuts) - 1
                 scores: dict[tuple[int, int], float] = {}
                 found: dict[tuple[int, int], _Read] = {}
                 whole = reads[ci][0]
@@ -310,7 +332,10 @@ class Reader:
                 found[(0, n)] = whole
                 for k, pc in enumerate(pieces):
                     if pc.cand == ci:
-                        scores[pc.span] = digit_score(probs2[k])
+                        a, b = pc.span
+                        # only a sliver at either end (a tail, a serif) may be passed over
+                        w = (cuts[b] - cuts[a]) / hh if a == 0 or b == n else math.inf
+                        scores[pc.span] = span_score(probs2[k], w, p.junk_cost)
                         found[pc.span] = _Read(pc.box, probs2[k], batch2[k])
                 path = best_path(n, scores, p.digit_cost)
                 if path:

@@ -127,6 +127,19 @@ def test_probe_comparison_ignores_machine_fields_only(tmp_path: Path) -> None:
     (tmp_path / "c.json").write_text(json.dumps(one_lsb))
     r = run_compare("probe", str(tmp_path / "a.json"), str(tmp_path / "c.json"))
     assert r.returncode == 1 and "mnist_probs[0][0]" in r.stderr
+    # one int8 output step is let through with --prob-tolerance, and counted ...
+    r = run_compare("probe", str(tmp_path / "a.json"), str(tmp_path / "c.json"), "--prob-tolerance", "0.0039063")
+    assert r.returncode == 0, r.stderr
+    assert "2 box/confidence/probability value(s) within tolerance" in r.stdout
+    # ... two steps are not, and an argmax never moves
+    two_lsb = dict(same, mnist_probs=[[0.0078125, 0.9921875], [1.0, 0.0]])
+    (tmp_path / "d.json").write_text(json.dumps(two_lsb))
+    r = run_compare("probe", str(tmp_path / "a.json"), str(tmp_path / "d.json"), "--prob-tolerance", "0.0039063")
+    assert r.returncode == 1 and "mnist_probs[0][0]" in r.stderr
+    other_argmax = dict(same, mnist_argmax=[1, 2])
+    (tmp_path / "e.json").write_text(json.dumps(other_argmax))
+    r = run_compare("probe", str(tmp_path / "a.json"), str(tmp_path / "e.json"), "--prob-tolerance", "0.5")
+    assert r.returncode == 1 and "mnist_argmax[0]" in r.stderr
     unbatched = dict(same, single_equals_batch=False)
     assert pi_compare.compare_probe(ref, unbatched)
 

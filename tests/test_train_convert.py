@@ -50,6 +50,9 @@ def test_conversion_is_int8_with_resizable_batch_and_agrees_with_float(tiny_run)
     assert abs(fx["float"]["accuracy"] - fx["int8"]["accuracy"]) <= 0.02
     assert fx["agreement"] >= 0.95
     assert fx["int8"]["accuracy"] >= 0.8  # the tiny run really learned digits
+    # trained with label smoothing (the default), so the logits were sharpened for the reader's thresholds
+    assert json.loads((out / "d.train.json").read_text())["config"]["label_smoothing"] > 0
+    assert card["logit_scale"] == 3.0
 
     from edge.classify import Classifier
 
@@ -66,3 +69,23 @@ def test_bad_model_path_is_one_line_exit_2(tiny_run):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: /nonexistent.keras")
     assert "Traceback" not in r.stderr
+
+
+def test_logit_scale_is_a_temperature_that_keeps_the_argmax():
+    from convert.quantise import scale_logits
+    from train.model import build_model
+
+    model = build_model()
+    x = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    p = model.predict(x, verbose=0).astype(np.float64)
+    scale_logits(model, 3.0)
+    q = model.predict(x, verbose=0).astype(np.float64)
+    want = p ** 3 / (p ** 3).sum(1, keepdims=True)
+    np.testing.assert_allclose(q, want, atol=1e-4)
+    assert (q.argmax(1) == p.argmax(1)).all() and (q.max(1) > p.max(1)).all()
+
+
+def test_non_positive_logit_scale_is_a_usage_error():
+    r = subprocess.run([sys.executable, "-m", "convert", "--logit-scale", "0"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--logit-scale must be positive" in r.stderr and "Traceback" not in r.stderr

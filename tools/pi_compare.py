@@ -10,7 +10,9 @@ same order, except the fields that measure the run rather than the reading (``ts
 ``--box-tolerance``/``--confidence-tolerance`` let boxes and confidences move a little (for inputs that
 decode differently on the two machines); values, digits, frames, sources and errors stay exact.
 ``probe``: the JSON of ``tools/pi_probe.py``; the fields that describe the machine are shown, the
-results must be equal. Exit 0 when equal, 1 with one line per difference (at most --max-report) when not,
+results must be equal; ``--prob-tolerance`` lets a probability differ by one int8 output quantum (XNNPACK
+requantises with different rounding on x86 and arm64, so one crop's output may move by one step) while
+every argmax stays exact. Exit 0 when equal, 1 with one line per difference (at most --max-report) when not,
 2 when a file is missing or is not what it should be.
 """
 
@@ -64,6 +66,7 @@ class Tolerance:
 
     box: int = 0
     confidence: float = 0.0
+    prob: float = 0.0
     tolerated: list[str] = field(default_factory=list)
 
     def allows(self, where: str, a: Any, b: Any) -> bool:
@@ -73,6 +76,8 @@ class Tolerance:
             limit: float = self.box
         elif where.endswith(".confidence"):
             limit = self.confidence
+        elif "_probs[" in where:
+            limit = self.prob
         else:
             return False
         if abs(a - b) <= limit:
@@ -113,13 +118,14 @@ def compare_events(ref: list[dict[str, Any]], emu: list[dict[str, Any]],
     return out
 
 
-def compare_probe(ref: dict[str, Any], emu: dict[str, Any], names: tuple[str, str] = NAMES) -> list[str]:
+def compare_probe(ref: dict[str, Any], emu: dict[str, Any], names: tuple[str, str] = NAMES,
+                  tol: Tolerance | None = None) -> list[str]:
     out: list[str] = []
     for side, d in zip(names, (ref, emu), strict=True):
         if d.get("single_equals_batch") is not True:
             out.append(f"{side}: one crop alone classified differently from inside a batch")
     diff_values({k: v for k, v in ref.items() if k not in PROBE_INFO},
-                {k: v for k, v in emu.items() if k not in PROBE_INFO}, "probe", out, names)
+                {k: v for k, v in emu.items() if k not in PROBE_INFO}, "probe", out, names, tol)
     return out
 
 
@@ -141,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="events: a box coordinate may differ by this many pixels (default 0)")
     ap.add_argument("--confidence-tolerance", type=float, default=0.0, metavar="D",
                     help="events: a confidence may differ by this much (default 0)")
+    ap.add_argument("--prob-tolerance", type=float, default=0.0, metavar="P",
+                    help="probe: a class probability may differ by this much (default 0; 0.0039 = 1/256, one "
+                         "int8 output step); argmax fields stay exact")
     ap.add_argument("--names", default=",".join(NAMES), help="what to call the two sides (default x86,arm64)")
     args = ap.parse_args(argv)
     label = f"{args.label}: " if args.label else ""
     names = tuple(args.names.split(",", 1)) if "," in args.names else NAMES
-    tol = Tolerance(box=args.box_tolerance, confidence=args.confidence_tolerance)
+    tol = Tolerance(box=args.box_tolerance, confidence=args.confidence_tolerance, prob=args.prob_tolerance)
     try:
         if args.kind == "events":
             ref, emu = load_events(args.reference), load_events(args.emulated)
@@ -162,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 loaded.append(events[0])
             ref, emu = loaded
             print(f"{label}{describe_probe(ref, emu, names)}")
-            diffs = compare_probe(ref, emu, names)
+            diffs = compare_probe(ref, emu, names, tol)
             what = f"probe of {ref.get('count')} digits"
     except InputError as exc:
         print(f"{label}error: {exc}", file=sys.stderr)
@@ -176,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if tol.tolerated:
         print(f"{label}equal: {what} give the same readings on {names[0]} and {names[1]}; "
-              f"{len(tol.tolerated)} box/confidence value(s) within tolerance (boxes ±{tol.box} px, "
-              f"confidences ±{tol.confidence}), first: {tol.tolerated[0]}")
+              f"{len(tol.tolerated)} box/confidence/probability value(s) within tolerance (boxes ±{tol.box} px, "
+              f"confidences ±{tol.confidence}, probabilities ±{tol.prob}), first: {tol.tolerated[0]}")
     else:
         print(f"{label}equal: {what} identical on {names[0]} and {names[1]}")
     return 0

@@ -1,7 +1,9 @@
 """Augmentation for camera crops that keeps MNIST's convention.
 
 Each digit is warped (rotation, shear, scale, aspect, shift), optionally elastically distorted and made
-thinner or thicker, then put back into the convention with ``edge.normalise.to_mnist`` (20x20 fit, centre
+thinner or thicker, sometimes stretched towards a square box (scanners that fill their frame) and sometimes
+seen as a small 10-16 px crop, often hard-thresholded (low-resolution, binarised camera crops and scans),
+then put back into the convention with ``edge.normalise.to_mnist`` (20x20 fit, centre
 of mass, stroke brought towards MNIST's, exactly as the device does), then given photometric damage
 (blur, noise, contrast, background offset) of the kind a camera crop keeps after normalisation.
 """
@@ -51,6 +53,55 @@ def _thickness(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(big, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
 
 
+def _ink_crop(img: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(img > 0.05)
+    if len(xs) == 0:
+        return img
+    return img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def fill_box(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Stretch the digit towards a square box, as scanners that fill their frame do (Semeion fills 16x16)."""
+    a = _ink_crop(img)
+    h, w = a.shape
+    side = max(h, w)
+    k = rng.uniform(0.75, 1.0)  # how far towards the square
+    # a lone bar (a plain 1) stretched to a square would be a block no scanner makes: at most 2.5x wider
+    nw = min(round(w + k * (side - w)), round(2.5 * w))
+    nh = min(round(h + k * (side - h)), round(2.5 * h))
+    return cv2.resize(a, (max(1, nw), max(1, nh)), interpolation=cv2.INTER_LINEAR)
+
+
+def holes(a: np.ndarray) -> int:
+    """Number of enclosed background regions (the loops of a 0, 6, 8, 9) of the ink above half its peak."""
+    bg = np.pad((a < 0.5 * float(a.max() or 1.0)).astype(np.uint8), 1, constant_values=1)
+    n, _ = cv2.connectedComponents(bg, connectivity=4)
+    return n - 2  # minus the label 0 (ink) and the outer background
+
+
+def low_resolution(img: np.ndarray, rng: np.random.Generator, binarise: float) -> np.ndarray:
+    """The digit as a small, possibly binarised crop: fitted to 10-16 px (the reader's smallest digit is 10), thresholded with probability
+    ``binarise`` at a random level, then brought back up either as the device does (to_mnist's own
+    linear upsampling) or as a reader of low-resolution sets does (cubic upsampling and a light blur)."""
+    a = orig = _ink_crop(img)
+    h, w = a.shape
+    n = int(rng.integers(10, 17))
+    s = n / max(h, w)
+    a = cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    if rng.random() < binarise:
+        t = rng.uniform(0.3, 0.65) * float(a.max() or 1.0)
+        b = (a >= t).astype(np.float32)
+        # a threshold that eats most of the stroke makes a different shape, not a binarised digit
+        a = b if b.sum() >= 0.6 * (a >= 0.5 * float(a.max() or 1.0)).sum() else a
+    if rng.random() < 0.5:
+        up = int(rng.integers(2, 5))
+        a = cv2.resize(a, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
+        a = cv2.GaussianBlur(a, (0, 0), up * rng.uniform(0.0, 0.5) + 1e-3)
+    a = np.clip(a, 0.0, 1.0)
+    # a loop closed (or opened) by the low resolution makes another digit: keep the sharp one then
+    return a if holes(a) == holes(orig) else orig
+
+
 def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blur, noise and contrast damage on a normalised 28x28 float image (0..1)."""
     if rng.random() < 0.25:
@@ -64,6 +115,12 @@ def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
+#: Probabilities of the box-filling and low-resolution damage, and the share of low-resolution crops that are
+#: binarised (the defaults of ``python -m train --fill --lowres --binarise``; the calibration set of
+#: ``python -m convert`` uses them too).
+LOWRES = {"lowres": 0.3, "binarise": 0.5, "fill": 0.25}
+
+
 def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """One augmented 28x28 uint8 digit from an MNIST 28x28 uint8 digit."""
     x = img_u8.astype(np.float32) / 255.0
@@ -72,6 +129,10 @@ def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float 
     x = _affine(x, rng) if rng.random() < 0.9 * strength else x
     if rng.random() < 0.35 * strength:
         x = _elastic(x, rng)
+    if rng.random() < LOWRES["fill"] * strength:
+        x = fill_box(x, rng)
+    if rng.random() < LOWRES["lowres"] * strength:
+        x = low_resolution(x, rng, LOWRES["binarise"])
     x = to_mnist(x).astype(np.float32) / 255.0
     x = photometric(x, rng) if rng.random() < strength else x
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -1,9 +1,9 @@
 """``python -m train``: train the digit CNN on MNIST (+ "not a digit" crops) and save the best model.
 
 Fixed seeds, a fresh augmentation of the training set every epoch (prepared in a background thread while
-the previous epoch trains), the best checkpoint on the validation set kept, early stopping, and a history
-plot. Validation is the last 5,000 training digits (never augmented) plus generated junk; the MNIST test set
-is left for evaluation only.
+the previous epoch trains), the checkpoint with the lowest validation loss kept, early stopping (never in the
+first half of the cosine schedule), and a history plot. Validation is the last 5,000 training digits (never
+augmented) plus generated junk; the MNIST test set is left for evaluation only.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import augment
 from .augment import augment_batch
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT, make_junk
+from .model import ARCHS
 from .styles import add_styles
 
 log = logging.getLogger(__name__)
@@ -35,16 +37,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "cache folder filled by a verified download)")
     p.add_argument("--fixture", help="train on a small .npz (keys x, y) instead of MNIST (for tests)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="where to save the Keras model (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=18, help="maximum epochs (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=24, help="maximum epochs (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--patience", type=int, default=5, help="early stopping patience in epochs")
+    p.add_argument("--patience", type=int, default=8,
+                   help="early stopping patience in epochs, never in the first half of the schedule, while the "
+                        "learning rate is still high (default %(default)s)")
     p.add_argument("--junk-fraction", type=float, default=0.1,
                    help="not-a-digit crops per digit in each epoch (0 disables the 11th class)")
     p.add_argument("--augment", type=float, default=0.85, help="fraction of digits augmented each epoch")
-    p.add_argument("--styles", action="store_true",
-                   help="add flagged 1s, crossed 7s and hooked 9s to MNIST's own (train/styles.py; experimental, "
-                        "not used for the shipped model)")
+    p.add_argument("--styles", action=argparse.BooleanOptionalAction, default=True,
+                   help="add flagged 1s, crossed 7s and hooked 9s to MNIST's own (train/styles.py; "
+                        "default on)")
+    p.add_argument("--lowres", type=float, default=augment.LOWRES["lowres"],
+                   help="share of augmented digits seen as a 10-16 px crop and brought back up (default %(default)s)")
+    p.add_argument("--binarise", type=float, default=augment.LOWRES["binarise"],
+                   help="share of those low-resolution crops hard-thresholded at a random level (default %(default)s)")
+    p.add_argument("--fill", type=float, default=augment.LOWRES["fill"],
+                   help="share of augmented digits stretched towards a square box (default %(default)s)")
+    p.add_argument("--arch", default="wide", choices=ARCHS, help="network (train/model.py; default %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default %(default)s)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training digits (smoke runs)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
@@ -134,6 +146,7 @@ def train(args: argparse.Namespace) -> dict:
 
     from .model import NUM_CLASSES, build_model
 
+    augment.LOWRES.update(lowres=args.lowres, binarise=args.binarise, fill=args.fill)
     keras.utils.set_random_seed(args.seed)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -160,49 +173,65 @@ def train(args: argparse.Namespace) -> dict:
     print(f"training on {len(x_tr)} digits (+{args.junk_fraction:.0%} not-a-digit), validating on "
           f"{len(x_val)}, up to {args.epochs} epochs", file=sys.stderr, flush=True)
 
-    model = build_model(num_classes)
+    model = build_model(num_classes, arch=args.arch)
     n_per_epoch = int(len(x_tr) * (1 + args.junk_fraction))
     steps = max(1, -(-n_per_epoch // args.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(args.lr * 0.1, decay_steps=steps * args.epochs,
                                                       alpha=0.01, warmup_target=args.lr,
                                                       warmup_steps=steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    if args.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+        def target(y: np.ndarray) -> np.ndarray:
+            return np.eye(num_classes, dtype=np.float32)[y]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        def target(y: np.ndarray) -> np.ndarray:
+            return y
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
                      styles=args.styles)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
-    best, best_epoch, waited = -1.0, 0, 0
+    # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
+    # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
+    best, best_acc, best_epoch, waited = float("inf"), 0.0, 0, 0
     xv = to_input(x_val)
     t0 = time.time()
     for epoch in range(args.epochs):
         xe, ye = data.get(epoch)
         if epoch + 1 < args.epochs:
             data.prefetch(epoch + 1)
-        h = model.fit(to_input(xe), ye, batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                      validation_data=(xv, y_val), verbose=2 if args.quiet else 1)
+        h = model.fit(to_input(xe), target(ye), batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                      validation_data=(xv, target(y_val)), verbose=2 if args.quiet else 1)
         for k in history:
             history[k].append(float(h.history[k][-1]))
-        val = history["val_accuracy"][-1]
-        if val > best:
-            best, best_epoch, waited = val, epoch + 1, 0
+        val, acc = history["val_loss"][-1], history["val_accuracy"][-1]
+        if val < best:
+            best, best_acc, best_epoch, waited = val, acc, epoch + 1, 0
             model.save(out)
-            print(f"epoch {epoch + 1}: val_accuracy {val:.4f} (best, saved {out})", file=sys.stderr, flush=True)
+            print(f"epoch {epoch + 1}: val_loss {val:.4f} val_accuracy {acc:.4f} (best, saved {out})",
+                  file=sys.stderr, flush=True)
         else:
             waited += 1
-            print(f"epoch {epoch + 1}: val_accuracy {val:.4f} (best {best:.4f} at {best_epoch})",
-                  file=sys.stderr, flush=True)
-            if waited >= args.patience:
+            print(f"epoch {epoch + 1}: val_loss {val:.4f} val_accuracy {acc:.4f} (best val_loss {best:.4f} at "
+                  f"{best_epoch})", file=sys.stderr, flush=True)
+            # never stop in the first half of the schedule, while the learning rate is still high
+            if waited >= args.patience and epoch + 1 > args.epochs // 2:
                 print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
                 break
     seconds = time.time() - t0
     plots = Path(args.plots) if args.plots else out.parent
     plot_history(history, plots / "training_history.png")
-    summary = {"model": str(out), "best_val_accuracy": best, "best_epoch": best_epoch,
+    summary = {"model": str(out), "best_val_loss": best, "best_val_accuracy": best_acc, "best_epoch": best_epoch,
                "epochs_run": len(history["loss"]), "train_seconds": round(seconds, 1),
-               "classes": num_classes, "seed": args.seed, "history": history}
+               "classes": num_classes, "seed": args.seed,
+               "config": {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                          "label_smoothing": args.label_smoothing, "augment": args.augment,
+                          "junk_fraction": args.junk_fraction, "styles": args.styles, "lowres": args.lowres,
+                          "binarise": args.binarise, "fill": args.fill},
+               "history": history}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
     return summary
