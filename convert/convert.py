@@ -83,10 +83,10 @@ def run(args: argparse.Namespace) -> dict:
 
     step(f"loading {model_path}")
     model = keras.models.load_model(model_path)
+    trained = _train_summary(model_path)
     k = args.logit_scale
     if k is None:
-        smoothing = _train_summary(model_path).get("config", {}).get("label_smoothing", 0.0)
-        k = LS_LOGIT_SCALE if smoothing > 0 else 1.0
+        k = LS_LOGIT_SCALE if trained.get("config", {}).get("label_smoothing", 0.0) > 0 else 1.0
     if k != 1.0:
         step(f"scaling the final logits by {k:g} (temperature {1 / k:.3g})")
         scale_logits(model, k)
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
                                  "1 thread, ai_edge_litert XNNPACK, on " + platform.machine()},
         "training": {"data": "MNIST train (60,000; last 5,000 held out for validation) + generated not-a-digit crops; "
                              "augmented every epoch (train/augment.py, train/styles.py; settings in config)",
-                     "data_md5_decompressed": MD5, **_train_summary(model_path)},
+                     "data_md5_decompressed": MD5, **trained},
         "versions": {"tensorflow": tf.__version__, "python": platform.python_version(), "numpy": np.__version__},
         "reproduce": "MNIST_DIR=../shared/mnist python -m train && python -m convert",
     }

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GateParams:
-    """Parameters of the change gate (config section ``motion:``)."""
+    """Parameters of the change gate (config section ``segment.gate:``)."""
 
     #: False: every frame is read (the gate is bypassed).
     enabled: bool = True
@@ -69,14 +69,14 @@ class GateParams:
 
     def __post_init__(self) -> None:
         if self.thumb_side < 8:
-            raise ValueError("motion.thumb_side must be >= 8")
+            raise ValueError("thumb_side must be >= 8")
         if self.min_level < 0 or self.noise_k < 0:
-            raise ValueError("motion.min_level and motion.noise_k must be >= 0")
+            raise ValueError("min_level and noise_k must be >= 0")
         if min(self.min_changed_px, self.settle_reads, self.moving_read_every, self.max_skip_frames) < 1:
-            raise ValueError("motion.min_changed_px, settle_reads, moving_read_every and max_skip_frames "
+            raise ValueError("min_changed_px, settle_reads, moving_read_every and max_skip_frames "
                              "must be >= 1")
         if self.max_skip_s <= 0:
-            raise ValueError("motion.max_skip_s must be > 0")
+            raise ValueError("max_skip_s must be > 0")
 
 
 def thumbnail(gray: np.ndarray, side: int) -> np.ndarray:

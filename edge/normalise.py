@@ -44,7 +44,8 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     return 2.0 * area / perimeter
 
 
-def _bbox(ink: np.ndarray, level: float) -> tuple[int, int, int, int] | None:
+def ink_bbox(ink: np.ndarray, level: float) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), exclusive ends, of the pixels above ``level``; None when there are none."""
     ys, xs = np.nonzero(ink > level)
     if len(xs) == 0:
         return None
@@ -61,7 +62,7 @@ def to_mnist(ink: np.ndarray, target_stroke: float | None = MNIST_STROKE) -> np.
     a = ink.astype(np.float32)
     if a.size and a.max() > 1.0:
         a = a / 255.0
-    box = _bbox(a, 0.1)
+    box = ink_bbox(a, 0.1)
     if box is None:
         return np.zeros((SIZE, SIZE), np.uint8)
     x0, y0, x1, y1 = box
@@ -70,7 +71,7 @@ def to_mnist(ink: np.ndarray, target_stroke: float | None = MNIST_STROKE) -> np.
     scale = BOX / max(h, w)
     if target_stroke is not None:
         a = _fix_stroke(a, scale, target_stroke)
-        box = _bbox(a, 0.1)
+        box = ink_bbox(a, 0.1)
         if box is not None:
             x0, y0, x1, y1 = box
             a = a[y0:y1, x0:x1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.normalise import to_mnist
+from edge.normalise import ink_bbox, to_mnist
 
 PAD = 40  # work canvas: room for rotation and shear without clipping
 
@@ -54,10 +54,11 @@ def _thickness(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _ink_crop(img: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(img > 0.05)
-    if len(xs) == 0:
+    box = ink_bbox(img, 0.05)
+    if box is None:
         return img
-    return img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    x0, y0, x1, y1 = box
+    return img[y0:y1, x0:x1]
 
 
 def fill_box(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
