@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 MODEL = ROOT / "models" / "digits_int8.tflite"
 FIXTURE = ROOT / "tests" / "fixtures" / "mnist_sample.npz"
+SAMPLE_VIDEO = ROOT / "samples" / "sample.mp4"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -62,3 +63,20 @@ def subprocess_env() -> dict[str, str]:
 
 
 requires_tf = pytest.mark.skipif(not has_tensorflow(), reason="TensorFlow (desktop extra) not installed")
+
+
+def sample_clip(path: Path, frames: int, fps: float, size: tuple[int, int] | None = None) -> Path:
+    """The first ``frames`` frames of the bundled sample video, written to ``path`` as mp4v (resized to
+    ``size`` when given): a real video file through OpenCV's reader and writer."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(SAMPLE_VIDEO))
+    out = size or (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, out)
+    for _ in range(frames):
+        ok, f = cap.read()
+        assert ok, f"{SAMPLE_VIDEO}: fewer than {frames} frames"
+        w.write(f if size is None else cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+    w.release()
+    cap.release()
+    return path

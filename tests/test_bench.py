@@ -9,15 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
 
 from edge import bench
 from edge.types import Digit, Number
+from tests.conftest import sample_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "digits_int8.tflite"
-SAMPLE = ROOT / "samples" / "sample.mp4"
 sys.path.insert(0, str(ROOT / "tools"))
 import bench_scenes  # noqa: E402
 import scenegen  # noqa: E402
@@ -36,16 +35,7 @@ def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_video(tmp_path_factory) -> Path:
     """A few frames of the bundled sample, shrunk: a real video file through OpenCV's writer and reader."""
-    path = tmp_path_factory.mktemp("bench") / "tiny.mp4"
-    cap = cv2.VideoCapture(str(SAMPLE))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (480, 360))
-    for _ in range(6):
-        ok, f = cap.read()
-        assert ok
-        w.write(cv2.resize(f, (480, 360), interpolation=cv2.INTER_AREA))
-    w.release()
-    cap.release()
-    return path
+    return sample_clip(tmp_path_factory.mktemp("bench") / "tiny.mp4", 6, 10, (480, 360))
 
 
 @needs_model

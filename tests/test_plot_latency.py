@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from edge import bench
+from tests.conftest import sample_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "samples" / "sample.mp4"
 sys.path.insert(0, str(ROOT / "tools"))
 import plot_latency  # noqa: E402
 
@@ -30,16 +30,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def short_video(tmp_path_factory) -> Path:
     """Eight frames of the bundled sample: shorter than the run, so the tool must loop it."""
-    path = tmp_path_factory.mktemp("latency") / "short.mp4"
-    cap = cv2.VideoCapture(str(SAMPLE))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12, (640, 480))
-    for _ in range(8):
-        ok, f = cap.read()
-        assert ok
-        w.write(f)
-    w.release()
-    cap.release()
-    return path
+    return sample_clip(tmp_path_factory.mktemp("latency") / "short.mp4", 8, 12)
 
 
 def test_stats_are_the_usual_percentiles() -> None:
