@@ -80,3 +80,16 @@ def sample_clip(path: Path, frames: int, fps: float, size: tuple[int, int] | Non
     w.release()
     cap.release()
     return path
+
+
+def stop_process(proc, timeout: float) -> None:  # noqa: ANN001 - a subprocess.Popen
+    """SIGTERM a child still running, wait up to ``timeout`` s for it, then SIGKILL it."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -21,6 +21,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.conftest import stop_process
+
 
 def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or next(
@@ -71,13 +73,8 @@ class Mosquitto:
         raise RuntimeError(f"mosquitto did not listen on port {self.port} within {timeout} s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 5)
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None

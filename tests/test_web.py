@@ -28,6 +28,7 @@ import pytest
 from edge.status import Status
 from edge.types import Digit, Event, Number
 from edge.web import is_authorised, readings_json, session_value
+from tests.conftest import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "sample.mp4"
@@ -130,13 +131,7 @@ def _start(tmp: Path, spec: str, web: str, env_extra: dict[str, str] | None = No
 
 
 def _stop(d: Daemon) -> None:
-    if d.proc.poll() is None:
-        d.proc.send_signal(signal.SIGTERM)
-        try:
-            d.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            d.proc.kill()
-            d.proc.wait()
+    stop_process(d.proc, 15)
 
 
 def _until(predicate, timeout: float = 30.0, what: str = "condition"):  # noqa: ANN001, ANN202
