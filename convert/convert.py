@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.cli import OneLineParser
 from train.data import MD5, DataError, load_mnist
 from train.realdata import RealDataError, available_sets, load_set
 
@@ -39,7 +40,7 @@ LS_LOGIT_SCALE = 3.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m convert", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p = OneLineParser(prog="python -m convert", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--model", default="artifacts/digits.keras", help="trained Keras model (default %(default)s)")
     p.add_argument("--out", default="models/digits_int8.tflite", help="int8 model to write (default %(default)s)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the verified download cache)")

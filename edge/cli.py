@@ -24,7 +24,9 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for every command of the project: a usage mistake is one line on stderr and exit 2."""
+
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage dump: the user sees what is wrong at once.
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -61,7 +63,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m edge",
         description="Read handwritten multi-digit numbers from a camera, video, images or a stream "
                     "and publish stable readings.",

@@ -26,12 +26,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edge.annotate import FONT, WHITE, conf_colour, fit_scale
+from edge.cli import OneLineParser
 from edge.types import Box, Number, number_to_dict
 
 log = logging.getLogger(__name__)
@@ -474,11 +475,6 @@ def run(app: DrawApp, title: str = TITLE) -> int:
 # ------------------------------------------------------------------------------------------ command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _size(text: str) -> tuple[int, int]:
     w, sep, h = text.lower().partition("x")
     if not sep or not w.isdigit() or not h.isdigit() or not (200 <= int(w) <= 4000 and 100 <= int(h) <= 3000):
@@ -487,7 +483,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m edge.draw",
+    p = OneLineParser(prog="python -m edge.draw",
                 description="Draw digits with the mouse and see what the model reads. Keys: p predict "
                             "(prints the reading), c clear, s save a PNG, q quit.")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",

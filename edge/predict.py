@@ -32,10 +32,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
+from edge.cli import OneLineParser
 from edge.types import NOT_A_DIGIT, Box, Digit, Number, number_to_dict
 
 log = logging.getLogger(__name__)
@@ -205,14 +206,8 @@ def format_table(p: Prediction) -> str:
 # ------------------------------------------------------------------------------------------ command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, not argparse's usage dump (exit 2 like every command of the project).
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m edge.predict",
+    p = OneLineParser(prog="python -m edge.predict",
                 description="Print the numbers in image files, with each digit's top-3 and confidences.",
                 epilog="An image at most 32 px on each side (e.g. a 28x28 MNIST-style file) is one digit; "
                        "anything larger is read like a camera frame. Exit codes: 0 at least one image read, "

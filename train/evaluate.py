@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.cli import OneLineParser
+
 from .data import DataError, load_mnist
 from .realdata import SETS, RealDataError, available_sets, load_set
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p = OneLineParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--model", default="models/digits_int8.tflite", help="model file (.tflite or .keras)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the verified download cache)")
     p.add_argument("--realdata", help="folder of non-MNIST digit sets (default ../shared/realdata/digits)")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.cli import OneLineParser
+
 from . import augment
 from .augment import augment_batch
 from .data import DataError, load_mnist
@@ -32,7 +34,7 @@ DEFAULT_OUT = Path("artifacts/digits.keras")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p = OneLineParser(prog="python -m train", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DIR, else a "
                    "cache folder filled by a verified download)")
     p.add_argument("--fixture", help="train on a small .npz (keys x, y) instead of MNIST (for tests)")
