@@ -36,10 +36,13 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _config(tmp_path: Path, source: Path, outputs: list[str], extra: str = "") -> Path:
+def _config(tmp_path: Path, source: Path, outputs: list[str], extra: str = "", paced: bool = False) -> Path:
+    """``paced``: frames delivered at the video's own rate, as a camera would - a test that signals a running
+    daemon must not depend on how fast this machine reads the whole clip."""
     cfg = tmp_path / "config.yaml"
+    pace = "  realtime: true\n" if paced else ""
     cfg.write_text(
-        f"source:\n  spec: {source}\nmodel:\n  path: {MODEL}\n  num_threads: 1\n"
+        f"source:\n  spec: {source}\n{pace}model:\n  path: {MODEL}\n  num_threads: 1\n"
         f"stabilise:\n  heartbeat_s: 0.1\nsinks:\n  outputs: {json.dumps(outputs)}\n"
         f"service:\n  persist_state: false\n  status_interval_s: 0.3\n{extra}"
     )
@@ -68,7 +71,7 @@ def _start(args: list[str], env: dict[str, str], stderr_path: Path) -> subproces
 
 def test_sigterm_stops_cleanly_and_flushes(subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
     out = tmp_path / "events.jsonl"
-    cfg = _config(tmp_path, long_video, ["stdout", f"file:{out}"])
+    cfg = _config(tmp_path, long_video, ["stdout", f"file:{out}"], paced=True)
     err = tmp_path / "stderr.txt"
     proc = _start(["--config", str(cfg)], subprocess_env, err)
     try:
@@ -94,7 +97,7 @@ def test_kill_9_loses_nothing_already_written(subprocess_env: dict[str, str], tm
     """SIGKILL mid-stream: every event the daemon had published (stdout is written first, line by line) is in
     the file and CSV sinks as a complete line; nothing half-written, nothing missing but the one in flight."""
     out, table = tmp_path / "events.jsonl", tmp_path / "events.csv"
-    cfg = _config(tmp_path, long_video, ["stdout", f"file:{out}", f"csv:{table}"])
+    cfg = _config(tmp_path, long_video, ["stdout", f"file:{out}", f"csv:{table}"], paced=True)
     err = tmp_path / "stderr.txt"
     proc = _start(["--config", str(cfg)], subprocess_env, err)
     try:
@@ -121,7 +124,7 @@ def test_kill_9_loses_nothing_already_written(subprocess_env: dict[str, str], tm
 def test_sighup_with_bad_config_keeps_running_and_good_config_applies(
         subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
     out1, out2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
-    cfg = _config(tmp_path, long_video, [f"file:{out1}"])
+    cfg = _config(tmp_path, long_video, [f"file:{out1}"], paced=True)
     err = tmp_path / "stderr.txt"
     proc = _start(["--config", str(cfg)], subprocess_env, err)
     try:
@@ -152,9 +155,8 @@ def test_systemd_notify_ready_watchdog_status_stopping(
     sock.settimeout(0.2)
     env = dict(subprocess_env, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
     env.pop("WATCHDOG_PID", None)
-    cfg = _config(tmp_path, long_video, ["stdout"])
     # Paced like a camera (25 fps): 60 frames span several watchdog half-intervals however fast the reader is.
-    cfg.write_text(cfg.read_text().replace("source:\n", "source:\n  realtime: true\n", 1))
+    cfg = _config(tmp_path, long_video, ["stdout"], paced=True)
     proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg), "--max-frames", "60"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     messages: list[str] = []
@@ -249,7 +251,7 @@ def test_iso_timestamp_has_milliseconds_and_offset() -> None:
 def test_sigint_stops_cleanly_too(subprocess_env: dict[str, str], tmp_path: Path,
                                                    long_video: Path) -> None:
     out = tmp_path / "events.jsonl"
-    cfg = _config(tmp_path, long_video, [f"file:{out}"])
+    cfg = _config(tmp_path, long_video, [f"file:{out}"], paced=True)
     err = tmp_path / "stderr.txt"
     proc = _start(["--config", str(cfg)], subprocess_env, err)
     try:
