@@ -98,7 +98,12 @@ def run(args: argparse.Namespace) -> dict:
         x_tr, y_tr = load_mnist(args.data_dir, "train")
         x_te, y_te = load_mnist(args.data_dir, "test")
     step(f"building {args.representative} representative images from the training set")
-    rep = representative_images(x_tr, y_tr, min(args.representative, len(x_tr)), args.seed)
+    from train.augment import Damage
+
+    # calibrate on the damage the model was trained with (older summaries lack it: the defaults)
+    cfg = trained.get("config", {})
+    damage = Damage(**{f: float(cfg[f]) for f in ("lowres", "binarise", "fill") if f in cfg})
+    rep = representative_images(x_tr, y_tr, min(args.representative, len(x_tr)), args.seed, damage)
     step("quantising to full-integer int8")
     flat = convert_int8(model, rep)
     out = Path(args.out)

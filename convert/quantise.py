@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from train.augment import Damage
 
 log = logging.getLogger(__name__)
 
 
-def representative_images(x_train: np.ndarray, y_train: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` calibration images drawn from the training set: clean, augmented, and not-a-digit crops,
-    in the proportions the model meets them, so activation ranges cover camera crops too."""
-    from train.augment import augment_batch
+def representative_images(x_train: np.ndarray, y_train: np.ndarray, n: int, seed: int,
+                          damage: Damage | None = None) -> np.ndarray:
+    """``n`` calibration images drawn from the training set: clean, augmented (with the training run's
+    ``damage`` settings), and not-a-digit crops, in the proportions the model meets them, so activation
+    ranges cover camera crops too."""
+    from train.augment import Damage, augment_batch
     from train.junk import make_junk
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(x_train), n, replace=False)
     clean = x_train[idx[: n // 2]]
-    aug = augment_batch(x_train[idx[n // 2:]], rng, 1.0)
+    aug = augment_batch(x_train[idx[n // 2:]], rng, 1.0, damage or Damage())
     junk = make_junk(max(1, n // 10), x_train, y_train, rng)
     return np.concatenate([clean, aug, junk])
 

@@ -66,13 +66,11 @@ def test_binarised_low_resolution_crop_is_hard_edged():
     assert small and all(set(np.unique(o)) <= {0.0, 1.0} for o in small)
 
 
-def test_augment_digit_keeps_the_convention_with_all_damage_on(mnist_sample, monkeypatch):
+def test_augment_digit_keeps_the_convention_with_all_damage_on(mnist_sample):
     x, _ = mnist_sample
-    monkeypatch.setitem(augment.LOWRES, "lowres", 1.0)
-    monkeypatch.setitem(augment.LOWRES, "fill", 1.0)
     rng = np.random.default_rng(3)
     for img in x[:20]:
-        out = augment.augment_digit(img, rng)
+        out = augment.augment_digit(img, rng, damage=augment.Damage(lowres=1.0, fill=1.0))
         assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() > 80  # contrast damage: >= 0.55
         ys, xs = np.nonzero(out > 0.6 * out.max())  # above the photometric noise and background offset
         assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 24

@@ -10,6 +10,8 @@ of mass, stroke brought towards MNIST's, exactly as the device does), then given
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -116,13 +118,23 @@ def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
-#: Probabilities of the box-filling and low-resolution damage, and the share of low-resolution crops that are
-#: binarised (the defaults of ``python -m train --fill --lowres --binarise``; the calibration set of
-#: ``python -m convert`` uses them too).
-LOWRES = {"lowres": 0.3, "binarise": 0.5, "fill": 0.25}
+@dataclass(frozen=True)
+class Damage:
+    """Probabilities of the scanner-like damage: a digit stretched towards a square box (``fill``), seen as a
+    10-16 px crop and brought back up (``lowres``), and the share of those crops hard-thresholded
+    (``binarise``). The defaults are ``python -m train``'s; ``python -m convert`` calibrates with the
+    settings the training summary records."""
+
+    lowres: float = 0.3
+    binarise: float = 0.5
+    fill: float = 0.25
 
 
-def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+DEFAULT_DAMAGE = Damage()
+
+
+def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
+                  damage: Damage = DEFAULT_DAMAGE) -> np.ndarray:
     """One augmented 28x28 uint8 digit from an MNIST 28x28 uint8 digit."""
     x = img_u8.astype(np.float32) / 255.0
     if rng.random() < 0.3 * strength:
@@ -130,18 +142,19 @@ def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float 
     x = _affine(x, rng) if rng.random() < 0.9 * strength else x
     if rng.random() < 0.35 * strength:
         x = _elastic(x, rng)
-    if rng.random() < LOWRES["fill"] * strength:
+    if rng.random() < damage.fill * strength:
         x = fill_box(x, rng)
-    if rng.random() < LOWRES["lowres"] * strength:
-        x = low_resolution(x, rng, LOWRES["binarise"])
+    if rng.random() < damage.lowres * strength:
+        x = low_resolution(x, rng, damage.binarise)
     x = to_mnist(x).astype(np.float32) / 255.0
     x = photometric(x, rng) if rng.random() < strength else x
     return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def augment_batch(x: np.ndarray, rng: np.random.Generator, p: float = 0.85) -> np.ndarray:
+def augment_batch(x: np.ndarray, rng: np.random.Generator, p: float = 0.85,
+                  damage: Damage = DEFAULT_DAMAGE) -> np.ndarray:
     """Augment a fraction ``p`` of a uint8 [N,28,28] batch; the rest stay clean MNIST."""
     out = x.copy()
     for i in np.nonzero(rng.random(len(x)) < p)[0]:
-        out[i] = augment_digit(x[i], rng)
+        out[i] = augment_digit(x[i], rng, damage=damage)
     return out

@@ -21,8 +21,7 @@ import numpy as np
 
 from edge.cli import OneLineParser
 
-from . import augment
-from .augment import augment_batch
+from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT, make_junk
 from .model import ARCHS
@@ -51,11 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--styles", action=argparse.BooleanOptionalAction, default=True,
                    help="add flagged 1s, crossed 7s and hooked 9s to MNIST's own (train/styles.py; "
                         "default on)")
-    p.add_argument("--lowres", type=float, default=augment.LOWRES["lowres"],
+    p.add_argument("--lowres", type=float, default=Damage.lowres,
                    help="share of augmented digits seen as a 10-16 px crop and brought back up (default %(default)s)")
-    p.add_argument("--binarise", type=float, default=augment.LOWRES["binarise"],
+    p.add_argument("--binarise", type=float, default=Damage.binarise,
                    help="share of those low-resolution crops hard-thresholded at a random level (default %(default)s)")
-    p.add_argument("--fill", type=float, default=augment.LOWRES["fill"],
+    p.add_argument("--fill", type=float, default=Damage.fill,
                    help="share of augmented digits stretched towards a square box (default %(default)s)")
     p.add_argument("--arch", default="wide", choices=ARCHS, help="network (train/model.py; default %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default %(default)s)")
@@ -71,9 +70,9 @@ class EpochData:
     """Builds the next epoch's augmented arrays in a thread (OpenCV releases the GIL)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int,
-                 styles: bool = True):
+                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE):
         self.x, self.y = x, y
-        self.styles = styles
+        self.styles, self.damage = styles, damage
         self.junk_fraction, self.augment = junk_fraction, augment
         self.seed = seed
         self._next: tuple[np.ndarray, np.ndarray] | None = None
@@ -82,7 +81,8 @@ class EpochData:
 
     def _build(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed + 7919 * epoch)
-        xa = augment_batch(add_styles(self.x, self.y, rng) if self.styles else self.x, rng, self.augment)
+        xa = augment_batch(add_styles(self.x, self.y, rng) if self.styles else self.x, rng, self.augment,
+                           self.damage)
         ya = self.y.astype(np.int64)
         n_junk = int(len(xa) * self.junk_fraction)
         if n_junk:
@@ -148,7 +148,6 @@ def train(args: argparse.Namespace) -> dict:
 
     from .model import NUM_CLASSES, build_model
 
-    augment.LOWRES.update(lowres=args.lowres, binarise=args.binarise, fill=args.fill)
     keras.utils.set_random_seed(args.seed)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -194,7 +193,7 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
-                     styles=args.styles)
+                     styles=args.styles, damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill))
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
     # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
