@@ -94,6 +94,9 @@ class SegmentParams:
     #: Candidates whose ink is fainter than this fraction of the frame's typical ink are dropped: the
     #: soft edge of a hand's shadow leaves a faint band that is not writing.
     min_rel_contrast: float = 0.5
+    #: The typical ink is the median candidate's, but at least this share of the strongest one's: the grain
+    #: of a desk beside the page (many faint candidates around a few digits) cannot set it.
+    strongest_share: float = 0.35
     #: Components that lie along the frame border for more than this fraction of their extent there are
     #: page edges or shadows, not digits.
     border_max_frac: float = 0.5
@@ -111,7 +114,7 @@ class SegmentParams:
             raise ValueError("refine_max_side must not be below max_side")
         for name in ("min_contrast", "stroke_frac", "line_min_frac", "max_digit_frac", "min_rel_height",
                      "line_stroke_margin",
-                     "speck_area_frac", "merge_overlap", "border_max_frac", "min_rel_contrast"):
+                     "speck_area_frac", "merge_overlap", "border_max_frac", "min_rel_contrast", "strongest_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name in ("noise_k", "line_min_aspect", "max_aspect", "merge_gap", "merge_max_height",
@@ -688,7 +691,7 @@ def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: Segmen
         x, y, w, h = c.box
         own = label_mask(lab[y:y + h, x:x + w], c.labels)
         levels.append(quantile(d[y:y + h, x:x + w][own], 0.9) if own.any() else 0.0)
-    ref = float(np.median(levels))
+    ref = max(float(np.median(levels)), p.strongest_share * float(np.max(levels)))
     return [c for c, v in zip(cands, levels, strict=True) if v >= p.min_rel_contrast * ref]
 
 
