@@ -98,11 +98,13 @@ def run(args: argparse.Namespace) -> dict:
         x_tr, y_tr = load_mnist(args.data_dir, "train")
         x_te, y_te = load_mnist(args.data_dir, "test")
     step(f"building {args.representative} representative images from the training set")
+    from dataclasses import fields
+
     from train.augment import Damage
 
     # calibrate on the damage the model was trained with (older summaries lack it: the defaults)
     cfg = trained.get("config", {})
-    damage = Damage(**{f: float(cfg[f]) for f in ("lowres", "binarise", "fill") if f in cfg})
+    damage = Damage(**{f.name: float(cfg[f.name]) for f in fields(Damage) if f.name in cfg})
     rep = representative_images(x_tr, y_tr, min(args.representative, len(x_tr)), args.seed, damage)
     step("quantising to full-integer int8")
     flat = convert_int8(model, rep)

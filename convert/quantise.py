@@ -19,13 +19,13 @@ def representative_images(x_train: np.ndarray, y_train: np.ndarray, n: int, seed
     """``n`` calibration images drawn from the training set: clean, augmented (with the training run's
     ``damage`` settings), and not-a-digit crops, in the proportions the model meets them, so activation
     ranges cover camera crops too."""
-    from train.augment import Damage, augment_batch
+    from train.augment import DEFAULT_DAMAGE, augment_batch
     from train.junk import make_junk
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(x_train), n, replace=False)
     clean = x_train[idx[: n // 2]]
-    aug = augment_batch(x_train[idx[n // 2:]], rng, 1.0, damage or Damage())
+    aug = augment_batch(x_train[idx[n // 2:]], rng, 1.0, damage or DEFAULT_DAMAGE)
     junk = make_junk(max(1, n // 10), x_train, y_train, rng)
     return np.concatenate([clean, aug, junk])
 
