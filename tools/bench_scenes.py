@@ -156,7 +156,7 @@ class Tally:
 
 def make_reader(model: str, threads: int, config: str | None) -> Any:
     from edge.classify import Classifier
-    from edge.reader import Reader
+    from edge.reader import Reader, ReaderParams
 
     clf = Classifier(model, num_threads=threads)
     if config is None:
@@ -164,7 +164,7 @@ def make_reader(model: str, threads: int, config: str | None) -> Any:
     from edge.config import load_config
 
     cfg = load_config(config)
-    return Reader(clf, cfg.segment.to_params(), cfg.numbers.to_params())
+    return Reader(clf, cfg.segment.to_params(), cfg.numbers.to_params(), cfg.segment.reader.to_params(ReaderParams))
 
 
 def draw_failure(scene: Scene, numbers: list[Any]) -> np.ndarray:
@@ -235,7 +235,7 @@ def table(results: dict[int, dict[str, Tally]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(ROOT / "models" / "digits_int8.tflite"))
-    ap.add_argument("--config", default=None, help="read segment/numbers settings from this config.yaml")
+    ap.add_argument("--config", default=None, help="read segment, reader and numbers settings from this config.yaml")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=30, help="scenes per condition (default 30)")
     ap.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
