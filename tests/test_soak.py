@@ -36,7 +36,8 @@ def test_short_soak_every_sink_agrees(tmp_path: Path) -> None:
     assert report["exit_code"] == 0
     # The sample plays at 12 fps; the reader keeps up with it on any machine this runs on.
     assert report["frames"] >= 0.5 * report["camera_frames_sent"]
-    assert report["readings"] >= 2 and report["heartbeats"] >= 5
+    # heartbeats fill the still stretches between readings: their count follows the run, not the clock
+    assert report["readings"] >= 2 and report["heartbeats"] >= report["readings"] - 2
     assert report["errors"] == 0 and report["sink_failures"] == 0
     assert report["file_sink_files"] >= 1 and report["overlay_bytes"] > 0
     saved = json.loads((tmp_path / "soak" / "soak.json").read_text())
