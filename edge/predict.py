@@ -237,13 +237,9 @@ def load_settings(config: str | None, model: str | None) -> Any:
 def make_reader(cfg: Any) -> Any:
     """Classifier + Reader from a config, exactly as the daemon builds them; raises ModelError."""
     from edge.classify import Classifier
-    from edge.numbers import NumbersParams
-    from edge.reader import Reader, ReaderParams
-    from edge.segment import SegmentParams
+    from edge.daemon import make_reader as reader_from_config
 
-    clf = Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime)
-    return Reader(clf, cfg.segment.to_params(SegmentParams), cfg.numbers.to_params(NumbersParams),
-                  cfg.segment.reader.to_params(ReaderParams))
+    return reader_from_config(cfg, Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime))
 
 
 def _say(stream: Any, text: str) -> None:

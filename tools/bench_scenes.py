@@ -156,15 +156,15 @@ class Tally:
 
 def make_reader(model: str, threads: int, config: str | None) -> Any:
     from edge.classify import Classifier
-    from edge.reader import Reader, ReaderParams
+    from edge.reader import Reader
 
     clf = Classifier(model, num_threads=threads)
     if config is None:
         return Reader(clf)
     from edge.config import load_config
+    from edge.daemon import make_reader as reader_from_config
 
-    cfg = load_config(config)
-    return Reader(clf, cfg.segment.to_params(), cfg.numbers.to_params(), cfg.segment.reader.to_params(ReaderParams))
+    return reader_from_config(load_config(config), clf)
 
 
 def draw_failure(scene: Scene, numbers: list[Any]) -> np.ndarray:
