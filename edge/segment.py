@@ -26,7 +26,7 @@ Pipeline (why each step is there):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -455,9 +455,11 @@ def hysteresis_mask(d: np.ndarray, cand: np.ndarray, low: float, p: SegmentParam
     return mask, quantile(strong, 0.75) if strong.size else stroke
 
 
-def _find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams) -> tuple[np.ndarray, float, int, int]:
+def _find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
+                wobble: bool = False) -> tuple[np.ndarray, float, int, int]:
     """Long thin lines of one orientation in ``mask``: (their pixels grown by a pixel each side, the
-    thickest line's thickness, the shortest run a line is made of, the shortest line) - thickness 0: none."""
+    thickest line's thickness, the shortest run a line is made of, the shortest line) - thickness 0: none.
+    ``wobble`` also finds lines a degree or two off the axis (see below)."""
     h, w = mask.shape
     side = w if horizontal else h
     length = int(p.line_min_frac * side)
@@ -466,7 +468,14 @@ def _find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams) -> tuple[n
     if length < 2 * run:
         return none
     ksize = (run, 1) if horizontal else (1, run)
-    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, ksize))
+    # A thin ruling a degree or two off level is a staircase of runs shorter than ``run``: thickened by a
+    # pixel each side across it first, it holds one unbroken run; only its own pixels are kept. (Only on a
+    # turned page, where perspective leaves every ruling a little off the measured angle: on a level page
+    # it also takes the near-level strokes of digits sitting on a ruling.)
+    across = (1, 3) if horizontal else (3, 1)
+    thick_mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, across)) if wobble else mask
+    runs = cv2.morphologyEx(thick_mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, ksize))
+    runs &= mask
     if not runs.any():
         return none
     # A ruling is thin across; a desk beyond the page edge, a shadow or a filled area is not. Left in,
@@ -535,7 +544,8 @@ def _dark_on_line(lines: np.ndarray, d: np.ndarray, horizontal: bool, run: int, 
     return keep[dlab].astype(np.uint8) * 255
 
 
-def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = None,
+                   wobble: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Remove long thin horizontal and vertical lines, keeping the strokes that cross or touch them.
 
     Lines are found as short straight runs (so a slightly tilted or broken ruling still shows) chained
@@ -544,8 +554,10 @@ def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = No
     darker than the line over a stroke's length (a stroke lies along it). Returns (cleaned mask, removed
     pixels).
     """
-    found = {hz: _find_lines(mask, hz, p) for hz in (True, False)}
-    along = {hz: (_dark_on_line(found[hz][0], d, hz, found[hz][2], found[hz][3], p)
+    found = {hz: _find_lines(mask, hz, p, wobble) for hz in (True, False)}
+    # Found with ``wobble``, a line also takes in the near-level bits of the strokes it meets: any piece
+    # of it much darker than the line is kept, not only one as long as a stroke.
+    along = {hz: (_dark_on_line(found[hz][0], d, hz, 3 if wobble else found[hz][2], found[hz][3], p)
                   if d is not None and found[hz][1] > 0 else None) for hz in (True, False)}
     removed = np.zeros_like(mask)
     for horizontal in (True, False):
@@ -571,6 +583,85 @@ def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = No
     if not removed.any():
         return mask, removed
     return mask & ~removed, removed
+
+
+#: Turned rulings, alone or with what they cross, fill at most this share of their component's box.
+LINE_FILL = 0.25
+#: Largest page turn (degrees) searched for rulings.
+TILT_MAX_DEG = 25.0
+
+
+def long_components(stats: np.ndarray, shape: tuple[int, int], p: SegmentParams) -> np.ndarray:
+    """Labels of the components (``stats`` as :func:`components` gives them) that may hold rulings turned
+    off the axis, alone, as a grid or with the digits they run through: at least ``line_min_frac`` of the
+    frame long and filling at most ``LINE_FILL`` of their box (a desk or a shadow beyond the page fills
+    it). A run of touching digits in a tight crop may pass too: :func:`ruling_angle` tells them apart."""
+    H, W = shape
+    st = stats[1:]
+    w, h = st[:, 2].astype(np.int64), st[:, 3].astype(np.int64)
+    long = (w >= p.line_min_frac * W) | (h >= p.line_min_frac * H)
+    return np.flatnonzero(long & (st[:, 4] <= LINE_FILL * w * h)) + 1
+
+
+def ruling_angle(mask: np.ndarray, p: SegmentParams) -> float | None:
+    """Angle (degrees, counter-clockwise positive as ``cv2.getRotationMatrix2D`` takes it) that turns the
+    dominant straight lines of ``mask`` (bool or uint8) level or upright; None when there is none: no
+    straight line holds half a ruling's shortest length of ink.
+
+    A Hough transform at half resolution over +/- ``TILT_MAX_DEG`` around each axis: the pieces of a
+    ruling between the digits it crosses still vote for one line, which a fit over the component would not
+    (the digits pull it). The mask holds only the long components, so the votes are few.
+    """
+    m = mask.astype(np.uint8)
+    h, w = m.shape
+    small = cv2.resize(m, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    small = (small > 0).astype(np.uint8)
+    best, angle = 0, None
+    span = np.deg2rad(TILT_MAX_DEG)
+    for horizontal in (True, False):
+        side = small.shape[1] if horizontal else small.shape[0]
+        votes = max(10, int(0.5 * p.line_min_frac * side))
+        # theta is the normal's angle; for upright lines it wraps at 0: a line leaning either way
+        ranges = [(np.pi / 2 - span, np.pi / 2 + span)] if horizontal else [(0.0, span), (np.pi - span, np.pi)]
+        for lo, hi in ranges:
+            found = cv2.HoughLinesWithAccumulator(small, 1, np.pi / 360, votes, min_theta=lo, max_theta=hi)
+            if found is None or found.size == 0:
+                continue
+            _, theta, count = (float(v) for v in found.reshape(-1, 3)[0])
+            if count > best:
+                deg = np.rad2deg(theta)
+                # theta is the normal's angle from the x axis: a level line has theta 90 degrees.
+                tilt = deg - 90.0 if horizontal else (deg if deg < 90.0 else deg - 180.0)
+                best, angle = int(count), float(tilt)
+    return angle
+
+
+def remove_tilted_rulings(cand: np.ndarray, d: np.ndarray, low: float, angle: float,
+                          p: SegmentParams) -> np.ndarray:
+    """:func:`remove_rulings` for a page turned by ``angle`` degrees (see :func:`ruling_angle`).
+
+    The darkness map is turned so the rulings are level (in a canvas large enough to hold the whole frame)
+    and thresholded at ``low`` there - a thresholded mask turned instead would break a thin ruling into
+    dots - the straight search runs on it (digits written along the rulings are upright there too), and the
+    pixels it removed are turned back and taken out of ``cand``.
+    """
+    h, w = cand.shape
+    rad = np.deg2rad(abs(angle))
+    cw = int(np.ceil(w * np.cos(rad) + h * np.sin(rad))) + 2
+    ch = int(np.ceil(h * np.cos(rad) + w * np.sin(rad))) + 2
+    rot = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    rot[0, 2] += (cw - w) / 2.0
+    rot[1, 2] += (ch - h) / 2.0
+    dt = cv2.warpAffine(d, rot, (cw, ch), flags=cv2.INTER_LINEAR, borderValue=0)
+    turned = cv2.compare(dt, low, cv2.CMP_GT)
+    # Lengths are fractions of the frame, not of the larger canvas.
+    scale = min(1.0, w / cw, h / ch)
+    q = replace(p, line_min_frac=p.line_min_frac * scale)
+    _, removed = remove_rulings(turned, q, dt, wobble=True)
+    if not removed.any():
+        return cand
+    back = cv2.warpAffine(removed, rot, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
+    return cv2.bitwise_and(cand, cv2.bitwise_not(cv2.compare(back, 128, cv2.CMP_GE)))
 
 
 # ----------------------------------------------------------------------------------------------- components
@@ -627,10 +718,12 @@ def _hugs_border(lab: np.ndarray, labels: list[int], box: tuple[int, int, int, i
     return False
 
 
-def find_candidates(mask: np.ndarray, p: SegmentParams) -> tuple[np.ndarray, list[Candidate], float]:
-    """Connected components -> merged, filtered candidate boxes (left to right, top to bottom)."""
+def find_candidates(mask: np.ndarray, p: SegmentParams,
+                    comps: tuple[int, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[Candidate], float]:
+    """Connected components (``comps``: :func:`components` of ``mask`` when already known) -> merged,
+    filtered candidate boxes (left to right, top to bottom)."""
     H, W = mask.shape
-    n, lab, stats = components(mask)
+    n, lab, stats = comps if comps is not None else components(mask)
     if n <= 1:
         return lab, [], 0.0
     st = stats[1:]
@@ -730,9 +823,21 @@ def _segment_at(gray: np.ndarray, scale: float, dark_ink: bool | None, p: Segmen
         cand, _ = remove_rulings(cand, p, d)
     t2 = time.perf_counter()
     mask, stroke = hysteresis_mask(d, cand, low, p)
+    comps = components(mask)
+    if p.remove_lines:
+        # Rulings of a page turned more than a degree or two are not found as straight runs above: they
+        # show as components as long as a ruling. Only then is their angle measured and the search repeated
+        # along it, tolerant of the degree or two perspective adds - a page without such lines pays nothing.
+        long = long_components(comps[2], mask.shape, p)
+        if long.size:
+            angle = ruling_angle(label_mask(comps[1], tuple(int(i) for i in long)), p)
+            if angle is not None:
+                cand = remove_tilted_rulings(cand, d, low, angle, p)
+                mask, stroke = hysteresis_mask(d, cand, low, p)
+                comps = components(mask)
     stroke = max(stroke, p.min_contrast)
     t3 = time.perf_counter()
-    lab, cands, th = find_candidates(mask, p)
+    lab, cands, th = find_candidates(mask, p, comps)
     cands = drop_faint(cands, lab, d, p)
     t4 = time.perf_counter()
     return Segmentation(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 
-from edge.segment import SegmentParams, components, detect_dark_ink, quantile, segment
+from edge.segment import SegmentParams, components, detect_dark_ink, quantile, ruling_angle, segment
 from tests.synth_pages import compose, line_of_digits, load_mnist, paper
 
 
@@ -96,6 +98,54 @@ def test_ruled_lines_removed_and_digits_kept(mnist):
     assert stats[1:, 2].max() < 0.3 * w, "a long horizontal component is left in the mask"
     assert len(seg.candidates) == 5
     assert _boxes_match(seg, pos, inks, tol=6) == 5
+
+
+def _turned_rulings(img: np.ndarray, tilt_deg: float, pitch: int, through: int, grid: bool) -> None:
+    """Thin rulings turned by ``tilt_deg`` (down to the right for positive), one through row ``through`` at
+    x = 0; with ``grid`` the upright lines of squared paper too, turned alike."""
+    h, w = img.shape
+    t = math.tan(math.radians(tilt_deg))
+    for c in range(through % pitch - pitch * (1 + int(abs(t) * w) // pitch), h + pitch, pitch):
+        cv2.line(img, (0, c), (w - 1, round(c + t * (w - 1))), 150, 1, cv2.LINE_AA)
+    if grid:
+        for c in range(-pitch * (1 + int(abs(t) * h) // pitch), w + pitch, pitch):
+            cv2.line(img, (c, 0), (round(c - t * (h - 1)), h - 1), 150, 1, cv2.LINE_AA)
+
+
+@pytest.mark.parametrize("tilt", [-12.0, 8.0, 14.0])
+@pytest.mark.parametrize("grid", [False, True])
+def test_turned_ruled_and_squared_paper_rulings_removed(mnist, tilt, grid):
+    # A page turned in front of the camera turns its rulings with the writing: the straight search misses
+    # them, and a ruling through the digits would join a whole line of them into one component.
+    x, _ = mnist
+    inks, pos, size = line_of_digits([x[i] for i in range(40, 46)], height=44, gap=26, margin=60,
+                                     tilt_deg=tilt)
+    img = compose(inks, pos, size, shade=0.2).astype(np.float32)
+    h, w = img.shape
+    # the ruling the digits sit on, through their lower part
+    x0, y0 = pos[0][0], pos[0][1] + 36
+    through = round(y0 - math.tan(math.radians(tilt)) * x0)
+    _turned_rulings(img, tilt, 34, through, grid)
+    seg = segment(img.astype(np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(seg.mask)
+    assert stats[1:, 2].max() < 0.3 * w, "a long component (a ruling) is left in the mask"
+    assert len(seg.candidates) == 6
+    assert _boxes_match(seg, pos, inks, tol=6) == 6
+
+
+@pytest.mark.parametrize("tilt", [-14.0, -6.0, 3.0, 11.0])
+@pytest.mark.parametrize("upright", [False, True])
+def test_ruling_angle_is_measured(tilt, upright):
+    img = np.zeros((360, 640), np.uint8)
+    t = math.tan(math.radians(tilt))
+    for c in range(-200, 840, 40):
+        if upright:  # the margin or the grid's upright lines, turned with the page
+            cv2.line(img, (c, 0), (round(c - t * 359), 359), 255, 1)
+        else:
+            cv2.line(img, (0, c), (639, round(c + t * 639)), 255, 1)
+    # getRotationMatrix2D's angle that levels a line running down to the right is positive
+    assert ruling_angle(img, SegmentParams()) == pytest.approx(tilt, abs=0.8)
+    assert ruling_angle(np.zeros((360, 640), np.uint8), SegmentParams()) is None
 
 
 def test_ruling_removal_can_be_switched_off(mnist):
