@@ -98,6 +98,29 @@ def test_touching_digits_are_split(reader, good):
     assert "".join(read_values(reader, img)) == text
 
 
+def overlapping_line(good, text: str, offset: int):
+    """Digits overlapping their neighbour by a fifth of the narrower one's width, as hurried writing does."""
+    from tests.synth_pages import digit_ink
+
+    ds = digits_of(good, text, offset)
+    inks = [digit_ink(d, 56) for d in ds]
+    gaps = [-round(0.22 * min(a.shape[1], b.shape[1])) for a, b in zip(inks, inks[1:], strict=False)]
+    inks, pos, size = line_of_digits(ds, height=56, gaps=gaps)
+    return compose(inks, pos, size)
+
+
+def test_overlapping_digits_are_split(classifier, good):
+    # Where two digits overlap, both digits' strokes cross the columns: no thin point lies between them,
+    # the cuts every ``cut_step`` heights do.
+    cases = [(text, k) for text in ("5600", "2800", "9083") for k in range(3)]
+    imgs = [overlapping_line(good, text, k) for text, k in cases]
+    assert all(len(segment(img).candidates) < 4 for img in imgs)
+    read = ["".join(read_values(Reader(classifier), img)) for img in imgs]
+    assert read == [text for text, _ in cases]
+    thin_points_only = Reader(classifier, params=ReaderParams(cut_step=0))
+    assert sum("".join(read_values(thin_points_only, img)) == text for img, (text, _) in zip(imgs, cases, strict=True)) < len(cases) // 2
+
+
 @pytest.mark.xfail(strict=True, reason="known limit: cuts are vertical, a stroke leaning into the next digit "
                    "cannot be cut off (README, edge reader figures)")
 def test_touching_digits_with_a_leaning_stroke(reader, good):
