@@ -455,7 +455,11 @@ def hysteresis_mask(d: np.ndarray, cand: np.ndarray, low: float, p: SegmentParam
     return mask, quantile(strong, 0.75) if strong.size else stroke
 
 
-def _find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
+#: Gaps along a turned ruling up to this long (px) are closed before its runs are measured.
+BRIDGE_PX = 5
+
+
+def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
                 wobble: bool = False) -> tuple[np.ndarray, float, int, int]:
     """Long thin lines of one orientation in ``mask``: (their pixels grown by a pixel each side, the
     thickest line's thickness, the shortest run a line is made of, the shortest line) - thickness 0: none.
@@ -469,11 +473,16 @@ def _find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
         return none
     ksize = (run, 1) if horizontal else (1, run)
     # A thin ruling a degree or two off level is a staircase of runs shorter than ``run``: thickened by a
-    # pixel each side across it first, it holds one unbroken run; only its own pixels are kept. (Only on a
+    # pixel each side across it first, it holds one unbroken run; only its own pixels are kept. A faint one
+    # turned and resampled breaks into dashes: gaps of a few pixels along it are closed too. (Only on a
     # turned page, where perspective leaves every ruling a little off the measured angle: on a level page
-    # it also takes the near-level strokes of digits sitting on a ruling.)
-    across = (1, 3) if horizontal else (3, 1)
-    thick_mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, across)) if wobble else mask
+    # it also takes the near-level strokes of digits sitting on a ruling and the grain of a desk.)
+    thick_mask = mask
+    if wobble:
+        across = (1, 3) if horizontal else (3, 1)
+        along = (BRIDGE_PX, 1) if horizontal else (1, BRIDGE_PX)
+        thick_mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        thick_mask = cv2.morphologyEx(thick_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
     runs = cv2.morphologyEx(thick_mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, ksize))
     runs &= mask
     if not runs.any():
@@ -487,7 +496,10 @@ def _find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
         runs &= ~blobs
     # Chain runs across small breaks and a pixel or two of tilt.
     chain_k = (run, 3) if horizontal else (3, run)
-    chained = cv2.morphologyEx(runs, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, chain_k))
+    # (A line a little off the axis is chained as the thickened band it makes, so that one row holds it.)
+    base = cv2.dilate(runs, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))) \
+        if wobble else runs
+    chained = cv2.morphologyEx(base, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, chain_k))
     # A ruling at least ``length`` long puts a third of that into one row (column) of the chained mask:
     # a frame of digits only never gets that far, and is done here at the cost of one projection.
     proj = cv2.reduce(chained, 1 if horizontal else 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
@@ -554,7 +566,7 @@ def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = No
     darker than the line over a stroke's length (a stroke lies along it). Returns (cleaned mask, removed
     pixels).
     """
-    found = {hz: _find_lines(mask, hz, p, wobble) for hz in (True, False)}
+    found = {hz: find_lines(mask, hz, p, wobble) for hz in (True, False)}
     # Found with ``wobble``, a line also takes in the near-level bits of the strokes it meets: any piece
     # of it much darker than the line is kept, not only one as long as a stroke.
     along = {hz: (_dark_on_line(found[hz][0], d, hz, 3 if wobble else found[hz][2], found[hz][3], p)
