@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.normalise import to_mnist
+from edge.normalise import stroke_width, to_mnist
 from edge.numbers import NumbersParams, assemble
 from edge.segment import Candidate, CropInk, Segmentation, SegmentParams, quantile, segment
 from edge.types import NOT_A_DIGIT, Box, Digit, FrameResult
@@ -123,6 +123,13 @@ def digit_score(probs: np.ndarray) -> float:
     return math.log(max(float(np.max(probs[:NOT_A_DIGIT])), 1e-6))
 
 
+#: Components whose strokes are wider than this many heights are blobs, not pen strokes: no evenly spaced
+#: cuts across them (``ReaderParams.cut_step``).
+MAX_STROKE_FOR_GRID = 0.3
+
+#: ... nor across components shorter than this share of the frame's typical digit height.
+MIN_HEIGHT_FOR_GRID = 0.6
+
 #: Widest span (in heights) that a split path may pass over as "not a digit" at a component's end.
 MAX_JUNK_SPAN = 0.5
 
@@ -137,8 +144,9 @@ def span_score(probs: np.ndarray, width_heights: float, junk_cost: float) -> flo
     return score
 
 
-def cut_points(own: np.ndarray, height: int, p: ReaderParams) -> list[int]:
+def cut_points(own: np.ndarray, height: int, p: ReaderParams, grid: bool = True) -> list[int]:
     """Candidate cut columns in a component mask (bool, cropped to its box), best first then sorted.
+    ``grid`` allows the evenly spaced cuts (``ReaderParams.cut_step``).
 
     Cuts go where little ink crosses a column (projection minima) and where the upper and lower contours
     come close (the neck between two touching loops), the classic over-segmentation points.
@@ -161,10 +169,11 @@ def cut_points(own: np.ndarray, height: int, p: ReaderParams) -> list[int]:
         if cost[i] <= cost[i - 1] and cost[i] <= cost[i + 1]
     ]
     idx.sort(key=lambda i: cost[i])
-    if p.cut_step > 0:
+    if grid and p.cut_step > 0 and stroke_width(own.astype(np.float32)) <= MAX_STROKE_FOR_GRID * height:
         # Where two digits overlap, both digits' strokes cross the columns: the right cut is at a maximum
         # of the projection, not a minimum. Evenly spaced cuts across the component, after the minima,
-        # cover that; the path search decides which are real.
+        # cover that; the path search decides which are real. (Not across a solid blob - a desk's grain,
+        # a smudge: sliced finely, it reads as a row of 1s.)
         step = max(2, int(p.cut_step * height))
         idx += [g for g in range(margin, w - margin + 1, step) if g not in idx]
     chosen: list[int] = []
@@ -314,7 +323,10 @@ class Reader:
                 crop = crops[ci]
                 rows = np.nonzero(crop.own.any(axis=1))[0]
                 h = int(rows[-1] - rows[0] + 1) if rows.size else crop.own.shape[0]
-                cuts = [0, *cut_points(crop.own, h, p), crop.own.shape[1]]
+                # Evenly spaced cuts only across components as tall as the frame's digits: the fragments
+                # of a desk's grain or of a shadow's edge, sliced finely, read as rows of 1s.
+                grid = seg.candidates[ci].box[3] >= MIN_HEIGHT_FOR_GRID * seg.typical_height
+                cuts = [0, *cut_points(crop.own, h, p, grid), crop.own.shape[1]]
                 layouts[ci], heights[ci] = cuts, max(h, 1)
                 for i in range(len(cuts) - 1):
                     for j in range(i + 1, len(cuts)):

@@ -841,6 +841,11 @@ def _segment_at(gray: np.ndarray, scale: float, dark_ink: bool | None, p: Segmen
         # show as components as long as a ruling. Only then is their angle measured and the search repeated
         # along it, tolerant of the degree or two perspective adds - a page without such lines pays nothing.
         long = long_components(comps[2], mask.shape, p)
+        # A desk or shadow beyond a turned page edge lies along the frame's border: its edge is no ruling,
+        # and taking it out would break the desk into pieces that pass as digits.
+        st = comps[2]
+        long = np.array([i for i in long if not _hugs_border(
+            comps[1], [int(i)], (st[i, 0], st[i, 1], st[i, 0] + st[i, 2], st[i, 1] + st[i, 3]), p)], np.int64)
         if long.size:
             angle = ruling_angle(label_mask(comps[1], tuple(int(i) for i in long)), p)
             if angle is not None:

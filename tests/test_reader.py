@@ -207,6 +207,23 @@ def test_cut_points_and_best_path():
     assert best_path(2, scores, 0.15) == [(0, 2)]
 
 
+def test_evenly_spaced_cuts_across_pen_strokes_not_across_blobs():
+    rings = np.zeros((40, 70), np.uint8)
+    cv2.ellipse(rings, (20, 20), (15, 18), 0, 0, 360, 1, 3)
+    cv2.ellipse(rings, (46, 20), (15, 18), 0, 0, 360, 1, 3)  # two 0s overlapping by a fifth
+    rings = rings.astype(bool)
+    p = ReaderParams()
+    minima = cut_points(rings, 40, p, grid=False)
+    cuts = cut_points(rings, 40, p)
+    # the thin points first, then cuts every 0.12 heights (4.8 px) in the gaps the minima leave
+    assert set(minima) <= set(cuts) and len(cuts) > 2 * len(minima)
+    assert max(np.diff([0, *cuts, 70])) <= 8
+    blob = np.zeros((40, 70), np.uint8)
+    cv2.ellipse(blob, (35, 20), (32, 17), 0, 0, 360, 1, -1)  # a solid smudge (or a desk's grain)
+    assert cut_points(blob.astype(bool), 40, p) == cut_points(blob.astype(bool), 40, p, grid=False)
+    assert cut_points(rings, 40, ReaderParams(cut_step=0)) == minima
+
+
 def test_degenerate_frames_read_as_nothing(reader):
     assert reader.read(np.zeros((0, 0), np.uint8)).numbers == []
     assert reader.read(np.full((1, 50), 255, np.uint8)).numbers == []
