@@ -455,20 +455,41 @@ def hysteresis_mask(d: np.ndarray, cand: np.ndarray, low: float, p: SegmentParam
     return mask, quantile(strong, 0.75) if strong.size else stroke
 
 
-#: Gaps along a turned ruling up to this long (px) are closed before its runs are measured.
+#: Gaps along a turned ruling (or a ruling of a ruled page) up to this long (px) are closed before its runs
+#: are measured.
 BRIDGE_PX = 5
+#: A page with at least this many lines of one orientation at a regular pitch is ruled (or squared) paper.
+RULED_MIN_LINES = 4
 
 
-def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
-                wobble: bool = False) -> tuple[np.ndarray, float, int, int]:
+def is_ruled(where: list[float]) -> bool:
+    """True when lines at these positions (rows or columns) are the rulings of a page: at least
+    ``RULED_MIN_LINES`` of them, every gap between neighbours a whole number of one pitch (lines may be
+    missed, never added) to within 15% of it, and most gaps one pitch. The streaks of a desk's grain are
+    not that regular."""
+    if len(where) < RULED_MIN_LINES:
+        return False
+    gaps = np.diff(np.sort(np.asarray(where, np.float64)))
+    gaps = gaps[gaps > 1.0]
+    if gaps.size < RULED_MIN_LINES - 1:
+        return False
+    pitch = float(gaps.min())
+    k = np.maximum(1.0, np.round(gaps / pitch))
+    return bool(np.count_nonzero(k == 1) >= RULED_MIN_LINES - 2 and np.all(np.abs(gaps / k - pitch) <= 0.15 * pitch))
+
+
+def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: bool = False,
+               bridge: bool | None = None) -> tuple[np.ndarray, float, int, int, list[float]]:
     """Long thin lines of one orientation in ``mask``: (their pixels grown by a pixel each side, the
-    thickest line's thickness, the shortest run a line is made of, the shortest line) - thickness 0: none.
-    ``wobble`` also finds lines a degree or two off the axis (see below)."""
+    thickest line's thickness, the shortest run a line is made of, the shortest line, where the lines lie
+    across the page: the rows of level lines, the columns of upright ones) -
+    thickness 0: none. ``wobble`` also finds lines a degree or two off the axis, ``bridge`` (default: as
+    ``wobble``) lines broken into dashes (see below)."""
     h, w = mask.shape
     side = w if horizontal else h
     length = int(p.line_min_frac * side)
     run = max(15, side // 25)
-    none = np.zeros_like(mask), 0.0, run, length
+    none: tuple[np.ndarray, float, int, int, list[float]] = (np.zeros_like(mask), 0.0, run, length, [])
     if length < 2 * run:
         return none
     ksize = (run, 1) if horizontal else (1, run)
@@ -480,8 +501,9 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
     thick_mask = mask
     if wobble:
         across = (1, 3) if horizontal else (3, 1)
-        along = (BRIDGE_PX, 1) if horizontal else (1, BRIDGE_PX)
         thick_mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+    if wobble if bridge is None else bridge:
+        along = (BRIDGE_PX, 1) if horizontal else (1, BRIDGE_PX)
         thick_mask = cv2.morphologyEx(thick_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
     runs = cv2.morphologyEx(thick_mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, ksize))
     runs &= mask
@@ -509,7 +531,8 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
     # are then filled in to measure them.
     contours, _ = cv2.findContours(chained, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     lines = np.zeros_like(mask)
-    thick = []
+    thick: list[float] = []
+    where: list[float] = []
     for c in contours:
         x, y, bw, bh = cv2.boundingRect(c)
         long_side = bw if horizontal else bh
@@ -522,12 +545,13 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams,
         if long_side >= p.line_min_aspect * max(thickness, 1.0):
             lines[y:y + bh, x:x + bw][sel] = 255
             thick.append(thickness)
+            where.append(y + bh / 2.0 if horizontal else x + bw / 2.0)
     if not thick:
         return none
     # Anti-aliased edges of the line would stay as a dotted ghost line: take a pixel more each side.
     grow = (1, 3) if horizontal else (3, 1)
     lines = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_RECT, grow)) & mask
-    return lines, max(thick), run, length
+    return lines, max(thick), run, length, where
 
 
 def _dark_on_line(lines: np.ndarray, d: np.ndarray, horizontal: bool, run: int, length: int,
@@ -567,13 +591,20 @@ def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = No
     pixels).
     """
     found = {hz: find_lines(mask, hz, p, wobble) for hz in (True, False)}
+    if not wobble:
+        # A ruled or squared page (several lines found): its faint lines may be broken into dashes where
+        # the threshold cuts through them, and the dashed stretches are missed; look again with the gaps
+        # closed. (Not on every page: closing gaps turns a desk's grain into "lines".)
+        for hz in (True, False):
+            if is_ruled(found[hz][4]):
+                found[hz] = find_lines(mask, hz, p, bridge=True)
     # Found with ``wobble``, a line also takes in the near-level bits of the strokes it meets: any piece
     # of it much darker than the line is kept, not only one as long as a stroke.
     along = {hz: (_dark_on_line(found[hz][0], d, hz, 3 if wobble else found[hz][2], found[hz][3], p)
                   if d is not None and found[hz][1] > 0 else None) for hz in (True, False)}
     removed = np.zeros_like(mask)
     for horizontal in (True, False):
-        lines, t, _, _ = found[horizontal]
+        lines, t = found[horizontal][:2]
         if t <= 0:
             continue
         # Where a horizontal and a vertical ruling meet (a grid, the corner of a shadow) each would

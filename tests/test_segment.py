@@ -13,6 +13,7 @@ from edge.segment import (
     components,
     detect_dark_ink,
     find_lines,
+    is_ruled,
     quantile,
     ruling_angle,
     segment,
@@ -152,10 +153,38 @@ def test_a_dashed_ruling_a_little_off_the_axis_is_found_with_wobble(horizontal):
     mask[(xx % 9) < 3] = 0  # gaps of 3 px every 9
     if not horizontal:
         mask = np.ascontiguousarray(mask.T)
-    straight, t0, _, _ = find_lines(mask, horizontal, SegmentParams())
-    turned, t1, _, _ = find_lines(mask, horizontal, SegmentParams(), wobble=True)
+    straight, t0 = find_lines(mask, horizontal, SegmentParams())[:2]
+    turned, t1 = find_lines(mask, horizontal, SegmentParams(), wobble=True)[:2]
     assert t0 == 0.0 and not straight.any()
     assert t1 > 0 and np.count_nonzero(turned & mask) >= 0.9 * np.count_nonzero(mask)
+
+
+def test_ruled_pages_are_told_from_a_few_streaks():
+    assert is_ruled([40.0, 70.0, 100.0, 130.0, 160.0])
+    assert is_ruled([40.0, 70.5, 129.0, 160.0])  # a ruling missed (under a row of digits) is fine
+    assert not is_ruled([40.0, 70.0, 100.0])  # too few to tell
+    assert not is_ruled([577.0, 766.0, 947.0, 1010.0])  # a desk's grain: streaks at no common pitch
+    assert not is_ruled([])
+
+
+def test_a_faint_dashed_grid_on_a_level_page_is_removed(mnist):
+    # A pale grey grid the threshold breaks into dashes: its unbroken lines mark the page as squared,
+    # and the search with the gaps closed finds the dashed ones too, also through the digits.
+    x, _ = mnist
+    inks, pos, size = line_of_digits([x[i] for i in range(40, 46)], height=44, gap=26, margin=110)
+    img = compose(inks, pos, size, shade=0.0).astype(np.float32)
+    h, w = img.shape
+    grid = np.zeros((h, w), np.float32)
+    for c in range(5, max(h, w), 30):
+        grid[c:c + 1, :] = 1.0
+        grid[:, c:c + 1] = 1.0
+    yy, xx = np.mgrid[0:h, 0:w]
+    dashed = ((xx + yy) % 8 < 2) & ((yy // 30) % 2 == 1)  # every other row of the grid is dashed
+    grid[dashed] = 0.0
+    img *= 1.0 - 0.3 * grid
+    seg = segment(np.clip(img, 0, 255).astype(np.uint8))
+    assert len(seg.candidates) == 6
+    assert _boxes_match(seg, pos, inks, tol=6) == 6
 
 
 @pytest.mark.parametrize("tilt", [-14.0, -6.0, 3.0, 11.0])
