@@ -775,6 +775,12 @@ def find_candidates(mask: np.ndarray, p: SegmentParams,
     # What can never be a digit must not set the digit size: a desk strip or shadow as tall as the frame
     # (area-weighted, it would outweigh all the writing) or a long ruling fragment.
     plausible = big & (hs <= p.max_digit_frac * H) & (st[:, 2] <= p.max_aspect * hs)
+    # ... nor a desk strip beyond a page edge that lies along the frame's border (a third of the frame
+    # long or more: only those are worth the look).
+    for i in np.flatnonzero(plausible & ((hs >= H / 3) | (st[:, 2] >= W / 3))):
+        x, y, w, h = (int(v) for v in st[i, :4])
+        if _hugs_border(lab, [int(i) + 1], (x, y, x + w, y + h), p):
+            plausible[i] = False
     if plausible.any():
         big = plausible
     th = typical_height(hs[big], areas[big]) if big.any() else float(hs.max())

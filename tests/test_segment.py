@@ -159,6 +159,18 @@ def test_a_dashed_ruling_a_little_off_the_axis_is_found_with_wobble(horizontal):
     assert t1 > 0 and np.count_nonzero(turned & mask) >= 0.9 * np.count_nonzero(mask)
 
 
+def test_a_desk_strip_along_the_frame_border_does_not_set_the_digit_size(mnist):
+    # The page ends just inside the frame's right edge, a little aslant; the dark desk beyond is a strip
+    # most of the frame tall, taller than any digit: it must not be taken for the size of the writing.
+    x, _ = mnist
+    inks, pos, _ = line_of_digits([x[i] for i in range(40, 45)], height=30, gap=14, margin=60)
+    img = compose(inks, pos, (480, 640), shade=0.1).astype(np.float32)
+    yy, xx = np.mgrid[0:480, 0:640]
+    img[(xx > 610 + 0.04 * (yy - 240)) & (yy > 90)] = 70.0
+    seg = segment(np.clip(img, 0, 255).astype(np.uint8))
+    assert _boxes_match(seg, pos, inks) == 5
+
+
 def test_ruled_pages_are_told_from_a_few_streaks():
     assert is_ruled([40.0, 70.0, 100.0, 130.0, 160.0])
     assert is_ruled([40.0, 70.5, 129.0, 160.0])  # a ruling missed (under a row of digits) is fine
