@@ -1,7 +1,8 @@
 """``python -m train``: train the digit CNN on MNIST (+ "not a digit" crops) and save the best model.
 
 Fixed seeds, a fresh augmentation of the training set every epoch (prepared in a background thread while
-the previous epoch trains), the checkpoint with the lowest validation loss kept, early stopping (never in the
+the previous epoch trains; writing styles from ``train/styles.py``, and its ``EXTRA`` ones when
+``--extra-styles`` names them, then ``train/augment.py``), the checkpoint with the lowest validation loss kept, early stopping (never in the
 first half of the cosine schedule), and a history plot. Validation is the last 5,000 training digits (never
 augmented) plus generated junk; the MNIST test set is left for evaluation only.
 """
@@ -25,7 +26,7 @@ from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT, make_junk
 from .model import ARCHS
-from .styles import add_styles
+from .styles import DEFAULT_EXTRA, EXTRA, add_styles, parse_extra
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--styles", action=argparse.BooleanOptionalAction, default=True,
                    help="add flagged 1s, crossed 7s and hooked 9s to MNIST's own (train/styles.py; "
                         "default on)")
+    p.add_argument("--extra-styles", default=DEFAULT_EXTRA,
+                   help="more writing conventions, comma-separated names with an optional share (name=0.1) of "
+                        f"that class's remaining digits: {', '.join(EXTRA)} (train/styles.py; default "
+                        "%(default)s; \"\" for none)")
     p.add_argument("--lowres", type=float, default=Damage.lowres,
                    help="share of augmented digits seen as a 10-16 px crop and brought back up (default %(default)s)")
     p.add_argument("--binarise", type=float, default=Damage.binarise,
@@ -63,16 +68,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
     p.add_argument("--plots", default=None, help="folder for the history plot (default: beside --out)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    try:
+        parse_extra(args.extra_styles)
+    except ValueError as exc:
+        p.error(f"--extra-styles: {exc}")
+    return args
 
 
 class EpochData:
     """Builds the next epoch's augmented arrays in a thread (OpenCV releases the GIL)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int,
-                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE):
+                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE, extra: dict[str, float] | None = None):
         self.x, self.y = x, y
-        self.styles, self.damage = styles, damage
+        self.styles, self.damage, self.extra = styles, damage, extra or {}
         self.junk_fraction, self.augment = junk_fraction, augment
         self.seed = seed
         self._next: tuple[np.ndarray, np.ndarray] | None = None
@@ -81,7 +91,7 @@ class EpochData:
 
     def _build(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed + 7919 * epoch)
-        xa = augment_batch(add_styles(self.x, self.y, rng) if self.styles else self.x, rng, self.augment,
+        xa = augment_batch(add_styles(self.x, self.y, rng, self.extra) if self.styles else self.x, rng, self.augment,
                            self.damage)
         ya = self.y.astype(np.int64)
         n_junk = int(len(xa) * self.junk_fraction)
@@ -193,7 +203,8 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
-                     styles=args.styles, damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill))
+                     styles=args.styles, damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill),
+                     extra=parse_extra(args.extra_styles))
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
     # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
@@ -230,7 +241,9 @@ def train(args: argparse.Namespace) -> dict:
                "classes": num_classes, "seed": args.seed,
                "config": {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                           "label_smoothing": args.label_smoothing, "augment": args.augment,
-                          "junk_fraction": args.junk_fraction, "styles": args.styles, "lowres": args.lowres,
+                          "junk_fraction": args.junk_fraction, "styles": args.styles,
+                          "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
+                          "lowres": args.lowres,
                           "binarise": args.binarise, "fill": args.fill},
                "history": history}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
