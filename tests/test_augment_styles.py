@@ -80,17 +80,23 @@ def _of(x, y, digit, n=10):
     return x[np.nonzero(y == digit)[0][:n]]
 
 
+def assert_mnist_convention(out: np.ndarray) -> None:
+    """A styled digit is still an MNIST-style image: uint8 28x28, refitted into 20x20 after the added stroke,
+    centre of mass at the centre."""
+    assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() > 200
+    ys, xs = np.nonzero(out > 25)
+    assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 21
+    m = cv2.moments(out.astype(np.float32))
+    assert abs(m["m10"] / m["m00"] - 14) <= 1 and abs(m["m01"] / m["m00"] - 14) <= 1
+
+
 @pytest.mark.parametrize("digit", sorted(styles.STYLES))
 def test_styles_give_mnist_convention_digits(mnist_sample, digit):
     x, y = mnist_sample
     rng = np.random.default_rng(digit)
     for img in _of(x, y, digit):
         out = styles.STYLES[digit](img, rng)
-        assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() > 200
-        ys, xs = np.nonzero(out > 25)
-        assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 21  # refitted into 20x20 after the added stroke
-        m = cv2.moments(out.astype(np.float32))
-        assert abs(m["m10"] / m["m00"] - 14) <= 1 and abs(m["m01"] / m["m00"] - 14) <= 1
+        assert_mnist_convention(out)
         # the digit's own strokes are still there: most of its ink is ink in the styled digit too
         assert (to_mnist(img) > 128).sum() > 0 and np.corrcoef(out.ravel(), to_mnist(img).ravel())[0, 1] > 0.3
 
@@ -124,3 +130,140 @@ def test_add_styles_changes_only_styled_classes(mnist_sample):
     changed = np.nonzero((out != x).any((1, 2)))[0]
     assert len(changed) > 20
     assert set(np.unique(y[changed])) <= set(styles.STYLES)
+
+
+# ---- the extra writing conventions (``styles.EXTRA``, ``python -m train --extra-styles``)
+
+
+def _closed_four() -> np.ndarray:
+    """A 4 drawn with a diagonal from the stem's top, a bar, and a full-height stem on the right."""
+    img = np.zeros((28, 28), np.uint8)
+    cv2.line(img, (17, 4), (7, 17), 255, 2, cv2.LINE_AA)
+    cv2.line(img, (7, 17), (22, 17), 255, 2, cv2.LINE_AA)
+    cv2.line(img, (17, 4), (17, 24), 255, 2, cv2.LINE_AA)
+    return img
+
+
+def _nine() -> np.ndarray:
+    img = np.zeros((28, 28), np.uint8)
+    cv2.circle(img, (13, 9), 5, 255, 2, cv2.LINE_AA)
+    cv2.line(img, (18, 9), (17, 24), 255, 2, cv2.LINE_AA)
+    return img
+
+
+def _rows(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Ink (> 100) of the rows between fractions ``lo`` and ``hi`` of the digit's height."""
+    ys = np.nonzero((a > 100).any(1))[0]
+    y0, y1 = ys.min(), ys.max() + 1
+    return a[int(y0 + lo * (y1 - y0)):int(y0 + hi * (y1 - y0))] > 100
+
+
+@pytest.mark.parametrize("name", sorted(styles.EXTRA))
+def test_extra_styles_keep_the_mnist_convention_and_change_the_digit(mnist_sample, name):
+    x, y = mnist_sample
+    digit, fn, _ = styles.EXTRA[name]
+    rng = np.random.default_rng(11)
+    changed = 0
+    for img in _of(x, y, digit):
+        out = fn(img, rng)
+        assert_mnist_convention(out)
+        ref = to_mnist(img)
+        if digit != 1:  # a long flag on a thin 1 moves its stem across the box when refitted
+            # still the same digit underneath (rho9 mirrors it)
+            assert max(np.corrcoef(out.ravel(), r.ravel())[0, 1] for r in (ref, ref[:, ::-1])) > 0.2
+        changed += np.abs(out.astype(int) - ref).sum() > 20 * 255
+    assert changed >= 6  # short4 leaves 4s without a clear stem above the bar alone; the others always draw
+
+
+def test_short_stem_four_opens_the_top_of_the_stem_and_keeps_the_left_stroke():
+    rng = np.random.default_rng(0)
+    four = _closed_four()
+    ref = to_mnist(four)
+    for _ in range(5):
+        out = styles.short_stem_four(four, rng)
+        for a, opened in ((ref, False), (out, True)):
+            stem = np.nonzero(_rows(a, 0.85, 1.0))[1].mean()  # the foot of the stem
+            top = np.nonzero(_rows(a, 0.0, 0.2))[1]
+            assert len(top)  # something (the diagonal) still reaches the top
+            assert (top.max() < stem - 2) == opened  # ... but no longer the stem
+        n, _ = cv2.connectedComponents((out > 100).astype(np.uint8))
+        assert n - 1 == 1  # still one stroke
+
+
+def test_short_stem_four_leaves_a_digit_without_a_bar_alone():
+    bar = np.zeros((28, 28), np.uint8)
+    bar[4:24, 13:16] = 255
+    assert np.array_equal(styles.short_stem_four(bar, np.random.default_rng(0)), to_mnist(bar))
+
+
+def test_curled_nine_ends_in_a_bowl_to_the_left():
+    rng = np.random.default_rng(1)
+    nine = _nine()
+    for _ in range(5):
+        out = styles.curled_nine(nine, rng)
+        low = _rows(out, 0.75, 1.0)
+        xs = np.nonzero(low.any(0))[0]
+        assert np.ptp(xs) >= 7  # a bowl, not the stem's foot
+        ref_xs = np.nonzero(_rows(to_mnist(nine), 0.75, 1.0).any(0))[0]
+        assert np.ptp(ref_xs) < 6
+
+
+def test_rho_nine_puts_the_stem_left_of_the_loop():
+    rng = np.random.default_rng(2)
+    nine = _nine()
+    for _ in range(5):
+        out = styles.rho_nine(nine, rng)
+        top_x = np.nonzero(_rows(out, 0.0, 0.4))[1].mean()
+        foot_x = np.nonzero(_rows(out, 0.8, 1.0))[1].mean()
+        assert foot_x < top_x - 3
+        ref = to_mnist(nine)
+        assert np.nonzero(_rows(ref, 0.8, 1.0))[1].mean() > np.nonzero(_rows(ref, 0.0, 0.4))[1].mean()
+
+
+def test_long_flag_one_reaches_far_down_the_left_side(mnist_sample):
+    x, y = mnist_sample
+    rng = np.random.default_rng(3)
+    far = 0
+    for img in _of(x, y, 1, 20):
+        out = styles.long_flag_one(img, rng)
+        mid = _rows(out, 0.25, 0.5)
+        xs = np.nonzero(mid.any(0))[0]
+        far += np.ptp(xs) >= 6  # the flag is still beside the stem a quarter of the way down
+    assert far >= 15
+
+
+def test_low_crossed_seven_crosses_the_stem_in_its_lower_half(mnist_sample):
+    x, y = mnist_sample
+    rng = np.random.default_rng(4)
+    for img in _of(x, y, 7):
+        out = styles.low_crossed_seven(img, rng)
+        before = max(styles._longest_run(r)[0] for r in to_mnist(img)[14:24])
+        after = max(styles._longest_run(r)[0] for r in out[14:24])
+        assert after >= max(before + 3, 8)
+
+
+def test_parse_extra():
+    assert styles.parse_extra("") == {}
+    assert styles.parse_extra("short4, curl9=0.05") == {"short4": styles.EXTRA["short4"][2], "curl9": 0.05}
+    with pytest.raises(ValueError, match="unknown style"):
+        styles.parse_extra("open9")
+    with pytest.raises(ValueError, match="0..1"):
+        styles.parse_extra("rho9=2")
+
+
+def test_add_styles_without_extras_is_unchanged_and_extras_touch_only_their_classes(mnist_sample):
+    x, y = mnist_sample
+    plain = styles.add_styles(x, y, np.random.default_rng(7))
+    assert np.array_equal(plain, styles.add_styles(x, y, np.random.default_rng(7), {}))
+    extra = styles.add_styles(x, y, np.random.default_rng(7), {name: 1.0 for name in styles.EXTRA})
+    changed = np.nonzero((extra != plain).any((1, 2)))[0]
+    assert set(np.unique(y[changed])) <= {1, 4, 7, 9}
+    assert {1, 4, 7, 9} <= set(np.unique(y[changed]))
+
+
+def test_train_rejects_an_unknown_extra_style():
+    from train.train import parse_args
+
+    assert parse_args(["--extra-styles", "short4=0.2"]).extra_styles == "short4=0.2"
+    with pytest.raises(SystemExit):
+        parse_args(["--extra-styles", "nope"])
