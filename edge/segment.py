@@ -498,10 +498,9 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: boo
     # turned and resampled breaks into dashes: gaps of a few pixels along it are closed too. (Only on a
     # turned page, where perspective leaves every ruling a little off the measured angle: on a level page
     # it also takes the near-level strokes of digits sitting on a ruling and the grain of a desk.)
-    thick_mask = mask
-    if wobble:
-        across = (1, 3) if horizontal else (3, 1)
-        thick_mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+    # a pixel each side across the line's direction
+    across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))
+    thick_mask = cv2.dilate(mask, across) if wobble else mask
     if wobble if bridge is None else bridge:
         along = (BRIDGE_PX, 1) if horizontal else (1, BRIDGE_PX)
         thick_mask = cv2.morphologyEx(thick_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
@@ -519,8 +518,7 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: boo
     # Chain runs across small breaks and a pixel or two of tilt.
     chain_k = (run, 3) if horizontal else (3, run)
     # (A line a little off the axis is chained as the thickened band it makes, so that one row holds it.)
-    base = cv2.dilate(runs, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))) \
-        if wobble else runs
+    base = cv2.dilate(runs, across) if wobble else runs
     chained = cv2.morphologyEx(base, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, chain_k))
     # A ruling at least ``length`` long puts a third of that into one row (column) of the chained mask:
     # a frame of digits only never gets that far, and is done here at the cost of one projection.
@@ -549,8 +547,7 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: boo
     if not thick:
         return none
     # Anti-aliased edges of the line would stay as a dotted ghost line: take a pixel more each side.
-    grow = (1, 3) if horizontal else (3, 1)
-    lines = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_RECT, grow)) & mask
+    lines = cv2.dilate(lines, across) & mask
     return lines, max(thick), run, length, where
 
 
@@ -645,12 +642,8 @@ def long_components(lab: np.ndarray, stats: np.ndarray, p: SegmentParams) -> tup
     st = stats[1:]
     w, h = st[:, 2].astype(np.int64), st[:, 3].astype(np.int64)
     long = (w >= p.line_min_frac * W) | (h >= p.line_min_frac * H)
-    out = []
-    for i in np.flatnonzero(long & (st[:, 4] <= LINE_FILL * w * h)):
-        x, y = int(st[i, 0]), int(st[i, 1])
-        if not _hugs_border(lab, [int(i) + 1], (x, y, x + int(w[i]), y + int(h[i])), p):
-            out.append(int(i) + 1)
-    return tuple(out)
+    return tuple(int(i) + 1 for i in np.flatnonzero(long & (st[:, 4] <= LINE_FILL * w * h))
+                 if not _component_hugs_border(lab, stats, int(i) + 1, p))
 
 
 def ruling_angle(mask: np.ndarray, p: SegmentParams) -> float | None:
@@ -768,6 +761,12 @@ def _hugs_border(lab: np.ndarray, labels: list[int], box: tuple[int, int, int, i
     return False
 
 
+def _component_hugs_border(lab: np.ndarray, stats: np.ndarray, label: int, p: SegmentParams) -> bool:
+    """:func:`_hugs_border` for one component, its box taken from ``stats`` (:func:`components`' layout)."""
+    x, y, w, h = (int(v) for v in stats[label, :4])
+    return _hugs_border(lab, [label], (x, y, x + w, y + h), p)
+
+
 def find_candidates(mask: np.ndarray, p: SegmentParams,
                     comps: tuple[int, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[Candidate], float]:
     """Connected components (``comps``: :func:`components` of ``mask`` when already known) -> merged,
@@ -785,8 +784,7 @@ def find_candidates(mask: np.ndarray, p: SegmentParams,
     # ... nor a desk strip beyond a page edge that lies along the frame's border (a third of the frame
     # long or more: only those are worth the look).
     for i in np.flatnonzero(plausible & ((hs >= H / 3) | (st[:, 2] >= W / 3))):
-        x, y, w, h = (int(v) for v in st[i, :4])
-        if _hugs_border(lab, [int(i) + 1], (x, y, x + w, y + h), p):
+        if _component_hugs_border(lab, stats, int(i) + 1, p):
             plausible[i] = False
     if plausible.any():
         big = plausible
