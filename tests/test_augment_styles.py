@@ -237,8 +237,8 @@ def test_low_crossed_seven_crosses_the_stem_in_its_lower_half(mnist_sample):
     rng = np.random.default_rng(4)
     for img in _of(x, y, 7):
         out = styles.low_crossed_seven(img, rng)
-        before = max(styles._longest_run(r)[0] for r in to_mnist(img)[14:24])
-        after = max(styles._longest_run(r)[0] for r in out[14:24])
+        before = max(styles._longest_run(r) for r in to_mnist(img)[14:24])
+        after = max(styles._longest_run(r) for r in out[14:24])
         assert after >= max(before + 3, 8)
 
 
