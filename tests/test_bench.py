@@ -173,6 +173,21 @@ def test_score_counts_right_wrong_and_extra_digits():
     speck = _number("1", [(1, 1, 5, 8)])
     s = bench_scenes.score(sc, perfect + [speck])
     assert s.extra == 1 and not s.all_right and s.digits_right == s.digits
+    assert bench_scenes.causes(s) == ("extra",)
+    # Every digit right, but the first number read as two: a grouping failure, nothing else.
+    assert len(first.value) >= 2, "scene 3 should start with a number of several digits"
+    halves = [_number(first.value[:1], [first.digits[0].box]),
+              _number(first.value[1:], [d.box for d in first.digits[1:]])]
+    s = bench_scenes.score(sc, halves + perfect[1:])
+    assert bench_scenes.causes(s) == ("grouping",) and s.digits_right == s.digits
+    assert bench_scenes.causes(bench_scenes.score(sc, perfect)) == ()
+    assert bench_scenes.causes(bench_scenes.score(sc, misread)) == ("misread",)
+    tally = bench_scenes.Tally()
+    for read in (perfect, misread, misread, perfect[1:] + [speck]):
+        tally.add(bench_scenes.score(sc, read), 1.0)
+    m = tally.summary()
+    assert m["failed_images_by_cause"] == {"misread": 2, "missed+extra": 1}
+    assert m["failed_images_only"] == {"misread": 2, "missed": 0, "extra": 0, "grouping": 0}
 
 
 @needs_model

@@ -106,6 +106,20 @@ def score(scene: Scene, numbers: list[Any]) -> Score:
                  values, len(t_digits) - len(pairs), confusions)
 
 
+#: Why an image was not all right, in the order they are named: a digit read as another, a digit not
+#: read at all, a digit read where there is none, or every digit right but the numbers grouped or ordered
+#: wrongly.
+CAUSES = ("misread", "missed", "extra", "grouping")
+
+
+def causes(s: Score) -> tuple[str, ...]:
+    """What went wrong in one scored image (empty when it was all right)."""
+    if s.all_right:
+        return ()
+    found = tuple(c for c, hit in zip(CAUSES[:3], (s.confusions, s.missed, s.extra), strict=True) if hit)
+    return found or ("grouping",)
+
+
 @dataclass
 class Tally:
     images: int = 0
@@ -118,6 +132,8 @@ class Tally:
     missed: int = 0
     ms: list[float] = field(default_factory=list)
     confusions: Counter = field(default_factory=Counter)
+    #: failed images by their combination of causes, e.g. ("misread",) or ("missed", "extra")
+    causes: Counter = field(default_factory=Counter)
 
     def add(self, s: Score, ms: float) -> None:
         self.images += 1
@@ -129,6 +145,8 @@ class Tally:
         self.numbers_right += s.numbers_right
         self.missed += s.missed
         self.confusions.update(s.confusions)
+        if not s.all_right:
+            self.causes[causes(s)] += 1
         self.ms.append(ms)
 
     def merge(self, o: Tally) -> None:
@@ -136,6 +154,7 @@ class Tally:
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.ms.extend(o.ms)
         self.confusions.update(o.confusions)
+        self.causes.update(o.causes)
 
     def summary(self) -> dict[str, Any]:
         def pct(a: int, b: int) -> float:
@@ -150,6 +169,9 @@ class Tally:
             "extra_digits": self.extra,
             "missed_digits": self.missed,
             "confusions": {f"{t}->{r}": c for (t, r), c in self.confusions.most_common()},
+            "failed_images_by_cause": {"+".join(k): c for k, c in self.causes.most_common()},
+            # images that the one cause alone spoiled: what fixing it would win back
+            "failed_images_only": {c: self.causes[(c,)] for c in CAUSES},
             "read_ms_median": round(float(np.median(self.ms)), 2) if self.ms else 0.0,
         }
 
@@ -229,6 +251,8 @@ def table(results: dict[int, dict[str, Tally]]) -> str:
         t = totals[s]
         top = ", ".join(f"{a}->{b} x{n}" for (a, b), n in t.confusions.most_common(8)) or "none"
         lines.append(f"seed {s}: {t.missed} truth digits missed (no read digit on them); misreads: {top}")
+        why = ", ".join(f"{'+'.join(k)} {n}" for k, n in t.causes.most_common()) or "none"
+        lines.append(f"seed {s}: images not all right, by cause: {why}")
     return "\n".join(lines)
 
 
