@@ -15,7 +15,9 @@ Three rules keep this safe:
   every frame. A change in the picture is always read; if it still reads the same (the page only moved),
   that read is reused at once;
 - **motion**: while the picture keeps changing from frame to frame, only every ``moving_read_every``-th
-  frame is read, and the frame where it comes to rest is read at once;
+  frame is read - twice as far apart after each such read that gave the same numbers, up to
+  ``moving_backoff`` times (a page carried across the view reads the same all the way) - and the frame
+  where it comes to rest is read at once;
 - **bounded staleness**: a read is forced at least every ``max_skip_frames`` frames and ``max_skip_s``
   seconds, so a change too small to see in the thumbnail is still picked up;
 - **debug**: a frame is read whenever debug material is wanted but the reused result has none.
@@ -62,6 +64,9 @@ class GateParams:
     #: camera), only every this many-th frame is read: a moving page reads no better, and the frame where
     #: it comes to rest is read at once.
     moving_read_every: int = 3
+    #: ... and, while those reads keep giving the same numbers, twice as far apart after each, up to this
+    #: many times ``moving_read_every`` (1: no backing off).
+    moving_backoff: int = 4
     #: A frame is read at least every this many frames ...
     max_skip_frames: int = 45
     #: ... and at least every this many seconds, whatever the thumbnails say.
@@ -72,9 +77,10 @@ class GateParams:
             raise ValueError("thumb_side must be >= 8")
         if self.min_level < 0 or self.noise_k < 0:
             raise ValueError("min_level and noise_k must be >= 0")
-        if min(self.min_changed_px, self.settle_reads, self.moving_read_every, self.max_skip_frames) < 1:
-            raise ValueError("min_changed_px, settle_reads, moving_read_every and max_skip_frames "
-                             "must be >= 1")
+        if min(self.min_changed_px, self.settle_reads, self.moving_read_every, self.moving_backoff,
+               self.max_skip_frames) < 1:
+            raise ValueError("min_changed_px, settle_reads, moving_read_every, moving_backoff and "
+                             "max_skip_frames must be >= 1")
         if self.max_skip_s <= 0:
             raise ValueError("max_skip_s must be > 0")
 
@@ -137,6 +143,9 @@ class ChangeGate:
         self._last_read_ts: float | None = None
         self._last_sig: Hashable | None = None
         self._agree = 0
+        #: how many reads in a row while moving gave the same numbers (sets the backed-off interval)
+        self._moving_same = 0
+        self._read_moving = False
         self.reads = 0
         self.skips = 0
 
@@ -146,6 +155,8 @@ class ChangeGate:
         self._prev = None
         self._agree = 0
         self._last_sig = None
+        self._moving_same = 0
+        self._read_moving = False
 
     @property
     def settled(self) -> bool:
@@ -164,15 +175,23 @@ class ChangeGate:
             # The read this triggers decides whether the reading changed (and must settle again) or
             # only the picture did (the page moved and still reads the same).
             moving = prev is not None and changed_pixels(thumb, prev, p) >= p.min_changed_px
-            if not moving or due or self._since_read + 1 >= p.moving_read_every:
-                return self._read(thumb, ts)
+            if not moving or due or self._since_read + 1 >= self.moving_interval:
+                return self._read(thumb, ts, moving)
         elif due or not self.settled:
             return self._read(thumb, ts)
         self._since_read += 1
         self.skips += 1
         return False
 
-    def _read(self, thumb: np.ndarray, ts: float) -> bool:
+    @property
+    def moving_interval(self) -> int:
+        """Frames between reads while the picture moves: ``moving_read_every``, doubled after each moving
+        read that gave the same numbers as the read before, at most ``moving_backoff`` times that."""
+        p = self.params
+        return p.moving_read_every * min(p.moving_backoff, 2 ** min(self._moving_same, 16))
+
+    def _read(self, thumb: np.ndarray, ts: float, moving: bool = False) -> bool:
+        self._read_moving = moving
         self._ref = thumb
         self._since_read = 0
         self._last_read_ts = ts
@@ -181,10 +200,10 @@ class ChangeGate:
 
     def read_done(self, signature: Hashable) -> None:
         """Tell the gate what the read just made of the frame."""
-        if self._agree and signature == self._last_sig:
-            self._agree += 1
-        else:
-            self._agree = 1
+        same = bool(self._agree) and signature == self._last_sig
+        self._agree = self._agree + 1 if same else 1
+        # Backing off while moving needs moving reads that keep agreeing; anything else starts over.
+        self._moving_same = self._moving_same + 1 if same and self._read_moving else 0
         self._last_sig = signature
 
 

@@ -113,8 +113,17 @@ def test_a_moving_page_is_read_every_few_frames_and_where_it_comes_to_rest():
     for k in range(1, 10):  # slides 12 px a frame for 9 frames, then rests
         frames.append(_frame(np.roll(base, 12 * k, axis=1), rng))
     frames += [_frame(np.roll(base, 108, axis=1), rng) for _ in range(5)]
-    reads = _run_gate(ChangeGate(p), frames)
+    # Without backing off: every 3rd moving frame, and the frame at rest.
+    flat = GateParams(settle_reads=1, moving_read_every=3, moving_backoff=1, max_skip_frames=100, max_skip_s=100.0)
+    reads = _run_gate(ChangeGate(flat), frames)
     assert [i for i, r in enumerate(reads) if r] == [0, 5, 8, 11, 14]
+    # Backing off: the moving read at 5 gave the same numbers, so the next comes 6 frames later.
+    reads = _run_gate(ChangeGate(p), frames)
+    assert [i for i, r in enumerate(reads) if r] == [0, 5, 11, 14]
+    # Moving reads that keep changing (a hand writing) are never backed off.
+    values = [str(i) if 5 <= i < 14 else "x" for i in range(len(frames))]
+    reads = _run_gate(ChangeGate(p), frames, values)
+    assert [i for i, r in enumerate(reads) if r][:5] == [0, 5, 8, 11, 14]
 
 
 def test_reads_that_disagree_keep_the_gate_reading():
