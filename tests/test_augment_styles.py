@@ -66,11 +66,30 @@ def test_binarised_low_resolution_crop_is_hard_edged():
     assert small and all(set(np.unique(o)) <= {0.0, 1.0} for o in small)
 
 
+def test_pen_stroke_redraws_with_pens_thinner_and_thicker_than_mnists(mnist_sample):
+    from edge.normalise import stroke_width
+
+    x, _ = mnist_sample
+    rng = np.random.default_rng(4)
+    rel = []
+    for img in x[:60]:
+        a = img.astype(np.float32) / 255.0
+        out = augment.pen_stroke(a, rng)
+        assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() == pytest.approx(1.0)
+        if out is a:
+            continue  # a pen too thin for this digit: left as it was
+        assert 20 <= out.shape[0] <= 48
+        rel.append(stroke_width(out) / out.shape[0])
+    assert len(rel) > 40
+    # MNIST's stroke is about 0.115 of the digit's height; the pens go well below and above it
+    assert min(rel) < 0.09 and max(rel) > 0.13
+
+
 def test_augment_digit_keeps_the_convention_with_all_damage_on(mnist_sample):
     x, _ = mnist_sample
     rng = np.random.default_rng(3)
     for img in x[:20]:
-        out = augment.augment_digit(img, rng, damage=augment.Damage(lowres=1.0, fill=1.0))
+        out = augment.augment_digit(img, rng, damage=augment.Damage(lowres=1.0, fill=1.0, pen=1.0))
         assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() > 80  # contrast damage: >= 0.55
         ys, xs = np.nonzero(out > 0.6 * out.max())  # above the photometric noise and background offset
         assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 24

@@ -105,6 +105,31 @@ def low_resolution(img: np.ndarray, rng: np.random.Generator, binarise: float) -
     return a if holes(a) == holes(orig) else orig
 
 
+def pen_stroke(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit redrawn as a pen of another width draws it, seen at 20-48 px: the stroke thinned or
+    thickened at 4x, then given a pen's hard edge (a steep ramp at a random level) and downsampled.
+    MNIST's strokes vary in darkness; a thin pen keeps only their darker core, so a faint joint (a 9's
+    loop, a 7's short flag) can open: the shapes a fine liner or a harsh threshold gives a camera crop."""
+    a = _ink_crop(img)
+    h, w = a.shape
+    f = 4
+    big = np.clip(cv2.resize(a, (w * f, h * f), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    natural = 2.3 / 20.0 * h * f  # MNIST's stroke: 2.3 px at 20 px tall
+    delta = rng.uniform(0.05, 0.14) * h * f - natural
+    k = int(round(abs(delta)))
+    if k >= 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 1, k + 1))
+        big = cv2.dilate(big, kernel) if delta > 0 else cv2.erode(big, kernel)
+    big = np.clip((big - rng.uniform(0.25, 0.5)) / 0.4, 0.0, 1.0)
+    out_h = int(rng.integers(20, 49))
+    small = cv2.resize(big, (max(1, round(w * out_h / h)), out_h), interpolation=cv2.INTER_AREA)
+    top = float(small.max())
+    # a pen too thin for the digit leaves specks, not a digit
+    if top < 0.5 or (small > 0.5 * top).sum() < 0.3 * out_h:
+        return img
+    return np.clip(small / top, 0.0, 1.0)  # the reader stretches a crop's ink to full strength
+
+
 def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blur, noise and contrast damage on a normalised 28x28 float image (0..1)."""
     if rng.random() < 0.25:
@@ -128,6 +153,7 @@ class Damage:
     lowres: float = 0.3
     binarise: float = 0.5
     fill: float = 0.25
+    pen: float = 0.0
 
 
 DEFAULT_DAMAGE = Damage()
@@ -142,6 +168,8 @@ def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float 
     x = _affine(x, rng) if rng.random() < 0.9 * strength else x
     if rng.random() < 0.35 * strength:
         x = _elastic(x, rng)
+    if rng.random() < damage.pen * strength:
+        x = pen_stroke(x, rng)
     if rng.random() < damage.fill * strength:
         x = fill_box(x, rng)
     if rng.random() < damage.lowres * strength:

@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of augmented digits seen as a 10-16 px crop and brought back up (default %(default)s)")
     p.add_argument("--binarise", type=float, default=Damage.binarise,
                    help="share of those low-resolution crops hard-thresholded at a random level (default %(default)s)")
+    p.add_argument("--pen", type=float, default=Damage.pen,
+                   help="share of digits redrawn with another pen width and a hard edge (default %(default)s)")
     p.add_argument("--fill", type=float, default=Damage.fill,
                    help="share of augmented digits stretched towards a square box (default %(default)s)")
     p.add_argument("--arch", default="wide", choices=ARCHS, help="network (train/model.py; default %(default)s)")
@@ -203,7 +205,8 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
-                     styles=args.styles, damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill),
+                     styles=args.styles, damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill,
+                                                                pen=args.pen),
                      extra=parse_extra(args.extra_styles))
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
@@ -244,7 +247,7 @@ def train(args: argparse.Namespace) -> dict:
                           "junk_fraction": args.junk_fraction, "styles": args.styles,
                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
                           "lowres": args.lowres,
-                          "binarise": args.binarise, "fill": args.fill},
+                          "binarise": args.binarise, "fill": args.fill, "pen": args.pen},
                "history": history}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
