@@ -97,6 +97,11 @@ class SegmentParams:
     #: The typical ink is the median candidate's, but at least this share of the strongest one's: the grain
     #: of a desk beside the page (many faint candidates around a few digits) cannot set it.
     strongest_share: float = 0.35
+    #: Candidates whose contrast in grey levels (darkness times the paper's brightness there) is below this
+    #: share of the strongest candidate's are dropped: a dark desk's grain is faint in grey levels even
+    #: where, divided by the desk's own dark background, it looks like ink. (A shadow that halves the
+    #: light halves the ink's contrast too: it stays well above this.)
+    min_abs_contrast: float = 0.2
     #: Components that lie along the frame border for more than this fraction of their extent there are
     #: page edges or shadows, not digits.
     border_max_frac: float = 0.5
@@ -829,17 +834,28 @@ def find_candidates(mask: np.ndarray, p: SegmentParams,
     return lab, cands, th
 
 
-def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: SegmentParams) -> list[Candidate]:
-    """Drop candidates much fainter than the frame's typical candidate (shadow edges, show-through)."""
-    if len(cands) < 2 or p.min_rel_contrast <= 0:
+def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: SegmentParams,
+               bg: np.ndarray | None = None) -> list[Candidate]:
+    """Drop candidates much fainter than the frame's typical candidate (shadow edges, show-through) and,
+    given the background ``bg``, those whose contrast in grey levels is a small share of the strongest
+    candidate's (the grain of a dark desk beside the page: faint streaks that dividing by the desk's own
+    dark background makes look like ink)."""
+    if len(cands) < 2 or (p.min_rel_contrast <= 0 and (bg is None or p.min_abs_contrast <= 0)):
         return cands
-    levels = []
+    levels, absolute = [], []
     for c in cands:
         x, y, w, h = c.box
         own = label_mask(lab[y:y + h, x:x + w], c.labels)
-        levels.append(quantile(d[y:y + h, x:x + w][own], 0.9) if own.any() else 0.0)
+        dd = d[y:y + h, x:x + w][own]
+        levels.append(quantile(dd, 0.9) if own.any() else 0.0)
+        if bg is not None:
+            absolute.append(quantile(dd * bg[y:y + h, x:x + w][own], 0.9) if own.any() else 0.0)
     ref = max(float(np.median(levels)), p.strongest_share * float(np.max(levels)))
-    return [c for c, v in zip(cands, levels, strict=True) if v >= p.min_rel_contrast * ref]
+    keep = [v >= p.min_rel_contrast * ref for v in levels]
+    if absolute and p.min_abs_contrast > 0:
+        top = float(np.max(absolute))
+        keep = [k and a >= p.min_abs_contrast * top for k, a in zip(keep, absolute, strict=True)]
+    return [c for c, k in zip(cands, keep, strict=True) if k]
 
 
 def refine_scale(seg: Segmentation, p: SegmentParams) -> float | None:
@@ -893,7 +909,7 @@ def _segment_at(gray: np.ndarray, scale: float, dark_ink: bool | None, p: Segmen
     t_tilt = time.perf_counter() - t3
     t3 = time.perf_counter()
     lab, cands, th = find_candidates(mask, p, comps)
-    cands = drop_faint(cands, lab, d, p)
+    cands = drop_faint(cands, lab, d, p, bg)
     t4 = time.perf_counter()
     return Segmentation(
         darkness=d, mask=mask, labels=lab, candidates=cands, scale=scale, dark_ink=dark_ink,
