@@ -48,6 +48,25 @@ def test_line_of_digits_gives_one_candidate_each(mnist):
     assert _boxes_match(seg, pos, inks) == 6
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_shadow_over_most_of_a_faint_pencil_page_does_not_turn_the_polarity(mnist, seed):
+    from edge.segment import _dark_by_median_residuals
+
+    x, _ = mnist
+    inks, pos, _ = line_of_digits([x[i] for i in range(50, 56)], height=40, gap=20, margin=80)
+    inks = [cv2.erode((i * 0.45).astype(np.float32), np.ones((2, 2), np.uint8)) for i in inks]  # faint, thin
+    img = compose(inks, pos, (480, 640), seed=seed).astype(np.float32)
+    yy, xx = np.mgrid[0:480, 0:640]
+    img *= 1 - 0.55 / (1 + np.exp(-((xx - 0.8 * yy) - 180) / 6.0))  # a shadow over most of the frame
+    img[:40] = 70 + np.random.default_rng(seed).normal(0, 3, (40, 640))  # the desk beyond the page
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    # the shadow's edge alone makes the median residuals say "light ink"; the thin-structure test does not
+    assert not _dark_by_median_residuals(img)
+    assert detect_dark_ink(img)
+    seg = segment(img)
+    assert seg.dark_ink and _boxes_match(seg, pos, inks) == 6
+
+
 def test_light_ink_on_dark_background_detected_and_segmented(mnist):
     x, _ = mnist
     inks, pos, size = line_of_digits([x[i] for i in range(10, 15)], height=50)
