@@ -873,19 +873,20 @@ def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: Segmen
     given the background ``bg``, those whose contrast in grey levels is a small share of the strongest
     candidate's (the grain of a dark desk beside the page: faint streaks that dividing by the desk's own
     dark background makes look like ink)."""
-    if len(cands) < 2 or (p.min_rel_contrast <= 0 and (bg is None or p.min_abs_contrast <= 0)):
+    grey_levels = bg is not None and p.min_abs_contrast > 0
+    if len(cands) < 2 or (p.min_rel_contrast <= 0 and not grey_levels):
         return cands
     levels, absolute = [], []
     for c in cands:
         x, y, w, h = c.box
         own = label_mask(lab[y:y + h, x:x + w], c.labels)
         dd = d[y:y + h, x:x + w][own]
-        levels.append(quantile(dd, 0.9) if own.any() else 0.0)
-        if bg is not None:
-            absolute.append(quantile(dd * bg[y:y + h, x:x + w][own], 0.9) if own.any() else 0.0)
+        levels.append(quantile(dd, 0.9) if dd.size else 0.0)
+        if grey_levels:
+            absolute.append(quantile(dd * bg[y:y + h, x:x + w][own], 0.9) if dd.size else 0.0)
     ref = max(float(np.median(levels)), p.strongest_share * float(np.max(levels)))
     keep = [v >= p.min_rel_contrast * ref for v in levels]
-    if absolute and p.min_abs_contrast > 0:
+    if grey_levels:
         top = float(np.max(absolute))
         keep = [k and a >= p.min_abs_contrast * top for k, a in zip(keep, absolute, strict=True)]
     return [c for c, k in zip(cands, keep, strict=True) if k]

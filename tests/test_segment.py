@@ -10,6 +10,7 @@ import pytest
 
 from edge.segment import (
     SegmentParams,
+    _dark_by_median_residuals,
     components,
     detect_dark_ink,
     find_lines,
@@ -50,8 +51,6 @@ def test_line_of_digits_gives_one_candidate_each(mnist):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_shadow_over_most_of_a_faint_pencil_page_does_not_turn_the_polarity(mnist, seed):
-    from edge.segment import _dark_by_median_residuals
-
     x, _ = mnist
     inks, pos, _ = line_of_digits([x[i] for i in range(50, 56)], height=40, gap=20, margin=80)
     inks = [cv2.erode((i * 0.45).astype(np.float32), np.ones((2, 2), np.uint8)) for i in inks]  # faint, thin

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.normalise import ink_bbox, to_mnist
+from edge.normalise import BOX, MNIST_STROKE, ink_bbox, to_mnist
 
 PAD = 40  # work canvas: room for rotation and shear without clipping
 
@@ -114,7 +114,7 @@ def pen_stroke(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = a.shape
     f = 4
     big = np.clip(cv2.resize(a, (w * f, h * f), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
-    natural = 2.3 / 20.0 * h * f  # MNIST's stroke: 2.3 px at 20 px tall
+    natural = MNIST_STROKE / BOX * h * f  # MNIST's stroke, for a digit this tall
     delta = rng.uniform(0.05, 0.14) * h * f - natural
     k = int(round(abs(delta)))
     if k >= 1:

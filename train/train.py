@@ -205,8 +205,8 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
-                     styles=args.styles, damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill,
-                                                                pen=args.pen),
+                     styles=args.styles,
+                     damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill, pen=args.pen),
                      extra=parse_extra(args.extra_styles))
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
