@@ -17,6 +17,10 @@ BOX = 20
 SIZE = 28
 
 
+#: A float ink map whose peak is above this is read as 0..255 rather than 0..1.
+FLOAT_INK_MAX = 1.5
+
+
 def ink_from_gray(gray: np.ndarray, dark_ink: bool = True) -> np.ndarray:
     """Turn a gray crop into an ink map (float32 0..1, ink high), stretching its contrast.
 
@@ -60,8 +64,11 @@ def to_mnist(ink: np.ndarray, target_stroke: float | None = MNIST_STROKE) -> np.
     paste into 28x28 with the centre of mass at the centre. An empty input gives an all-black image.
     """
     a = ink.astype(np.float32)
-    if a.size and a.max() > 1.0:
+    # Integer ink is 0..255. Float ink is 0..1, but resampling can leave a peak a hair above 1.0: only a
+    # float map clearly beyond 1 is taken as 0..255 (read as 0..255, a 1.0000001 peak left a blank image).
+    if np.issubdtype(ink.dtype, np.integer) or (a.size and a.max() > FLOAT_INK_MAX):
         a = a / 255.0
+    a = np.minimum(a, 1.0)
     box = ink_bbox(a, 0.1)
     if box is None:
         return np.zeros((SIZE, SIZE), np.uint8)

@@ -71,3 +71,16 @@ def test_ink_from_gray_polarity():
     assert ink[10, 10] > 0.9 and ink[0, 0] < 0.1
     inv = ink_from_gray(255 - gray, dark_ink=False)
     assert np.allclose(ink, inv, atol=1e-6)
+
+
+def test_float_ink_a_hair_above_one_reads_as_0_to_1(mnist):
+    # Resampling a 0..1 map can leave a peak at 1.0000001; read as 0..255 it was a blank digit.
+    x, _ = mnist
+    ink = cv2.resize(x[0].astype(np.float32) / 255.0, (40, 40), interpolation=cv2.INTER_AREA)
+    ink[ink == ink.max()] = np.nextafter(np.float32(1.0), np.float32(2.0))
+    out = to_mnist(ink)
+    ref = to_mnist(np.clip(ink * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    assert out.max() > 200
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 2
+    # A float map in 0..255 is still read as such.
+    assert np.abs(to_mnist(ink * 255.0).astype(int) - out.astype(int)).max() <= 1
