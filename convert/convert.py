@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="multiply the final logits by this before quantising (probabilities p**k renormalised; the "
                         f"argmax never changes). Default: {LS_LOGIT_SCALE:g} when the training summary records label "
                         "smoothing (it flattens probabilities the reader's thresholds expect sharp), else 1")
+    p.add_argument("--output", choices=("logits", "softmax"), default="softmax",
+                   help="what the int8 model outputs: logits (the device takes the softmax in float) or "
+                        "softmax probabilities (default %(default)s)")
     p.add_argument("--no-card", action="store_true", help="skip the model card")
     args = p.parse_args(argv)
     if args.logit_scale is not None and not args.logit_scale > 0:
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> dict:
     damage = Damage(**{f.name: float(cfg[f.name]) for f in fields(Damage) if f.name in cfg})
     rep = representative_images(x_tr, y_tr, min(args.representative, len(x_tr)), args.seed, damage)
     step("quantising to full-integer int8")
-    flat = convert_int8(model, rep)
+    flat = convert_int8(model, rep, logits=args.output == "logits")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tflite.part")

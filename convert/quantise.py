@@ -48,9 +48,24 @@ def scale_logits(model, k: float) -> None:
     last.set_weights([w * k, b * k])
 
 
-def convert_int8(model, rep: np.ndarray) -> bytes:
-    """Convert a Keras model to a TFLite flatbuffer with int8 weights, activations, input and output."""
+def convert_int8(model, rep: np.ndarray, logits: bool = False) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer with int8 weights, activations, input and output.
+
+    ``logits``: leave out the final softmax, so the int8 output holds the logits and the device takes the
+    softmax in float (``edge.classify``). An int8 softmax output moves in steps of 1/256, and every clear
+    digit reads 255/256: the reader's split search could no longer tell a clear reading from a clearer one.
+    """
     import tensorflow as tf
+    from tensorflow import keras
+
+    if logits:
+        last = model.layers[-1]
+        saved = last.activation
+        last.activation = keras.activations.linear
+        try:
+            return convert_int8(model, rep, logits=False)
+        finally:
+            last.activation = saved
 
     def gen() -> Iterator[list[np.ndarray]]:
         for img in rep:

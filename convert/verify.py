@@ -33,7 +33,8 @@ def check_format(path: Path) -> dict:
                   "meaning": "q = round(x / scale) + zero_point with x = pixel / 255 (ink 1.0, background 0.0)"},
         "output": {"dtype": "int8", "shape": [-1, clf.num_classes], "scale": float(out["quantization"][0]),
                    "zero_point": int(out["quantization"][1]),
-                   "meaning": "softmax probabilities; p = (q - zero_point) * scale"},
+                   "meaning": ("logits; z = (q - zero_point) * scale, p = softmax(z) (taken in float on the device)"
+                               if clf.outputs_logits else "softmax probabilities; p = (q - zero_point) * scale")},
         "ops": sorted({d["op_name"] for d in it._get_ops_details()}) if hasattr(it, "_get_ops_details") else [],
     }
 

@@ -24,6 +24,22 @@ _MODULES = {
 }
 
 
+#: TFLite's int8 softmax always writes probabilities with this scale and zero point; any other int8 output
+#: is taken as logits, and the softmax is done here in float.
+SOFTMAX_QUANT = (1.0 / 256.0, -128)
+
+
+def is_softmax_output(scale: float, zero_point: int) -> bool:
+    """True when an int8 output quantised with ``scale``/``zero_point`` holds softmax probabilities."""
+    return abs(scale - SOFTMAX_QUANT[0]) < 1e-9 and int(zero_point) == SOFTMAX_QUANT[1]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 class ModelError(RuntimeError):
     """The model file is missing, unreadable or not the expected int8 digit model."""
 
@@ -56,6 +72,9 @@ class Classifier:
     """Batched digit classifier over an int8 TFLite model.
 
     ``predict`` takes uint8 ``[N, 28, 28]`` MNIST-style crops and returns float32 ``[N, C]`` probabilities.
+    The model may end in an int8 softmax (probabilities in steps of 1/256: every clear digit reads 255/256)
+    or output int8 logits, whose softmax is then taken here in float: the reader's split search compares
+    the log-probabilities of clear readings, which 1/256 steps flatten to one value.
     """
 
     def __init__(self, path: str | Path, num_threads: int = 1, runtime: str | None = None) -> None:
@@ -79,11 +98,13 @@ class Classifier:
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_scale, self._in_zero = inp["quantization"]
         self._out_scale, self._out_zero = out["quantization"]
+        self.outputs_logits = not is_softmax_output(self._out_scale, self._out_zero)
         self.num_classes = int(out["shape"][-1])
         self._batch = int(inp["shape"][0])
         self.invocations = 0
-        log.info("model %s loaded with runtime %s, %d thread(s), %d classes",
-                 path, self.runtime, self.num_threads, self.num_classes)
+        log.info("model %s loaded with runtime %s, %d thread(s), %d classes, %s output",
+                 path, self.runtime, self.num_threads, self.num_classes,
+                 "logits" if self.outputs_logits else "softmax")
 
     def _ensure_batch(self, n: int) -> int:
         # Re-allocating invalidates tensors and costs time: grow only, in powers of two.
@@ -104,7 +125,9 @@ class Classifier:
         return np.clip(q, -128, 127).astype(np.int8)
 
     def logits_to_probs(self, raw: np.ndarray) -> np.ndarray:
-        return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        """The model's int8 output as float32 probabilities."""
+        x = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        return softmax(x) if self.outputs_logits else x
 
     def predict(self, batch_u8: np.ndarray) -> np.ndarray:
         """Classify all crops in one ``invoke()``; returns float32 probabilities ``[N, C]``."""

@@ -37,6 +37,8 @@ def test_model_card_matches_file(model_path):
     for key in ("mnist_test", "usps", "semeion", "optdigits_windep"):
         assert key in card["accuracy"]
     assert len(card["training"]["data_md5_decompressed"]) == 4
+    # the classifier reads the output the way the card says it is (softmax probabilities or logits)
+    assert Classifier(model_path).outputs_logits == card["output"]["meaning"].startswith("logits")
 
 
 def test_runtime_fallback_order(monkeypatch):

@@ -62,6 +62,36 @@ def test_conversion_is_int8_with_resizable_batch_and_agrees_with_float(tiny_run)
         assert clf.predict(x[:n]).shape == (n, 11)
 
 
+def _convert(tiny_run, output: str):
+    out, env, _ = tiny_run
+    tfl = out / f"d_{output}.tflite"
+    if not tfl.is_file():
+        r = subprocess.run([sys.executable, "-m", "convert", "--model", str(out / "d.keras"), "--out", str(tfl),
+                            "--fixture", str(FIXTURE), "--representative", "200", "--max-drop", "2",
+                            "--output", output], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+    return tfl
+
+
+def test_logits_output_reads_the_same_with_finer_probabilities(tiny_run):
+    from edge.classify import Classifier
+
+    x = np.load(FIXTURE)["x"]
+    soft, logit = Classifier(_convert(tiny_run, "softmax")), Classifier(_convert(tiny_run, "logits"))
+    assert not soft.outputs_logits and logit.outputs_logits
+    card = json.loads(_convert(tiny_run, "logits").with_suffix(".json").read_text())
+    assert card["output"]["meaning"].startswith("logits")
+    p, q = soft.predict(x), logit.predict(x)
+    assert q.shape == p.shape == (len(x), 11)
+    np.testing.assert_allclose(q.sum(1), 1.0, atol=1e-5)
+    assert (q.argmax(1) == p.argmax(1)).mean() >= 0.97
+    # An int8 softmax moves in steps of 1/256; the float softmax of int8 logits does not.
+    assert np.allclose(p * 256, np.round(p * 256), atol=1e-3)
+    top = q.max(1)
+    assert not np.allclose(top * 256, np.round(top * 256), atol=1e-3)
+    assert len(np.unique(top)) > len(np.unique(p.max(1)))
+
+
 def test_bad_model_path_is_one_line_exit_2(tiny_run):
     _, env, _ = tiny_run
     r = subprocess.run([sys.executable, "-m", "convert", "--model", "/nonexistent.keras"],
@@ -91,3 +121,17 @@ def test_non_positive_logit_scale_is_a_usage_error():
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == ["python -m convert: error: --logit-scale must be positive, not 0.0 "
                                              "(see --help)"]
+
+
+def test_every_architecture_builds_small_with_eleven_outputs():
+    from train.model import ARCHS, build_model
+
+    for arch in ARCHS:
+        m = build_model(arch=arch)
+        assert m.output_shape == (None, 11), arch
+        assert m.count_params() < 150_000, arch
+        # every stem hands a 14x14 map to the 3x3 convolutions: strided by its stride, the others by a pool
+        first3x3 = next(layer for layer in m.layers if getattr(layer, "kernel_size", None) == (3, 3))
+        assert first3x3.input.shape[1:3] == (14, 14), arch
+    strided = build_model(arch="strided")
+    assert not any("max_pool" in layer.name for layer in strided.layers[:4])
