@@ -500,20 +500,30 @@ BRIDGE_PX = 5
 RULED_MIN_LINES = 4
 
 
+#: Share of the gaps between found lines that must be a whole number of pitches for a ruled page.
+RULED_FIT_SHARE = 0.85
+
+
 def is_ruled(where: list[float]) -> bool:
     """True when lines at these positions (rows or columns) are the rulings of a page: at least
-    ``RULED_MIN_LINES`` of them, every gap between neighbours a whole number of one pitch (lines may be
-    missed, never added) to within 15% of it, and most gaps one pitch. The streaks of a desk's grain are
-    not that regular."""
+    ``RULED_MIN_LINES`` of them, nearly every gap between neighbours (``RULED_FIT_SHARE``) a whole number
+    of one pitch (lines may be missed) to within 15% of it, and several gaps one pitch. The streaks of a
+    desk's grain are not that regular.
+
+    The pitch is the median of the gaps near the smallest one, not the smallest: under perspective the
+    pitch changes across the frame, and a line found only in pieces sits a few pixels off, so the
+    smallest gap is the extreme, not the rule; one such gap must not unmake a squared page."""
     if len(where) < RULED_MIN_LINES:
         return False
     gaps = np.diff(np.sort(np.asarray(where, np.float64)))
     gaps = gaps[gaps > 1.0]
     if gaps.size < RULED_MIN_LINES - 1:
         return False
-    pitch = float(gaps.min())
+    near = np.sort(gaps)
+    pitch = float(np.median(near[near <= 1.4 * near[0]]))
     k = np.maximum(1.0, np.round(gaps / pitch))
-    return bool(np.count_nonzero(k == 1) >= RULED_MIN_LINES - 2 and np.all(np.abs(gaps / k - pitch) <= 0.15 * pitch))
+    fits = np.abs(gaps / k - pitch) <= 0.15 * pitch
+    return bool(np.count_nonzero(fits & (k == 1)) >= RULED_MIN_LINES - 2 and fits.mean() >= RULED_FIT_SHARE)
 
 
 def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: bool = False,
