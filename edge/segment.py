@@ -625,6 +625,12 @@ def _dark_on_line(lines: np.ndarray, d: np.ndarray, horizontal: bool, run: int, 
     return keep[dlab].astype(np.uint8) * 255
 
 
+#: A pen stroke lying along a ruling is kept from a length of the line search's run divided by this: the
+#: back of a 6 or the stem of a 4 touches a grid line for less than a whole run, and taken out with the
+#: line it broke the digit (a 6 read as 4).
+ALONG_RUN_DIV = 2
+
+
 def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = None,
                    wobble: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Remove long thin horizontal and vertical lines, keeping the strokes that cross or touch them.
@@ -645,7 +651,8 @@ def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = No
                 found[hz] = find_lines(mask, hz, p, bridge=True)
     # Found with ``wobble``, a line also takes in the near-level bits of the strokes it meets: any piece
     # of it much darker than the line is kept, not only one as long as a stroke.
-    along = {hz: (_dark_on_line(found[hz][0], d, hz, 3 if wobble else found[hz][2], found[hz][3], p)
+    along = {hz: (_dark_on_line(found[hz][0], d, hz, 3 if wobble else max(3, found[hz][2] // ALONG_RUN_DIV),
+                                found[hz][3], p)
                   if d is not None and found[hz][1] > 0 else None) for hz in (True, False)}
     removed = np.zeros_like(mask)
     for horizontal in (True, False):
