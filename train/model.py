@@ -6,7 +6,8 @@ parameters (~142 KB as int8 TFLite) and ~5.7 M multiply-adds per digit (~21 us p
 x86 core in batches of 32). ``wide`` spends the dense layer's parameters on convolutions instead:
 Conv5x5(16)-pool-Conv3x3(32)-Conv3x3(48)-pool-Conv3x3(64)-Conv3x3(96)-pool-Dense(11) on the 3x3x96 map.
 ``strided`` is ``wide`` with the stem's convolution run at stride 2 instead of followed by a pool: the stem
-on a one-channel 28x28 input cost ~28% of ``wide``'s time per digit for 4% of its multiply-adds.
+on a one-channel 28x28 input, with its pool (and the head), took ~28% of ``wide``'s time per digit for 4% of
+its multiply-adds (README "The model": faster, but it read four real photos fewer; not shipped).
 """
 
 from __future__ import annotations
