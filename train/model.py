@@ -8,13 +8,17 @@ Conv5x5(16)-pool-Conv3x3(32)-Conv3x3(48)-pool-Conv3x3(64)-Conv3x3(96)-pool-Dense
 ``strided`` is ``wide`` with the stem's convolution run at stride 2 instead of followed by a pool: the stem
 on a one-channel 28x28 input, with its pool (and the head), took ~28% of ``wide``'s time per digit for 4% of
 its multiply-adds (README "The model": faster, but it read four real photos fewer; not shipped).
+``separable`` is ``wide`` with the three 3x3 convolutions after the first made depthwise-separable (a 3x3
+depthwise convolution, then a 1x1 one): a quarter of the parameters, ~0.6x the time; 99.34% on MNIST (not
+shipped).
 """
 
 from __future__ import annotations
 
 NUM_CLASSES = 11  # digits 0-9 and 10 = "not a digit"
 #: Widths of the four 3x3 convolutions after the first 5x5 one, per architecture (a pool after each pair).
-WIDTHS = {"vgg": (32, 32, 64, 64), "wide": (32, 48, 64, 96), "strided": (32, 48, 64, 96)}
+WIDTHS = {"vgg": (32, 32, 64, 64), "wide": (32, 48, 64, 96), "strided": (32, 48, 64, 96),
+          "separable": (32, 48, 64, 96)}
 ARCHS = tuple(WIDTHS)
 
 
@@ -37,7 +41,13 @@ def build_model(num_classes: int = NUM_CLASSES, dropout: float = 0.3, arch: str 
         x = conv(inp, 16, 5)
         x = L.MaxPool2D()(x)          # 14x14
     for i, filters in enumerate(WIDTHS[arch]):
-        x = conv(x, filters)
+        if arch == "separable" and i > 0:
+            x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+            x = L.BatchNormalization()(x)
+            x = L.ReLU()(x)
+            x = conv(x, filters, kernel=1)
+        else:
+            x = conv(x, filters)
         if i % 2:
             x = L.MaxPool2D()(x)  # 7x7, then 3x3
     x = L.Flatten()(x)
