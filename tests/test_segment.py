@@ -29,17 +29,24 @@ def mnist():
     return load_mnist()
 
 
-def _boxes_match(seg, positions, inks, tol=4):
-    """How many printed digits have exactly one candidate whose (source) box matches within ``tol`` px."""
+def _truth_boxes_match(seg, truth, tol=4):
+    """How many digit boxes ``truth`` (x, y, w, h, source px) have exactly one candidate whose box matches
+    within ``tol`` px (``2 * tol`` for the size)."""
     boxes = [seg.to_source(c.box) for c in seg.candidates]
     found = 0
-    for (x, y), ink in zip(positions, inks, strict=False):
-        h, w = ink.shape
+    for x, y, w, h in truth:
         hits = [b for b in boxes
                 if abs(b[0] - x) <= tol and abs(b[1] - y) <= tol
                 and abs(b[2] - w) <= 2 * tol and abs(b[3] - h) <= 2 * tol]
         found += len(hits) == 1
     return found
+
+
+def _boxes_match(seg, positions, inks, tol=4):
+    """How many printed digits (top-left ``positions``, ink maps ``inks``) have exactly one matching
+    candidate (:func:`_truth_boxes_match`)."""
+    return _truth_boxes_match(seg, [(x, y, ink.shape[1], ink.shape[0])
+                                    for (x, y), ink in zip(positions, inks, strict=False)], tol)
 
 
 def test_line_of_digits_gives_one_candidate_each(mnist):
@@ -257,14 +264,8 @@ def test_digits_touching_a_squared_pages_lines_keep_their_strokes(mnist, seed):
     # search's run; taken out with the line, the digit broke (one digit per page lost its box). Over 150
     # such pages, 1,758 digit boxes found against 1,748 when only whole runs along a line were kept.
     sc = _squared_scene(mnist, seed)
-    seg = segment(sc.image)
-    boxes = [seg.to_source(c.box) for c in seg.candidates]
-    for number in sc.numbers:
-        for dg in number.digits:
-            x, y, w, h = dg.box
-            hits = [b for b in boxes if abs(b[0] - x) <= 4 and abs(b[1] - y) <= 4
-                    and abs(b[2] - w) <= 8 and abs(b[3] - h) <= 8]
-            assert len(hits) == 1, (dg.digit, dg.box, boxes)
+    truth = [dg.box for number in sc.numbers for dg in number.digits]
+    assert _truth_boxes_match(segment(sc.image), truth) == len(truth)
 
 
 @pytest.mark.parametrize("tilt", [-14.0, -6.0, 3.0, 11.0])

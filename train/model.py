@@ -29,10 +29,11 @@ def build_model(num_classes: int = NUM_CLASSES, dropout: float = 0.3, arch: str 
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
 
+    def bn_relu(x):
+        return L.ReLU()(L.BatchNormalization()(x))
+
     def conv(x, filters: int, kernel: int = 3, strides: int = 1):
-        x = L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization()(x)
-        return L.ReLU()(x)
+        return bn_relu(L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x))
 
     inp = keras.Input((28, 28, 1), name="digit")
     if arch == "strided":
@@ -42,10 +43,7 @@ def build_model(num_classes: int = NUM_CLASSES, dropout: float = 0.3, arch: str 
         x = L.MaxPool2D()(x)          # 14x14
     for i, filters in enumerate(WIDTHS[arch]):
         if arch == "separable" and i > 0:
-            x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-            x = L.BatchNormalization()(x)
-            x = L.ReLU()(x)
-            x = conv(x, filters, kernel=1)
+            x = conv(bn_relu(L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)), filters, kernel=1)
         else:
             x = conv(x, filters)
         if i % 2:
