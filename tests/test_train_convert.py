@@ -130,8 +130,19 @@ def test_every_architecture_builds_small_with_eleven_outputs():
         m = build_model(arch=arch)
         assert m.output_shape == (None, 11), arch
         assert m.count_params() < 150_000, arch
-        # every stem hands a 14x14 map to the 3x3 convolutions: strided by its stride, the others by a pool
-        first3x3 = next(layer for layer in m.layers if getattr(layer, "kernel_size", None) == (3, 3))
-        assert first3x3.input.shape[1:3] == (14, 14), arch
+        # every stem hands a 14x14 map to the convolutions after it: strided by its stride, the others by a pool
+        convs = [layer for layer in m.layers if "conv" in layer.name]
+        assert convs[0].input.shape[1:3] == (28, 28), arch
+        assert convs[1].input.shape[1:3] == (14, 14), arch
+        # ...and the head reads a 3x3 map
+        flat = next(layer for layer in m.layers if "flatten" in layer.name)
+        assert flat.input.shape[1:3] == (3, 3), arch
     strided = build_model(arch="strided")
     assert not any("max_pool" in layer.name for layer in strided.layers[:4])
+    # fast: a 3x3 stem, and its last convolution already runs on the 3x3 map
+    fast = [layer for layer in build_model(arch="fast").layers if "conv" in layer.name]
+    assert fast[0].kernel_size == (3, 3)
+    assert fast[-1].input.shape[1:3] == (3, 3)
+    wide = [layer for layer in build_model(arch="wide").layers if "conv" in layer.name]
+    assert wide[0].kernel_size == (5, 5)
+    assert wide[-1].input.shape[1:3] == (7, 7)
