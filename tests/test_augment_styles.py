@@ -286,37 +286,3 @@ def test_train_rejects_an_unknown_extra_style():
     assert parse_args(["--extra-styles", "short4=0.2"]).extra_styles == "short4=0.2"
     with pytest.raises(SystemExit):
         parse_args(["--extra-styles", "nope"])
-
-
-def test_thin_leaves_one_pixel_skeletons_that_keep_the_loops():
-    bar = np.zeros((20, 40), bool)
-    bar[7:14, 5:35] = True
-    ring = cv2.ellipse(np.zeros((60, 40), np.uint8), (20, 30), (13, 24), 0, 0, 360, 1, 5) > 0
-    bar_skel = augment.thin(bar[None])[0]
-    # one pixel in every column of the bar's middle, on its middle row, nothing outside the bar
-    assert (bar_skel[:, 12:28].sum(axis=0) == 1).all()
-    assert set(np.nonzero(bar_skel[:, 12:28])[0]) == {10}
-    assert not (bar_skel & ~bar).any()
-    ring_skel = augment.thin(ring[None])[0]
-    assert ring_skel.sum() < ring.sum() / 4
-    assert augment.holes(ring_skel.astype(np.float32)) == 1
-
-
-def test_even_strokes_give_every_digit_mnists_stroke_whatever_its_pen(mnist_sample):
-    from edge.normalise import MNIST_STROKE, stroke_width
-
-    x, _ = mnist_sample
-    x = x[:80]
-    even = augment.even_strokes(x, chunk=32)
-    assert even.shape == x.shape and even.dtype == np.uint8
-    widths = np.array([stroke_width(a.astype(np.float32)) for a in even])
-    before = np.array([stroke_width(a.astype(np.float32)) for a in x])
-    assert abs(np.median(widths) - MNIST_STROKE) < 0.3
-    assert widths.std() < before.std() / 3  # MNIST's strokes swell and fade, a pen's do not
-    # the same digits drawn with a pen twice as thick come back the same
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-    thick = np.stack([cv2.dilate(a, kernel) for a in x])
-    assert np.abs(augment.even_strokes(thick).astype(int) - even).mean() < np.abs(thick.astype(int) - x).mean() / 3
-    # and the loops survive: a redrawn 0 is still a 0, not a 6
-    same = [augment.holes(a / 255.0) == augment.holes(b / 255.0) for a, b in zip(x, even, strict=True)]
-    assert np.mean(same) >= 0.9

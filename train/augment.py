@@ -130,48 +130,6 @@ def pen_stroke(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(small / top, 0.0, 1.0)  # the reader stretches a crop's ink to full strength
 
 
-def thin(bw: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a stack of binary images ``[N, H, W]`` to one-pixel skeletons, all at once
-    (OpenCV's own thinning is in the contrib build only, which the device side does not need)."""
-    img = np.pad(bw.astype(np.uint8), ((0, 0), (1, 1), (1, 1)))
-    changed = True
-    while changed:
-        changed = False
-        for step in (0, 1):
-            p2, p3, p4 = img[:, :-2, 1:-1], img[:, :-2, 2:], img[:, 1:-1, 2:]
-            p5, p6, p7 = img[:, 2:, 2:], img[:, 2:, 1:-1], img[:, 2:, :-2]
-            p8, p9 = img[:, 1:-1, :-2], img[:, :-2, :-2]
-            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
-            neighbours = sum(ring[:8])
-            rises = sum(ring[i] < ring[i + 1] for i in range(8))  # 0 -> 1 steps round the ring
-            # the two sub-steps peel south-east and north-west boundaries in turn
-            keep = (p2 & p4 & p6) | (p4 & p6 & p8) if step == 0 else (p2 & p4 & p8) | (p2 & p6 & p8)
-            centre = img[:, 1:-1, 1:-1]
-            drop = (centre == 1) & (neighbours >= 2) & (neighbours <= 6) & (rises == 1) & (keep == 0)
-            if drop.any():
-                changed = True
-                centre[drop] = 0
-    return img[:, 1:-1, 1:-1] > 0
-
-
-def even_strokes(x: np.ndarray, chunk: int = 1000, progress=None) -> np.ndarray:
-    """Each uint8 ``[N, 28, 28]`` digit redrawn along its skeleton as an even stroke of MNIST's width (worked
-    at 2x): the line of a ballpoint or fine liner. MNIST's strokes swell and fade; a pen's do not, and the
-    shipped model read MNIST's test digits drawn this way at 98.55% instead of 99.6%."""
-    f = 2
-    half = MNIST_STROKE * f / 2
-    out = np.empty_like(x)
-    for s in range(0, len(x), chunk):
-        big = np.stack([cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) for im in x[s:s + chunk]])
-        for i, skeleton in enumerate(thin(big > 127)):
-            d = cv2.distanceTransform((~skeleton).astype(np.uint8), cv2.DIST_L2, 5)
-            tube = np.clip(half + 0.5 - d, 0.0, 1.0)
-            out[s + i] = np.clip(cv2.resize(tube, (28, 28), interpolation=cv2.INTER_AREA) * 255 + 0.5, 0, 255)
-        if progress:
-            progress(min(s + chunk, len(x)), len(x))
-    return out
-
-
 def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blur, noise and contrast damage on a normalised 28x28 float image (0..1)."""
     if rng.random() < 0.25:

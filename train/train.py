@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.cli import OneLineParser
 
-from .augment import DEFAULT_DAMAGE, Damage, augment_batch, even_strokes
+from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT, make_junk
 from .model import ARCHS
@@ -61,9 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of those low-resolution crops hard-thresholded at a random level (default %(default)s)")
     p.add_argument("--pen", type=float, default=Damage.pen,
                    help="share of digits redrawn with another pen width and a hard edge (default %(default)s)")
-    p.add_argument("--even", type=float, default=0.0,
-                   help="share of digits redrawn along their skeleton as an even stroke of MNIST's width, a "
-                        "ballpoint's line (train/augment.py even_strokes; default %(default)s)")
     p.add_argument("--fill", type=float, default=Damage.fill,
                    help="share of augmented digits stretched towards a square box (default %(default)s)")
     p.add_argument("--arch", default="wide", choices=ARCHS, help="network (train/model.py; default %(default)s)")
@@ -81,21 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _show_even(done: int, total: int) -> None:
-    print(f"\rredrawing digits with even strokes: {done}/{total}", end="\n" if done == total else "",
-          file=sys.stderr, flush=True)
-
-
 class EpochData:
     """Builds the next epoch's augmented arrays in a thread (OpenCV releases the GIL)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int,
-                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE, extra: dict[str, float] | None = None,
-                 even: float = 0.0):
+                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE, extra: dict[str, float] | None = None):
         self.x, self.y = x, y
-        self.even = even
-        # redrawn once: the thinning costs ~1 ms a digit, too much to repeat every epoch
-        self.x_even = even_strokes(x, progress=_show_even) if even > 0 else None
         self.styles, self.damage, self.extra = styles, damage, extra or {}
         self.junk_fraction, self.augment = junk_fraction, augment
         self.seed = seed
@@ -105,10 +93,7 @@ class EpochData:
 
     def _build(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed + 7919 * epoch)
-        x = self.x
-        if self.x_even is not None:
-            x = np.where((rng.random(len(x)) < self.even)[:, None, None], self.x_even, x)
-        xa = augment_batch(add_styles(x, self.y, rng, self.extra) if self.styles else x, rng, self.augment,
+        xa = augment_batch(add_styles(self.x, self.y, rng, self.extra) if self.styles else self.x, rng, self.augment,
                            self.damage)
         ya = self.y.astype(np.int64)
         n_junk = int(len(xa) * self.junk_fraction)
@@ -222,7 +207,7 @@ def train(args: argparse.Namespace) -> dict:
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
                      styles=args.styles,
                      damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill, pen=args.pen),
-                     extra=parse_extra(args.extra_styles), even=args.even)
+                     extra=parse_extra(args.extra_styles))
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
     # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
@@ -262,8 +247,7 @@ def train(args: argparse.Namespace) -> dict:
                           "junk_fraction": args.junk_fraction, "styles": args.styles,
                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
                           "lowres": args.lowres,
-                          "binarise": args.binarise, "fill": args.fill, "pen": args.pen,
-                          "even": args.even},
+                          "binarise": args.binarise, "fill": args.fill, "pen": args.pen},
                "history": history}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
