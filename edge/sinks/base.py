@@ -122,3 +122,26 @@ class Sink(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+class DrawingSink(Sink):
+    """A sink that draws frames (the overlay and the window): it remembers the numbers of the last event to
+    draw as the stable set, and draws each event's own frame even for a caller that never calls
+    ``on_frame`` (one frame late, or at close)."""
+
+    def __init__(self) -> None:
+        self._stable: list[Number] = []
+        self._pending: tuple[Frame, FrameResult] | None = None
+
+    def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
+        if event.error is None:
+            self._stable = list(event.numbers)
+        # The daemon emits a frame's event before calling on_frame for it, which then drops the pending one.
+        self._flush_pending()
+        if frame is not None and result is not None and frame.image is not None:
+            self._pending = (frame, result)
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.on_frame(*pending)

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from edge.annotate import FpsMeter, annotate
-from edge.sinks.base import Sink, SinkOptions
-from edge.types import Event, Frame, FrameResult, Number
+from edge.sinks.base import DrawingSink, SinkOptions
+from edge.types import Frame, FrameResult, Number
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ def image_name(frame: Frame) -> str:
     return f"{frame.index:06d}_{stem}.jpg"
 
 
-class OverlaySink(Sink):
+class OverlaySink(DrawingSink):
     def __init__(self, path: str, options: SinkOptions | None = None) -> None:
+        super().__init__()
         self.opts = options or SinkOptions()
         self.path = Path(path)
         self.name = f"overlay:{path}"
@@ -54,8 +55,6 @@ class OverlaySink(Sink):
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None  # (w, h) of the video
         self._fps = FpsMeter()
-        self._stable: list[Number] = []
-        self._pending: tuple[Frame, FrameResult] | None = None
         self._closed = False
         self._failing = False
 
@@ -63,20 +62,6 @@ class OverlaySink(Sink):
     def video_path(self) -> Path:
         # VideoWriter picks the container from the extension; without one it cannot write at all.
         return self.path if self.path.suffix.lower() in VIDEO_EXTS else self.path.with_name(self.path.name + ".mp4")
-
-    def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
-        if event.error is None:
-            self._stable = list(event.numbers)
-        # The daemon emits a frame's event before calling on_frame for it; a caller that never calls
-        # on_frame still gets its event frames drawn, one frame late (or at close).
-        self._flush_pending()
-        if frame is not None and result is not None and frame.image is not None:
-            self._pending = (frame, result)
-
-    def _flush_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.on_frame(*pending)
 
     def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
                  fps: float | None = None) -> None:

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from edge.annotate import FpsMeter, annotate, put_label
-from edge.sinks.base import Sink, SinkOptions
-from edge.types import Event, Frame, FrameResult, Number
+from edge.sinks.base import DrawingSink, SinkOptions
+from edge.types import Frame, FrameResult, Number
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,14 @@ def window_size(width: int, height: int, limit: tuple[int, int] = MAX_WINDOW) ->
     return max(1, round(width * s)), max(1, round(height * s))
 
 
-class WindowSink(Sink):
+class WindowSink(DrawingSink):
     name = "window"
 
     def __init__(self, options: SinkOptions | None = None, *, check_display: bool = True) -> None:
         problem = display_problem() if check_display else None
         if problem:
             raise ValueError(f"sink 'window' needs a display ({problem}); use overlay:PATH or --web instead")
+        super().__init__()
         self.opts = options or SinkOptions()
         self.title = self.opts.window_name
         self.paused = False
@@ -84,23 +85,7 @@ class WindowSink(Sink):
         self._open = False
         self._closed = False
         self._fps = FpsMeter()
-        self._stable: list[Number] = []
-        self._pending: tuple[Frame, FrameResult] | None = None
         self._sized_for: tuple[int, ...] | None = None
-
-    def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
-        if event.error is None:
-            self._stable = list(event.numbers)
-        # The daemon emits a frame's event before calling on_frame for it; a caller that never calls
-        # on_frame still gets its event frames drawn, one frame late (or at close).
-        self._flush_pending()
-        if frame is not None and result is not None and frame.image is not None:
-            self._pending = (frame, result)
-
-    def _flush_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.on_frame(*pending)
 
     def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
                  fps: float | None = None) -> None:
