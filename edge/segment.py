@@ -93,7 +93,7 @@ class SegmentParams:
     merge_max_height: float = 1.3
     #: Candidates whose ink is fainter than this fraction of the frame's typical ink are dropped: the
     #: soft edge of a hand's shadow leaves a faint band that is not writing.
-    min_rel_contrast: float = 0.5
+    min_rel_contrast: float = 0.3
     #: The typical ink is the median candidate's, but at least this share of the strongest one's: the grain
     #: of a desk beside the page (many faint candidates around a few digits) cannot set it.
     strongest_share: float = 0.35
