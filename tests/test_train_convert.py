@@ -77,9 +77,10 @@ def test_logits_output_reads_the_same_with_finer_probabilities(tiny_run):
     from edge.classify import Classifier
 
     x = np.load(FIXTURE)["x"]
-    soft, logit = Classifier(_convert(tiny_run, "softmax")), Classifier(_convert(tiny_run, "logits"))
+    logits_path = _convert(tiny_run, "logits")
+    soft, logit = Classifier(_convert(tiny_run, "softmax")), Classifier(logits_path)
     assert not soft.outputs_logits and logit.outputs_logits
-    card = json.loads(_convert(tiny_run, "logits").with_suffix(".json").read_text())
+    card = json.loads(logits_path.with_suffix(".json").read_text())
     assert card["output"]["meaning"].startswith("logits")
     p, q = soft.predict(x), logit.predict(x)
     assert q.shape == p.shape == (len(x), 11)

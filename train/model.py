@@ -18,21 +18,37 @@ one-channel input and the 96-filter convolution at 7x7 were the two costliest st
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 NUM_CLASSES = 11  # digits 0-9 and 10 = "not a digit"
-#: Widths of the four 3x3 convolutions after the first 5x5 one, per architecture (a pool after each pair).
-WIDTHS = {"vgg": (32, 32, 64, 64), "wide": (32, 48, 64, 96), "strided": (32, 48, 64, 96),
-          "separable": (32, 48, 64, 96), "fast": (32, 48, 64, 96)}
-#: After which of those convolutions a 2x2 pool follows (the stem always pools or strides).
-POOLS = {"fast": (1, 2)}
-ARCHS = tuple(WIDTHS)
+
+
+class Arch(NamedTuple):
+    """One network: a 16-filter stem, then four convolutions of these ``widths``."""
+
+    widths: tuple[int, int, int, int]
+    stem_kernel: int = 5
+    #: 2: the stem convolution strides to 14x14; 1: it is followed by a 2x2 pool instead.
+    stem_stride: int = 1
+    #: the convolutions after the first of the four are depthwise 3x3 then 1x1
+    separable: bool = False
+    #: after which of the four convolutions a 2x2 pool follows (7x7, then 3x3)
+    pools: tuple[int, int] = (1, 3)
+
+
+_WIDE = (32, 48, 64, 96)
+SPECS = {"vgg": Arch((32, 32, 64, 64)), "wide": Arch(_WIDE), "strided": Arch(_WIDE, stem_stride=2),
+         "separable": Arch(_WIDE, separable=True), "fast": Arch(_WIDE, stem_kernel=3, pools=(1, 2))}
+ARCHS = tuple(SPECS)
 
 
 def build_model(num_classes: int = NUM_CLASSES, dropout: float = 0.3, arch: str = "wide"):
     from tensorflow import keras
 
     L = keras.layers
-    if arch not in ARCHS:
+    if arch not in SPECS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
+    spec = SPECS[arch]
 
     def bn_relu(x):
         return L.ReLU()(L.BatchNormalization()(x))
@@ -41,18 +57,16 @@ def build_model(num_classes: int = NUM_CLASSES, dropout: float = 0.3, arch: str 
         return bn_relu(L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x))
 
     inp = keras.Input((28, 28, 1), name="digit")
-    if arch == "strided":
-        x = conv(inp, 16, 5, strides=2)  # 14x14
-    else:
-        x = conv(inp, 16, 3 if arch == "fast" else 5)
-        x = L.MaxPool2D()(x)          # 14x14
-    for i, filters in enumerate(WIDTHS[arch]):
-        if arch == "separable" and i > 0:
+    x = conv(inp, 16, spec.stem_kernel, strides=spec.stem_stride)
+    if spec.stem_stride == 1:
+        x = L.MaxPool2D()(x)  # 14x14
+    for i, filters in enumerate(spec.widths):
+        if spec.separable and i > 0:
             x = conv(bn_relu(L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)), filters, kernel=1)
         else:
             x = conv(x, filters)
-        if i in POOLS.get(arch, (1, 3)):
-            x = L.MaxPool2D()(x)  # 7x7, then 3x3
+        if i in spec.pools:
+            x = L.MaxPool2D()(x)
     x = L.Flatten()(x)
     if arch == "vgg":
         x = L.Dropout(dropout)(x)
