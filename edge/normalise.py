@@ -38,7 +38,7 @@ def ink_from_gray(gray: np.ndarray, dark_ink: bool = True) -> np.ndarray:
 def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
     """Estimate stroke width as 2*area/perimeter of the ink above ``level`` (0 when there is none)."""
     mask = (ink >= level * float(ink.max() or 1.0)).astype(np.uint8)
-    area = float(mask.sum())
+    area = float(cv2.countNonZero(mask))
     if area == 0:
         return 0.0
     contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
@@ -50,10 +50,11 @@ def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
 
 def ink_bbox(ink: np.ndarray, level: float) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1), exclusive ends, of the pixels above ``level``; None when there are none."""
-    ys, xs = np.nonzero(ink > level)
-    if len(xs) == 0:
+    # OpenCV's bounding box of a mask: a tenth of np.nonzero's cost, and it is taken twice per crop.
+    x, y, w, h = cv2.boundingRect((ink > level).view(np.uint8))
+    if w == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return x, y, x + w, y + h
 
 
 def to_mnist(ink: np.ndarray, target_stroke: float | None = MNIST_STROKE) -> np.ndarray:
@@ -66,7 +67,7 @@ def to_mnist(ink: np.ndarray, target_stroke: float | None = MNIST_STROKE) -> np.
     a = ink.astype(np.float32)
     # Integer ink is 0..255. Float ink is 0..1, but resampling can leave a peak a hair above 1.0: only a
     # float map clearly beyond 1 is taken as 0..255 (read as 0..255, a 1.0000001 peak left a blank image).
-    if np.issubdtype(ink.dtype, np.integer) or (a.size and a.max() > FLOAT_INK_MAX):
+    if ink.dtype.kind in "ui" or (a.size and a.max() > FLOAT_INK_MAX):
         a = a / 255.0
     a = np.minimum(a, 1.0)
     box = ink_bbox(a, 0.1)
@@ -107,7 +108,7 @@ def _fix_stroke(a: np.ndarray, scale: float, target: float) -> np.ndarray:
         return cv2.dilate(a, kernel)
     # Thinning a stroke must never erase it: keep the erosion only if most of the ink survives.
     eroded = cv2.erode(a, kernel)
-    if eroded.max() >= 0.5 * a.max() and (eroded > 0.5).sum() >= 0.25 * (a > 0.5).sum():
+    if eroded.max() >= 0.5 * a.max() and np.count_nonzero(eroded > 0.5) >= 0.25 * np.count_nonzero(a > 0.5):
         return eroded
     return a
 

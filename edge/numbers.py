@@ -58,22 +58,20 @@ def estimate_tilt(digits: list[Digit], p: NumbersParams | None = None) -> float:
     hs = np.array([d.box[3] for d in digits], np.float64)
     h = float(np.median(hs))
     limit = math.radians(max(p.max_tilt_deg, 1.0))
-    angles, weights = [], []
-    for i in range(len(digits)):
-        d = c - c[i]
-        dist = np.hypot(d[:, 0], d[:, 1])
-        ang = np.arctan2(d[:, 1], d[:, 0])
-        ok = (d[:, 0] > 0) & (np.abs(ang) <= limit) & (dist <= p.link_distance * h)
-        if not ok.any():
-            continue
-        j = int(np.argmin(np.where(ok, dist, np.inf)))
-        angles.append(ang[j])
-        # Long links average out a digit's own shape, so they say more about the line than short ones.
-        weights.append(dist[j])
-    if not angles:
+    # Every digit against every other at once (row i: the links from digit i).
+    d = c[None, :, :] - c[:, None, :]
+    dist = np.hypot(d[..., 0], d[..., 1])
+    ang = np.arctan2(d[..., 1], d[..., 0])
+    ok = (d[..., 0] > 0) & (np.abs(ang) <= limit) & (dist <= p.link_distance * h)
+    linked = np.flatnonzero(ok.any(axis=1))
+    j = np.argmin(np.where(ok, dist, np.inf), axis=1)[linked]
+    angles = ang[linked, j]
+    # Long links average out a digit's own shape, so they say more about the line than short ones.
+    weights = dist[linked, j]
+    if not angles.size:
         return 0.0
     order = np.argsort(angles)
-    a, w = np.array(angles)[order], np.array(weights)[order]
+    a, w = angles[order], weights[order]
     cum = np.cumsum(w)
     return float(a[np.searchsorted(cum, cum[-1] / 2.0)])
 
