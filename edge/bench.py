@@ -281,6 +281,10 @@ def run_full(path: Path, limit: int, reader: Any, values: list[str] | None) -> d
     return out
 
 
+#: Gated passes in one bench run (``--gate-repeats``); the median is reported.
+GATE_REPEATS = 5
+
+
 def run_gated(path: Path, reader: Any, fps: float, info: dict[str, Any], params: Any = None) -> dict[str, Any]:
     """Decode + GatedReader.read + the stabiliser, per frame, over the whole video (ms, mean per frame).
 
@@ -431,8 +435,14 @@ def prior_art_segment_ms(gray: np.ndarray) -> float:
 
 
 def run_gate_bench(video: Path | None, reader: Any, mnist_dir: str | None, codec: str,
-                   tmpdir: str | None) -> dict[str, Any]:
-    """The gated run: on ``video`` if given (no truth to check against), else on the generated gated video."""
+                   tmpdir: str | None, repeats: int = GATE_REPEATS) -> dict[str, Any]:
+    """The gated run: on ``video`` if given (no truth to check against), else on the generated gated video.
+
+    The clip is short (11 s) and this host's speed drifts by tens of percent from minute to minute, so the
+    gated pass runs ``repeats`` times, each between two floor passes (floor, gated, floor, gated, ...,
+    floor) and measured against the lower of its two neighbours; the run with the median ratio is
+    reported, with the range of all of them.
+    """
     info: dict[str, Any] = {}
     fps = 15.0
     if video is None:
@@ -450,11 +460,15 @@ def run_gate_bench(video: Path | None, reader: Any, mnist_dir: str | None, codec
         cap.release()
     limit = 10_000
     reader.read(read_frames(video, 1)[0])
-    floor = run_floor(video, limit)
-    g = run_gated(video, reader, fps, info)
-    floor2 = run_floor(video, limit)
-    if floor2["total"] < floor["total"]:
-        floor = floor2
+    floors = [run_floor(video, limit)]
+    runs = []
+    for _ in range(max(1, repeats)):
+        g = run_gated(video, reader, fps, info)
+        floors.append(run_floor(video, limit))
+        floor = min(floors[-2:], key=lambda f: f["total"])
+        runs.append((g["total"] / floor["total"], g, floor))
+    ratios = sorted(r[0] for r in runs)
+    _, g, floor = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     out: dict[str, Any] = {
         "video": {k: v for k, v in info.items() if k != "expected"} or {"path": str(video)},
         "floor_ms": {"total": floor["total"], "cpu_total": floor["cpu_total"]},
@@ -463,6 +477,7 @@ def run_gate_bench(video: Path | None, reader: Any, mnist_dir: str | None, codec
     }
     out["gated_over_floor"] = out["pipeline_ms"]["total"] / floor["total"]
     out["gated_over_floor_cpu"] = out["pipeline_ms"]["cpu_total"] / max(floor["cpu_total"], 1e-6)
+    out["gated_over_floor_runs"] = [round(r, 3) for r in ratios]
     out["published"] = [[i, v] for i, v in out["published"]]
     return out
 
@@ -526,7 +541,8 @@ def make_reader(model: str, threads: int) -> Any:
 
 def bench(video: Path | None, frames: int, model: str, threads: int, prior: bool, prior_frames: int,
           keras_model: str | None, mnist_dir: str | None, keep_video: Path | None,
-          pi4: bool = True, codec: str = "mjpg", gate: bool = True) -> dict[str, Any]:
+          pi4: bool = True, codec: str = "mjpg", gate: bool = True,
+          gate_repeats: int = GATE_REPEATS) -> dict[str, Any]:
     if video is not None and not video.is_file():
         raise BenchError(f"video not found: {video}")
     reader, runtime = make_reader(model, threads)
@@ -564,7 +580,7 @@ def bench(video: Path | None, frames: int, model: str, threads: int, prior: bool
         if "frames_read_right_pct" in full:
             out["frames_read_right_pct"] = full["frames_read_right_pct"]
         out["gated"] = run_gate_bench(video if info.get("generated") is None else None, reader, mnist_dir,
-                                      codec, tmp.name if tmp is not None else None) if gate \
+                                      codec, tmp.name if tmp is not None else None, gate_repeats) if gate \
             else {"skipped": "--no-gate"}
         if prior:
             pa = run_prior_art(decoded[:prior_frames], crops[:prior_frames], keras_model)
@@ -625,6 +641,10 @@ def format_table(r: dict[str, Any]) -> str:
                      f"= {g['gated_over_floor']:.2f}x wall, {g['gated_over_floor_cpu']:.2f}x CPU (target <= "
                      f"{TARGET_FULL_OVER_FLOOR}x: {ok}); reader ran on {g['frames_read']} of {g['frames']} frames "
                      f"({g['read_frame_ms']:.1f} ms each), the others cost {g['reused_frame_ms']:.2f} ms")
+        runs = g.get("gated_over_floor_runs", [])
+        if len(runs) > 1:
+            lines.append(f"  median of {len(runs)} gated passes, each between two floor passes: "
+                         + ", ".join(f"{x:.2f}x" for x in runs))
         if g.get("still_frame_ms"):
             lines.append(f"  page held still (after the start-up reads, forced re-reads included): "
                          f"{g['still_frame_ms']:.2f} ms/frame = {g['still_frame_ms'] / g['floor_ms']['total']:.2f}x "
@@ -672,17 +692,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="codec of the generated video: mjpg (a USB webcam's 720p stream, default) or mp4v")
     ap.add_argument("--no-pi4", action="store_true", help="skip the sysbench calibration for the Pi 4 estimate")
     ap.add_argument("--no-gate", action="store_true", help="skip the gated run (change gate, edge/motion.py)")
+    ap.add_argument("--gate-repeats", type=int, default=GATE_REPEATS,
+                    help="gated passes, each between two floor passes; the median is reported (default %(default)s)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = ap.parse_args(argv)
-    if args.frames < 1 or args.prior_frames < 1 or args.threads < 1:
-        print("error: --frames, --prior-frames and --threads must be at least 1", file=sys.stderr)
+    if min(args.frames, args.prior_frames, args.threads, args.gate_repeats) < 1:
+        print("error: --frames, --prior-frames, --threads and --gate-repeats must be at least 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         r = bench(Path(args.video) if args.video else None, args.frames, args.model, args.threads,
                   not args.no_prior_art, args.prior_frames, args.keras_model, args.mnist_dir,
                   Path(args.keep_video) if args.keep_video else None, not args.no_pi4, args.codec,
-                  not args.no_gate)
+                  not args.no_gate, args.gate_repeats)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -57,10 +57,20 @@ def test_bench_json_has_every_stage(tiny_video):
     g = out["gated"]
     assert g["frames"] == 6 and g["frames_read"] + g["frames_reused"] == g["frames"] and g["frames_read"] >= 1
     assert g["pipeline_ms"]["total"] > 0 and g["floor_ms"]["total"] > 0 and g["gated_over_floor"] > 0
+    # Five gated passes by default, the median one reported.
+    runs = g["gated_over_floor_runs"]
+    assert len(runs) == bench.GATE_REPEATS and runs == sorted(runs)
+    assert g["gated_over_floor"] == pytest.approx(runs[len(runs) // 2], abs=1e-3)
     r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "2", "--no-prior-art", "--no-pi4",
              "--no-gate", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["gated"] == {"skipped": "--no-gate"}
+
+
+def test_bench_gate_repeats_below_one_is_a_usage_error():
+    r = _run("-m", "edge.bench", "--gate-repeats", "0")
+    assert r.returncode == 2
+    assert "--gate-repeats" in r.stderr and "Traceback" not in r.stderr
 
 
 @needs_model
