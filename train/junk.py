@@ -22,30 +22,50 @@ _FONTS = (cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HE
           cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
 
 
-def _row(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
-    """Place digits side by side with small gaps or overlaps; return canvas and digit x-centres."""
+def _row(digits: list[np.ndarray], rng: np.random.Generator,
+         mixed: bool = False) -> tuple[np.ndarray, list[int]]:
+    """Place digits side by side with small gaps or overlaps; return canvas and digit x-centres.
+
+    ``mixed``: as people write them rather than as MNIST's boxes set them: each digit at its own size
+    (60-100% of the height, standing on a common baseline give or take a few pixels) and overlapping its
+    neighbour by up to 45% of the narrower one - a small 5 against a tall 7, two 0s run into each other.
+    """
     crops = []
     for d in digits:
+        if mixed:
+            s = float(rng.uniform(0.6, 1.0))
+            side = max(8, round(28 * s))
+            d = cv2.resize(d, (side, side), interpolation=cv2.INTER_AREA)
         xs = np.nonzero(d.max(0) > 20)[0]
         crops.append(d[:, xs.min():xs.max() + 1] if len(xs) else d)
     width = sum(c.shape[1] for c in crops) + 40
     canvas = np.zeros((28, width), np.float32)
     x = 4
     centres = []
-    for c in crops:
+    for k, c in enumerate(crops):
         w = c.shape[1]
-        dy = int(rng.integers(-2, 3))
-        region = canvas[max(0, dy):28 + min(0, dy), x:x + w]
-        src = c[max(0, -dy):28 - max(0, dy)].astype(np.float32) / 255.0
+        if mixed:
+            top = 28 - c.shape[0] + int(rng.integers(-2, 3))
+            y0, y1 = max(0, top), min(28, top + c.shape[0])
+            region = canvas[y0:y1, x:x + w]
+            src = c[y0 - top:y1 - top].astype(np.float32) / 255.0
+        else:
+            dy = int(rng.integers(-2, 3))
+            region = canvas[max(0, dy):28 + min(0, dy), x:x + w]
+            src = c[max(0, -dy):28 - max(0, dy)].astype(np.float32) / 255.0
         np.maximum(region, src[: region.shape[0], : region.shape[1]], out=region)
         centres.append(x + w // 2)
-        x += w + int(rng.integers(-max(1, w // 4), 3))
+        if mixed and k + 1 < len(crops):
+            over = int(0.45 * min(w, crops[k + 1].shape[1]))
+            x += w + int(rng.integers(-max(1, over), 3))
+        else:
+            x += w + int(rng.integers(-max(1, w // 4), 3))
     return canvas[:, : x + 4], centres
 
 
-def touching(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def touching(x: np.ndarray, rng: np.random.Generator, mixed: bool = False) -> np.ndarray:
     n = 2 if rng.random() < 0.75 else 3
-    canvas, _ = _row([x[i] for i in rng.integers(0, len(x), n)], rng)
+    canvas, _ = _row([x[i] for i in rng.integers(0, len(x), n)], rng, mixed)
     return to_mnist(canvas)
 
 
@@ -128,10 +148,16 @@ def noise_texture(rng: np.random.Generator) -> np.ndarray:
     return to_mnist(img, None)
 
 
-def make_junk(n: int, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``n`` not-a-digit crops, uint8 [n,28,28], from digits ``x`` (labels ``y``)."""
+#: Share of the touching digits drawn ``mixed`` (see ``_row``) unless ``make_junk`` is told otherwise.
+TOUCHING_MIXED = 0.0
+
+
+def make_junk(n: int, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+              touching_mixed: float = TOUCHING_MIXED) -> np.ndarray:
+    """``n`` not-a-digit crops, uint8 [n,28,28], from digits ``x`` (labels ``y``); ``touching_mixed`` of the
+    touching digits at their own sizes and overlapping more (``_row``)."""
     makers = [
-        (0.30, lambda: touching(x, rng)),
+        (0.30, lambda: touching(x, rng, touching_mixed > 0 and rng.random() < touching_mixed)),
         (0.20, lambda: straddle(x, y, rng)),
         (0.12, lambda: fragment(x, y, rng)),
         (0.10, lambda: blob(rng)),

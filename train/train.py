@@ -24,7 +24,7 @@ from edge.cli import OneLineParser
 
 from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_mnist
-from .junk import NOT_A_DIGIT, make_junk
+from .junk import NOT_A_DIGIT, TOUCHING_MIXED, make_junk
 from .model import ARCHS
 from .styles import DEFAULT_EXTRA, EXTRA, add_styles, parse_extra
 
@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "learning rate is still high (default %(default)s)")
     p.add_argument("--junk-fraction", type=float, default=0.1,
                    help="not-a-digit crops per digit in each epoch (0 disables the 11th class)")
+    p.add_argument("--touching-mixed", type=float, default=TOUCHING_MIXED,
+                   help="share of the not-a-digit touching digits drawn at their own sizes and overlapping up "
+                        "to 45%% (train/junk.py; default %(default)s)")
     p.add_argument("--augment", type=float, default=0.85, help="fraction of digits augmented each epoch")
     p.add_argument("--styles", action=argparse.BooleanOptionalAction, default=True,
                    help="add flagged 1s, crossed 7s and hooked 9s to MNIST's own (train/styles.py; "
@@ -75,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parse_extra(args.extra_styles)
     except ValueError as exc:
         p.error(f"--extra-styles: {exc}")
+    if not 0.0 <= args.touching_mixed <= 1.0:
+        p.error(f"--touching-mixed must be between 0 and 1, not {args.touching_mixed}")
     return args
 
 
@@ -82,8 +87,10 @@ class EpochData:
     """Builds the next epoch's augmented arrays in a thread (OpenCV releases the GIL)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int,
-                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE, extra: dict[str, float] | None = None):
+                 styles: bool = True, damage: Damage = DEFAULT_DAMAGE, extra: dict[str, float] | None = None,
+                 touching_mixed: float = TOUCHING_MIXED):
         self.x, self.y = x, y
+        self.touching_mixed = touching_mixed
         self.styles, self.damage, self.extra = styles, damage, extra or {}
         self.junk_fraction, self.augment = junk_fraction, augment
         self.seed = seed
@@ -98,7 +105,7 @@ class EpochData:
         ya = self.y.astype(np.int64)
         n_junk = int(len(xa) * self.junk_fraction)
         if n_junk:
-            xa = np.concatenate([xa, make_junk(n_junk, self.x, self.y, rng)])
+            xa = np.concatenate([xa, make_junk(n_junk, self.x, self.y, rng, self.touching_mixed)])
             ya = np.concatenate([ya, np.full(n_junk, NOT_A_DIGIT, np.int64)])
         order = rng.permutation(len(xa))
         return xa[order], ya[order]
@@ -181,7 +188,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.junk_fraction > 0:
         rng = np.random.default_rng(args.seed - 1)
         n_junk = max(1, int(n_val * args.junk_fraction))
-        x_val = np.concatenate([x_val, make_junk(n_junk, x_tr, y_tr, rng)])
+        x_val = np.concatenate([x_val, make_junk(n_junk, x_tr, y_tr, rng, args.touching_mixed)])
         y_val = np.concatenate([y_val, np.full(n_junk, NOT_A_DIGIT, np.int64)])
     print(f"training on {len(x_tr)} digits (+{args.junk_fraction:.0%} not-a-digit), validating on "
           f"{len(x_val)}, up to {args.epochs} epochs", file=sys.stderr, flush=True)
@@ -207,7 +214,7 @@ def train(args: argparse.Namespace) -> dict:
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
                      styles=args.styles,
                      damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill, pen=args.pen),
-                     extra=parse_extra(args.extra_styles))
+                     extra=parse_extra(args.extra_styles), touching_mixed=args.touching_mixed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
     # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
@@ -244,7 +251,8 @@ def train(args: argparse.Namespace) -> dict:
                "classes": num_classes, "seed": args.seed,
                "config": {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                           "label_smoothing": args.label_smoothing, "augment": args.augment,
-                          "junk_fraction": args.junk_fraction, "styles": args.styles,
+                          "junk_fraction": args.junk_fraction, "touching_mixed": args.touching_mixed,
+                          "styles": args.styles,
                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
                           "lowres": args.lowres,
                           "binarise": args.binarise, "fill": args.fill, "pen": args.pen},
