@@ -33,6 +33,47 @@ def test_fill_box_stretches_towards_a_square_but_not_a_bar_into_a_block():
         assert out.shape[1] <= round(2.5 * 4) and out.shape[0] == 50
 
 
+def _ink_extent(a: np.ndarray) -> tuple[int, int]:
+    ys, xs = np.nonzero(a > 0.05)
+    return int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1
+
+
+def test_clip_edges_cuts_the_outer_strokes_but_never_a_whole_stroke():
+    rng = np.random.default_rng(0)
+    ring = _ring()  # a 5 px stroke with an anti-aliased rim: at most 60% of 6 px cut from an edge
+    most = 0.6 * 6
+    h, w = _ink_extent(ring)
+    cut_rows, cut_cols = [], []
+    for _ in range(60):
+        out = augment.clip_edges(ring, rng)
+        oh, ow = _ink_extent(out)
+        cut_rows.append(h - oh)
+        cut_cols.append(w - ow)
+        assert augment.holes(out) == 1  # the loop stays closed
+    # Top and/or bottom nearly always, a side now and then, never more than 60% of the stroke per edge.
+    assert min(cut_rows) >= 1 and max(cut_rows) <= 2 * (most + 1)
+    assert 0 < sum(c > 0 for c in cut_cols) < 30 and max(cut_cols) <= most + 1
+    # A 7's bar, 3 px thick, keeps ink in its row whatever is cut from the top.
+    seven = np.zeros((50, 40), np.float32)
+    seven[5:8, 5:35] = 1.0
+    cv2.line(seven, (34, 7), (14, 45), 1.0, 3)
+    for _ in range(30):
+        out = augment.clip_edges(seven, rng)
+        # At most 60% of the 3 px bar: whole rows of it or a dimmed row left, never less than 1.2 px of ink
+        # (the bar's right end, where the stem joins it, holds more); a side cut shortens it by little.
+        assert out.shape[1] >= 30 - 3
+        assert out[:3, 2:20].sum(axis=0).min() >= 1.2 - 1e-5
+
+
+def test_clip_edges_shortens_a_plain_one_by_a_stroke_width_at_most():
+    rng = np.random.default_rng(1)
+    one = np.zeros((60, 30), np.float32)
+    one[5:55, 13:17] = 1.0  # 4 px wide, 50 tall: its tip and foot lie on the top and bottom edges
+    for _ in range(30):
+        h, w = _ink_extent(augment.clip_edges(one, rng))
+        assert h >= 50 - 2 * (0.6 * 4 + 1) and w >= 4 - (0.6 * 4 + 1)
+
+
 def test_holes_counts_loops():
     assert augment.holes(_ring()) == 1
     eight = np.zeros((60, 40), np.float32)
@@ -89,7 +130,7 @@ def test_augment_digit_keeps_the_convention_with_all_damage_on(mnist_sample):
     x, _ = mnist_sample
     rng = np.random.default_rng(3)
     for img in x[:20]:
-        out = augment.augment_digit(img, rng, damage=augment.Damage(lowres=1.0, fill=1.0, pen=1.0))
+        out = augment.augment_digit(img, rng, damage=augment.Damage(lowres=1.0, fill=1.0, pen=1.0, clip=1.0))
         assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() > 80  # contrast damage: >= 0.55
         ys, xs = np.nonzero(out > 0.6 * out.max())  # above the photometric noise and background offset
         assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 24

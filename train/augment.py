@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.normalise import BOX, MNIST_STROKE, ink_bbox, to_mnist
+from edge.normalise import BOX, MNIST_STROKE, ink_bbox, stroke_width, to_mnist
 
 PAD = 40  # work canvas: room for rotation and shear without clipping
 
@@ -73,6 +73,49 @@ def fill_box(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     nw = min(round(w + k * (side - w)), round(2.5 * w))
     nh = min(round(h + k * (side - h)), round(2.5 * h))
     return cv2.resize(a, (max(1, nw), max(1, nh)), interpolation=cv2.INTER_LINEAR)
+
+
+def _edge_stroke(view: np.ndarray) -> float:
+    """Thickness (px) of the stroke along row 0 of ``view``: the shortest run of ink from that row inwards
+    over the columns where row 0 holds ink (0 when none does) - at the top of a curve the runs beside the
+    apex cut the stroke obliquely and are longer than it is thick."""
+    ink = view > 0.5 * float(view.max() or 1.0)
+    cols = np.flatnonzero(ink[0])
+    if cols.size == 0:
+        return 0.0
+    # the first row without ink below row 0 in each of those columns
+    runs = np.argmin(np.vstack([ink[:, cols], np.zeros((1, cols.size), bool)]), axis=0)
+    return float(runs.min())
+
+
+def clip_edges(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cut the outer part of the strokes off at the ink box's top and/or bottom (now and then a side), as a
+    scanner's box that the digit was stretched to fill does (USPS: nine digits in ten touch the top and the
+    bottom of their 16x16 box, their outermost strokes cut flat) and a tight camera crop can. At most 60% of
+    the thickness of the stroke along that edge, so no stroke disappears (a 7 keeps its bar); a cut that
+    opens or closes a loop is undone."""
+    a = orig = _ink_crop(img)
+    if min(a.shape) < 6:
+        return img
+    typical = stroke_width(a)
+    edges = {0: ("top",), 1: ("bottom",), 2: ("top", "bottom")}[int(rng.choice(3, p=[0.4, 0.4, 0.2]))]
+    if rng.random() < 0.15:
+        edges = edges + (("left", "right")[int(rng.integers(2))],)
+    a = a.copy()
+    for edge in edges:
+        # Whole pixels removed, the next one dimmed by the fraction left: a cut between pixels.
+        view = {"top": a, "bottom": a[::-1], "left": a.T, "right": a.T[::-1]}[edge]
+        # the stroke's run inwards, but never more than the digit's stroke width: a stem ending at the
+        # edge (a 1's tip, a 7's bar end seen from the side) runs along the cut, not across it
+        width = min(_edge_stroke(view), typical)
+        if width <= 0:
+            continue
+        cut = rng.uniform(0.25, 0.6) * width
+        whole, frac = int(cut), cut - int(cut)
+        view[:whole] = 0.0
+        view[whole] *= 1.0 - frac
+    out = _ink_crop(a)
+    return out if holes(out) == holes(orig) else img
 
 
 def holes(a: np.ndarray) -> int:
@@ -145,15 +188,17 @@ def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Damage:
-    """Probabilities of the scanner-like damage: a digit stretched towards a square box (``fill``), seen as a
-    10-16 px crop and brought back up (``lowres``), and the share of those crops hard-thresholded
-    (``binarise``). The defaults are ``python -m train``'s; ``python -m convert`` calibrates with the
+    """Probabilities of the scanner-like damage: a digit stretched towards a square box (``fill``), its outer
+    strokes cut at the box's edge (``clip``), seen as a 10-16 px crop and brought back up (``lowres``), and
+    the share of those crops hard-thresholded (``binarise``); redrawn with another pen (``pen``). The defaults are ``python -m train``'s; ``python -m convert`` calibrates with the
     settings the training summary records."""
 
     lowres: float = 0.3
     binarise: float = 0.5
     fill: float = 0.25
     pen: float = 0.0
+    #: share of digits whose outermost strokes are cut at the box's edge (``clip_edges``)
+    clip: float = 0.0
 
 
 DEFAULT_DAMAGE = Damage()
@@ -172,6 +217,8 @@ def augment_digit(img_u8: np.ndarray, rng: np.random.Generator, strength: float 
         x = pen_stroke(x, rng)
     if rng.random() < damage.fill * strength:
         x = fill_box(x, rng)
+    if damage.clip and rng.random() < damage.clip * strength:
+        x = clip_edges(x, rng)
     if rng.random() < damage.lowres * strength:
         x = low_resolution(x, rng, damage.binarise)
     x = to_mnist(x).astype(np.float32) / 255.0

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of augmented digits seen as a 10-16 px crop and brought back up (default %(default)s)")
     p.add_argument("--binarise", type=float, default=Damage.binarise,
                    help="share of those low-resolution crops hard-thresholded at a random level (default %(default)s)")
+    p.add_argument("--clip", type=float, default=Damage.clip,
+                   help="share of digits whose outermost strokes are cut flat at the ink box's edge, as scanners "
+                        "that stretch a digit to fill its box do (default %(default)s)")
     p.add_argument("--pen", type=float, default=Damage.pen,
                    help="share of digits redrawn with another pen width and a hard edge (default %(default)s)")
     p.add_argument("--fill", type=float, default=Damage.fill,
@@ -213,7 +216,8 @@ def train(args: argparse.Namespace) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
                      styles=args.styles,
-                     damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill, pen=args.pen),
+                     damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill, pen=args.pen,
+                                   clip=args.clip),
                      extra=parse_extra(args.extra_styles), touching_mixed=args.touching_mixed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
@@ -255,7 +259,7 @@ def train(args: argparse.Namespace) -> dict:
                           "styles": args.styles,
                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
                           "lowres": args.lowres,
-                          "binarise": args.binarise, "fill": args.fill, "pen": args.pen},
+                          "binarise": args.binarise, "fill": args.fill, "pen": args.pen, "clip": args.clip},
                "history": history}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
