@@ -7,7 +7,7 @@ x86 core in batches of 32). ``wide`` spends the dense layer's parameters on conv
 Conv5x5(16)-pool-Conv3x3(32)-Conv3x3(48)-pool-Conv3x3(64)-Conv3x3(96)-pool-Dense(11) on the 3x3x96 map.
 ``strided`` is ``wide`` with the stem's convolution run at stride 2 instead of followed by a pool: the stem
 on a one-channel 28x28 input, with its pool (and the head), took ~28% of ``wide``'s time per digit for 4% of
-its multiply-adds (README "The model": faster, but it read four real photos fewer; not shipped).
+its multiply-adds (docs/experiments.md "Faster networks": faster, but it read four real photos fewer; not shipped).
 ``separable`` is ``wide`` with the three 3x3 convolutions after the first made depthwise-separable (a 3x3
 depthwise convolution, then a 1x1 one): a quarter of the parameters, ~0.6x the time; 99.34% on MNIST (not
 shipped).

@@ -19,7 +19,7 @@ MNIST +0.1/-0.1/-0.1, but USPS -0.35/-0.35/-0.25 every time (USPS's open-loop 6s
 flags taught the model to read short-barred 7s as 1s. A full 24-epoch run with the four (shares 0.07/0.1/0.07/
 0.06): MNIST 99.60% (float 99.64), USPS 97.86%, Semeion 96.11%, optdigits 99.33% against the shipped recipe's
 99.67 / 97.96 / 94.60 / 99.11 - but on the real photos one image fewer right (a 1 read as 4) and in the reader
-the pieces of a cut 7 read as 1s (two touching-digit tests failed): not shipped, see README "The model".
+the pieces of a cut 7 read as 1s (two touching-digit tests failed): not shipped, see docs/experiments.md "Training recipes".
 """
 
 from __future__ import annotations
