@@ -40,8 +40,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from mosquitto import Mosquitto, Recorder  # noqa: E402
+# The broker harness is the tests' own (tests/mosquitto.py), which imports its helpers as ``tests.*``.
+sys.path.insert(0, str(ROOT))
+from tests.mosquitto import Mosquitto, Recorder  # noqa: E402
 
 log = logging.getLogger("soak")
 
