@@ -54,6 +54,9 @@ def test_service_contract(unit: dict) -> None:
     assert one(unit, s, "NotifyAccess") == "main"
     assert one(unit, s, "Restart") == "on-failure"
     assert int(one(unit, s, "WatchdogSec").rstrip("s")) >= 10
+    # a cap well above the ~135 MiB the daemon holds, so only a runaway process meets it
+    cap = one(unit, s, "MemoryMax")
+    assert cap.endswith("M") and 384 <= int(cap[:-1]) <= 1024
     assert one(unit, s, "User") == "digits"
     assert "video" in one(unit, s, "SupplementaryGroups").split()
     assert one(unit, s, "StateDirectory") == "digits"
