@@ -327,3 +327,16 @@ def test_train_rejects_an_unknown_extra_style():
     assert parse_args(["--extra-styles", "short4=0.2"]).extra_styles == "short4=0.2"
     with pytest.raises(SystemExit):
         parse_args(["--extra-styles", "nope"])
+
+
+@pytest.mark.parametrize("flag", ["--touching-mixed", "--clip", "--pen", "--fill", "--lowres", "--binarise",
+                                  "--augment"])
+@pytest.mark.parametrize("bad", ["1.5", "-0.1"])
+def test_a_share_outside_zero_to_one_is_a_usage_error(flag, bad, capsys):
+    from train.train import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args([flag, bad])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is a share and must be between 0 and 1" in err and "Traceback" not in err

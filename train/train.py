@@ -81,8 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parse_extra(args.extra_styles)
     except ValueError as exc:
         p.error(f"--extra-styles: {exc}")
-    if not 0.0 <= args.touching_mixed <= 1.0:
-        p.error(f"--touching-mixed must be between 0 and 1, not {args.touching_mixed}")
+    for name in ("augment", "lowres", "binarise", "fill", "pen", "clip", "touching_mixed"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            p.error(f"--{name.replace('_', '-')} is a share and must be between 0 and 1, not {value}")
     return args
 
 
