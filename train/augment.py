@@ -98,7 +98,7 @@ def clip_edges(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if min(a.shape) < 6:
         return img
     typical = stroke_width(a)
-    edges = {0: ("top",), 1: ("bottom",), 2: ("top", "bottom")}[int(rng.choice(3, p=[0.4, 0.4, 0.2]))]
+    edges = (("top",), ("bottom",), ("top", "bottom"))[int(rng.choice(3, p=[0.4, 0.4, 0.2]))]
     if rng.random() < 0.15:
         edges = edges + (("left", "right")[int(rng.integers(2))],)
     a = a.copy()
@@ -190,8 +190,9 @@ def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class Damage:
     """Probabilities of the scanner-like damage: a digit stretched towards a square box (``fill``), its outer
     strokes cut at the box's edge (``clip``), seen as a 10-16 px crop and brought back up (``lowres``), and
-    the share of those crops hard-thresholded (``binarise``); redrawn with another pen (``pen``). The defaults are ``python -m train``'s; ``python -m convert`` calibrates with the
-    settings the training summary records."""
+    the share of those crops hard-thresholded (``binarise``); redrawn with another pen (``pen``). Each field
+    is a ``python -m train`` option of the same name, with these defaults; ``python -m convert`` calibrates
+    with the settings the training summary records."""
 
     lowres: float = 0.3
     binarise: float = 0.5

@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parse_extra(args.extra_styles)
     except ValueError as exc:
         p.error(f"--extra-styles: {exc}")
-    for name in ("augment", "lowres", "binarise", "fill", "pen", "clip", "touching_mixed"):
+    for name in ("augment", "touching_mixed", *(f.name for f in fields(Damage))):
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
             p.error(f"--{name.replace('_', '-')} is a share and must be between 0 and 1, not {value}")
@@ -216,10 +217,10 @@ def train(args: argparse.Namespace) -> dict:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # every Damage field has its command-line option of the same name
+    damage = Damage(**{f.name: getattr(args, f.name) for f in fields(Damage)})
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
-                     styles=args.styles,
-                     damage=Damage(lowres=args.lowres, binarise=args.binarise, fill=args.fill, pen=args.pen,
-                                   clip=args.clip),
+                     styles=args.styles, damage=damage,
                      extra=parse_extra(args.extra_styles), touching_mixed=args.touching_mixed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
@@ -260,8 +261,7 @@ def train(args: argparse.Namespace) -> dict:
                           "junk_fraction": args.junk_fraction, "touching_mixed": args.touching_mixed,
                           "styles": args.styles,
                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
-                          "lowres": args.lowres,
-                          "binarise": args.binarise, "fill": args.fill, "pen": args.pen, "clip": args.clip},
+                          **asdict(damage)},
                "history": history}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
