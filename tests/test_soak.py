@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,41 @@ def test_rss_slope_is_a_least_squares_trend() -> None:
     samples = [{"t": t, "rss_mib": 100.0 + 0.01 * t} for t in range(0, 600, 10)]
     assert soak.slope_mib_per_hour(samples) == pytest.approx(36.0)
     assert soak.slope_mib_per_hour(samples[:2]) == 0.0
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (from /proc)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_soak_early_with_a_report_and_no_process_left(tmp_path: Path) -> None:
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto binary not found (apt-get install mosquitto)")
+    out = tmp_path / "soak"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "soak.py"), "--seconds", "600", "--out", str(out),
+                             "--sample-s", "1", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        # The first progress line comes once the daemon is up and has been sampled.
+        assert proc.stderr.readline().startswith("[soak]")
+        time.sleep(6)  # long enough for the sample's first stable readings
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-2000:]
+    report = json.loads(stdout)
+    assert report["seconds"] < 60 and report["exit_code"] == 0 and report["frames"] > 0
+    assert all(report["checks"].values()), report["checks"]
+    # Neither the daemon (started with the run's config) nor the broker (its conf in the run's folder) outlived it.
+    assert _processes_mentioning(str(out)) == []

@@ -13,6 +13,9 @@ readings, dropped frames, errors, RSS at start (after warm-up) and end, and the 
 
     python tools/soak.py --minutes 10 [--video samples/sample.mp4] [--out /tmp/soak]
 
+SIGTERM or Ctrl-C ends a run early with the same checks and report; the daemon and the broker are stopped
+either way. The files already in ``--out`` are deleted at the start.
+
 Needs the mosquitto binary (Debian package mosquitto).
 """
 
@@ -202,7 +205,10 @@ def _free_port() -> int:
 # ------------------------------------------------------------------------------------------ the run
 
 
-def soak(video: Path, seconds: float, out: Path, sample_s: float, warmup_s: float, threads: int) -> dict[str, Any]:
+def soak(video: Path, seconds: float, out: Path, sample_s: float, warmup_s: float, threads: int,
+         stop: threading.Event | None = None) -> dict[str, Any]:
+    """Run the daemon for ``seconds`` (or until ``stop`` is set: the report then covers the time so far)."""
+    stop = stop or threading.Event()
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         raise SoakError("mosquitto not installed (apt-get install mosquitto)")
     out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +221,16 @@ def soak(video: Path, seconds: float, out: Path, sample_s: float, warmup_s: floa
     broker_dir.mkdir(exist_ok=True)
     broker = Mosquitto(broker_dir)
     broker.start()
+    try:
+        return _soak_with_broker(video, fps, camera, broker, seconds, out, sample_s, warmup_s, threads, stop)
+    finally:
+        # Also on SIGTERM, Ctrl-C or a failure: no broker (nor daemon, below) is left running behind us.
+        broker.stop()
+        camera.close()
+
+
+def _soak_with_broker(video: Path, fps: float, camera: MjpegCamera, broker: Mosquitto, seconds: float, out: Path,
+                      sample_s: float, warmup_s: float, threads: int, stop: threading.Event) -> dict[str, Any]:
     recorder = Recorder(broker.port, ["digits/+/event"])
     web_port = _free_port()
     cfg = out / "config.yaml"
@@ -257,7 +273,7 @@ web:
         viewer = Viewer(base)
         next_sample = time.monotonic()
         last_print = 0.0
-        while (now := time.monotonic()) - t0 < seconds:
+        while (now := time.monotonic()) - t0 < seconds and not stop.is_set():
             if proc.poll() is not None:
                 raise SoakError(f"daemon exited early ({proc.returncode}):\n{stderr_path.read_text()[-1500:]}")
             if now >= next_sample:
@@ -283,7 +299,6 @@ web:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        camera.close()
     # Let the last MQTT messages arrive, then compare every sink with stdout.
     events = [json.loads(line) for line in stdout_path.read_text().splitlines() if line.strip()]
     readings = [e for e in events if "error" not in e and not e.get("heartbeat")]
@@ -291,7 +306,6 @@ web:
     recorder.wait_for(lambda ms: len(ms) >= len(events), timeout=15)
     mqtt_events = len(recorder.messages)
     recorder.close()
-    broker.stop()
     file_lines = 0
     for p in sorted(out.glob("readings.jsonl*")):
         file_lines += sum(1 for line in p.read_text().splitlines() if line.strip())
@@ -346,8 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="model.num_threads")
     args = ap.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60.0
+    # SIGTERM or Ctrl-C ends the run early: the daemon is stopped and checked, the report covers the time so far.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        report = soak(args.video, seconds, args.out, args.sample_s, min(args.warmup_s, seconds / 3), args.threads)
+        report = soak(args.video, seconds, args.out, args.sample_s, min(args.warmup_s, seconds / 3), args.threads,
+                      stop)
     except SoakError as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return 1
