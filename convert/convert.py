@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.cli import OneLineParser
+from edge.host import cpu_description
 from train.data import MD5, DataError, load_mnist
 from train.realdata import RealDataError, available_sets, load_set
 
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
                          "(a digit called 'not a digit' counts as wrong); rejected_as_not_digit = share of "
                          "real digits put in the 11th class.",
         "latency_us_per_digit": {"value": round(us, 1), "how": "median invoke() time of a batch of 32 / 32, "
-                                 "1 thread, ai_edge_litert XNNPACK, on " + platform.machine()},
+                                 "1 thread, ai_edge_litert XNNPACK", "cpu": cpu_description()},
         "training": {"data": "MNIST train (60,000; last 5,000 held out for validation) + generated not-a-digit crops; "
                              "augmented every epoch (train/augment.py, train/styles.py; settings in config)",
                      "data_md5_decompressed": MD5, **trained},

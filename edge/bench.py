@@ -47,6 +47,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.host import cpu_description
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -567,7 +569,7 @@ def bench(video: Path | None, frames: int, model: str, threads: int, prior: bool
         out: dict[str, Any] = {
             "video": {"path": str(video), "size": [w, h], "frames": full["frames"],
                       "digits_per_frame": round(full["digits_per_frame"], 1), **info},
-            "runtime": runtime, "threads": threads, "model": str(model),
+            "runtime": runtime, "threads": threads, "model": str(model), "cpu": cpu_description(),
             "floor_ms": floor,
             "pipeline_ms": {**full["stages"], "other": full["other"], "total": full["total"],
                             "cpu_total": full["cpu_total"]},
@@ -612,7 +614,7 @@ def format_table(r: dict[str, Any]) -> str:
     v = r["video"]
     src = f"{v['generated']}, {v['codec']}" if "generated" in v else v["path"]
     lines = [f"video: {v['size'][0]}x{v['size'][1]}, {v['frames']} frames, {v['digits_per_frame']} digits read "
-             f"per frame ({src}); runtime {r['runtime']}, {r['threads']} thread(s)"]
+             f"per frame ({src}); runtime {r['runtime']}, {r['threads']} thread(s)", f"cpu: {r['cpu']}"]
     if "frames_read_right_pct" in r:
         lines.append(f"frames whose numbers were all read right: {r['frames_read_right_pct']}%")
     lines.append(f"{'stage (ms/frame)':<22}{'floor':>10}{'pipeline':>10}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge import bench
+from edge.host import cpu_description
 from edge.types import Digit, Number
 from tests.conftest import sample_clip
 
@@ -51,6 +52,7 @@ def test_bench_json_has_every_stage(tiny_video):
     # The floor is part of the pipeline's work, so the pipeline can only cost more.
     assert out["full_over_floor"] > 1.0
     assert out["video"]["digits_per_frame"] > 0
+    assert out["cpu"] == cpu_description()
     assert out["prior_art"] == {"skipped": "--no-prior-art"}
     assert out["pi4_estimate"] == {"skipped": "--no-pi4"}
     # The gated run on the same video: every frame accounted for, read or reused.
@@ -78,7 +80,7 @@ def test_bench_table_names_all_stages(tiny_video):
     r = _run("-m", "edge.bench", "--video", str(tiny_video), "--frames", "3", "--no-prior-art")
     assert r.returncode == 0, r.stderr
     for word in ("decode", "grayscale", "segment", "normalise", "infer", "assemble", "pipeline / floor",
-                 "gated", "Raspberry Pi 4"):
+                 "gated", "Raspberry Pi 4", "cpu: " + cpu_description()):
         assert word in r.stdout
 
 

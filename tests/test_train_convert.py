@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from edge.host import cpu_description
 from tests.conftest import FIXTURE, ROOT, requires_tf
 
 pytestmark = [requires_tf, pytest.mark.desktop, pytest.mark.slow]
@@ -53,6 +54,9 @@ def test_conversion_is_int8_with_resizable_batch_and_agrees_with_float(tiny_run)
     # trained with label smoothing (the default), so the logits were sharpened for the reader's thresholds
     assert json.loads((out / "d.train.json").read_text())["config"]["label_smoothing"] > 0
     assert card["logit_scale"] == 3.0
+    # the latency figure says which CPU it was measured on (the same file ran 25 to 55 µs on three hosts)
+    lat = card["latency_us_per_digit"]
+    assert lat["value"] > 0 and lat["cpu"] == cpu_description()
 
     from edge.classify import Classifier
 

@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from edge import bench  # noqa: E402
+from edge.host import cpu_description  # noqa: E402
 
 log = logging.getLogger("plot_latency")
 
@@ -109,15 +110,7 @@ def _mpl_version(text: str) -> tuple[int, int]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    return f"{cpu_description()}; {platform.system()}, Python {platform.python_version()}"
 
 
 # ------------------------------------------------------------------------------------------ output
