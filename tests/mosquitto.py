@@ -7,6 +7,7 @@ Tests skip (with the reason) only when the mosquitto binary is missing; CI insta
 
 from __future__ import annotations
 
+import queue
 import shutil
 import socket
 import subprocess
@@ -139,6 +140,59 @@ class Recorder:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+class LaggyLink:
+    """A TCP relay on 127.0.0.1 that delivers every chunk ``delay_s`` late in each direction: a Wi-Fi or
+    remote broker's round trip, so a PUBACK can arrive after the sender has woken up again."""
+
+    def __init__(self, upstream_port: int, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.upstream_port = upstream_port
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._socks: list[socket.socket] = [self._server]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self._socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                chunks: queue.Queue[tuple[float, bytes]] = queue.Queue()
+                threading.Thread(target=self._read, args=(a, chunks), daemon=True).start()
+                threading.Thread(target=self._write, args=(b, chunks), daemon=True).start()
+
+    def _read(self, src: socket.socket, chunks: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            chunks.put((time.monotonic() + self.delay_s, data))
+            if not data:
+                return
+
+    @staticmethod
+    def _write(dst: socket.socket, chunks: queue.Queue[tuple[float, bytes]]) -> None:
+        while True:
+            due, data = chunks.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        for s in self._socks:
+            s.close()
 
 
 def publish_once(port: int, topic: str, payload: str, retain: bool = False) -> None:

@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from mosquitto import Mosquitto, Recorder, broker_fixture, free_port, mosquitto_binary, publish_once  # noqa: F401
+from mosquitto import (  # noqa: F401
+    LaggyLink,
+    Mosquitto,
+    Recorder,
+    broker_fixture,
+    free_port,
+    mosquitto_binary,
+    publish_once,
+)
 
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue
 from edge.sinks.mqtt import MqttParams, MqttSink, redact, slug
@@ -420,3 +428,29 @@ def test_stale_last_will_is_answered_with_online(broker: Mosquitto, tmp_path: Pa
     finally:
         sink.close()
         rec.close()
+
+
+def test_a_slow_puback_after_a_quiet_spell_is_waited_for_not_resent(broker: Mosquitto, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # Readings go out only when they change, so an hour without a PUBACK is normal. The resend timer must
+    # count from the first message waiting, not from the last PUBACK: it once counted from the last one,
+    # and two events within a round trip after a quiet spell were sent again on every wake-up, for ever.
+    import edge.sinks.mqtt as mqtt_sink
+
+    monkeypatch.setattr(mqtt_sink, "RESEND_AFTER_S", 1.0)  # the quiet spell and the timer, shrunk alike
+    link = LaggyLink(broker.port, delay_s=0.15)  # a 0.3 s round trip, well inside the timer
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(link.port, tmp_path / "q", discovery=False)
+    try:
+        assert wait(lambda: sink.connected)
+        time.sleep(1.5)  # quieter than the timer
+        sink.emit(event(1, "12"))
+        time.sleep(0.02)
+        sink.emit(event(2, "34"))
+        assert wait(lambda: sink.queued == 0), "both events must be acknowledged and leave the queue"
+        time.sleep(2.5)  # two more timer periods: copies, if any, would arrive now
+        assert frames_on(rec) == [1, 2]
+    finally:
+        sink.close()
+        rec.close()
+        link.close()

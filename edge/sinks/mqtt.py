@@ -404,6 +404,9 @@ class MqttSink(Sink):
                         len(self._inflight), RESEND_AFTER_S)
             self._inflight.clear()
             self._cursor = 0
+            # The clock for the copies starts now: without this every wake-up before their PUBACKs (which
+            # no longer match) would send everything again, and each stale PUBACK wakes the worker.
+            self._last_progress = time.monotonic()
         if self._resuming:
             if self._inflight:
                 return
@@ -425,6 +428,10 @@ class MqttSink(Sink):
                 self.queue.ack(msg.id)  # QoS 0 has no PUBACK; handing it to the socket is all there is
                 continue
             # Even when rc is NO_CONN, paho keeps a QoS>0 message and sends it after reconnecting.
+            if not self._inflight:
+                # Time without a PUBACK counts from the first message waiting for one, not from the last
+                # PUBACK, which after a quiet hour is an hour old.
+                self._last_progress = time.monotonic()
             self._inflight[info.mid] = msg.id
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
