@@ -27,6 +27,10 @@ _MODULES = {
 #: TFLite's int8 softmax always writes probabilities with this scale and zero point; any other int8 output
 #: is taken as logits, and the softmax is done here in float.
 SOFTMAX_QUANT = (1.0 / 256.0, -128)
+#: The interpreter's batch grows to the next power of two a frame needs and shrinks back after this many
+#: calls in a row that would fit a quarter of it: one cluttered frame (a hand, a glitch, a textured desk
+#: with hundreds of candidates) must not leave every later frame paying for a 1024-crop invoke().
+SHRINK_AFTER = 50
 
 
 def is_softmax_output(scale: float, zero_point: int) -> bool:
@@ -101,22 +105,39 @@ class Classifier:
         self.outputs_logits = not is_softmax_output(self._out_scale, self._out_zero)
         self.num_classes = int(out["shape"][-1])
         self._batch = int(inp["shape"][0])
+        self._small_calls = 0  # calls in a row that would fit a quarter of the batch
+        self._small_need = 1  # the largest batch those calls needed
         self.invocations = 0
         log.info("model %s loaded with runtime %s, %d thread(s), %d classes, %s output",
                  path, self.runtime, self.num_threads, self.num_classes,
                  "logits" if self.outputs_logits else "softmax")
 
+    @property
+    def batch_size(self) -> int:
+        """The interpreter's current batch (crops are padded up to it)."""
+        return self._batch
+
     def _ensure_batch(self, n: int) -> int:
-        # Re-allocating invalidates tensors and costs time: grow only, in powers of two.
-        if n <= self._batch:
-            return self._batch
-        size = 1
-        while size < n:
-            size *= 2
+        # Re-allocating invalidates tensors and costs time: resize in powers of two, grow at once, shrink
+        # only after SHRINK_AFTER calls in a row that need a quarter of the batch or less.
+        need = 1 << max(0, n - 1).bit_length()
+        if need > self._batch:
+            self._resize(need)
+        elif need * 4 <= self._batch:
+            self._small_calls += 1
+            self._small_need = max(self._small_need, need)
+            if self._small_calls >= SHRINK_AFTER:
+                self._resize(self._small_need)
+        else:
+            self._small_calls, self._small_need = 0, 1
+        return self._batch
+
+    def _resize(self, size: int) -> None:
+        log.debug("classifier batch %d -> %d", self._batch, size)
         self._it.resize_tensor_input(self._in_index, [size, 28, 28, 1])
         self._it.allocate_tensors()
         self._batch = size
-        return size
+        self._small_calls, self._small_need = 0, 1
 
     def quantise(self, batch_u8: np.ndarray) -> np.ndarray:
         """uint8 0..255 crops -> the model's int8 input (the model was trained on x/255)."""
