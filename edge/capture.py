@@ -359,11 +359,7 @@ class LiveSource(Source):
                             return
                         backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
                         continue
-                    if outage_reported:
-                        self.reconnects += 1
-                        log.info("%s: camera is back", self.name)
-                    self.connected, outage_reported, failures = True, False, 0
-                    backoff = float(self.cfg.reconnect_min_s)
+                    self.connected, failures = True, 0
                 img = self._read(handle)
                 if img is None:
                     failures += 1
@@ -372,15 +368,24 @@ class LiveSource(Source):
                         continue
                     self._release(handle)
                     handle, self.connected = None, False
-                    self._post_error("camera disconnected")
-                    outage_reported = True
+                    # A device that opens but gives no frame (a bad cable, a stalled stream) is one outage:
+                    # one error event, and the back-off keeps growing until a frame really arrives.
+                    if not outage_reported:
+                        self._post_error("camera disconnected")
+                        outage_reported = True
                     if not self.retry:
                         self.failed = True
                         return
                     if self._stop.wait(backoff):
                         return
+                    backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
                     continue
+                if outage_reported:
+                    self.reconnects += 1
+                    log.info("%s: camera is back", self.name)
+                    outage_reported = False
                 failures = 0
+                backoff = float(self.cfg.reconnect_min_s)
                 self._post(Frame(image=img, source=self.name, index=self._index, ts=time.time()))
                 self._index += 1
         except Exception as exc:  # noqa: BLE001 - a crashed grabber must end the stream, not hang the daemon

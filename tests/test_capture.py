@@ -17,6 +17,7 @@ import pytest
 from edge.capture import (
     CvCaptureSource,
     ImageSource,
+    LiveSource,
     SourceError,
     VideoFileSource,
     classify_spec,
@@ -227,3 +228,53 @@ def test_live_stream_drops_stale_frames_reports_outage_and_reconnects(tmp_path: 
     indices = [f.index for f in good]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)  # newest first, never repeated
     assert len(errors) >= 2  # the server went away: reported again while retrying
+
+
+class _Camera(LiveSource):
+    """The grabber's own logic with a device stand-in behind ``_open``/``_read`` (the adapter boundary):
+    a device that opens every time but gives a frame only while ``working`` is set - a bad USB cable or a
+    stalled stream, which no real device here can be made to do on demand."""
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.opens: list[float] = []
+        self.working = threading.Event()
+        super().__init__("/dev/video-test", cfg, retry=True)
+
+    def _open(self) -> object:
+        self.opens.append(time.monotonic())
+        return object()
+
+    def _read(self, handle: object) -> np.ndarray | None:
+        return np.zeros((48, 64, 3), np.uint8) if self.working.is_set() else None
+
+
+def test_a_device_that_opens_but_gives_no_frames_is_one_outage_with_a_growing_backoff() -> None:
+    # It once counted every successful open as "camera is back": the back-off went back to its minimum and
+    # an error event went out every cycle (~120,000 a day to every sink) for as long as the fault lasted.
+    cam = _Camera(_cfg(reconnect_min_s=0.05, reconnect_max_s=0.4))
+    errors: list[str] = []
+    good = 0
+    t0 = time.monotonic()
+    try:
+        for frame in cam.frames(idle_timeout=0.05):
+            if frame is not None and frame.error:
+                errors.append(frame.error)
+            elif frame is not None:
+                good += 1
+                if good == 3:
+                    break
+            elapsed = time.monotonic() - t0
+            if elapsed > 3.0 and not cam.working.is_set():
+                faulty_opens = len(cam.opens)
+                gaps = np.diff(cam.opens)
+                cam.working.set()
+            if elapsed > 10.0:
+                break
+    finally:
+        cam.close()
+    assert errors == ["camera disconnected"]
+    # the waits between opens doubled up to the maximum: 0.05, 0.1, 0.2, 0.4, 0.4 ... (each cycle also
+    # spends 5 x 0.05 s on failed reads), so ~7 opens in 3 s instead of ~10 at a constant minimum
+    assert gaps[-1] >= 0.4 + 0.2 and gaps[-1] > gaps[0] + 0.3
+    assert faulty_opens <= 8
+    assert good == 3 and cam.reconnects == 1
