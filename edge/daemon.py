@@ -152,6 +152,8 @@ class Daemon:
         self._failures_seen = 0
         self._reconnects_seen = 0
         self._read_failures = 0
+        #: a live source reported an error and no reading has been published since
+        self._error_unanswered = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -306,6 +308,7 @@ class Daemon:
         self._emit(error_event(frame), frame, None)
         if self.source is not None and self.source.live:
             self.status.set_state("waiting", frame.error or "source error")
+            self._error_unanswered = True
 
     def _on_frame(self, frame: Frame) -> bool:
         """Read one frame and publish what it gives; False when the reader failed on it."""
@@ -338,7 +341,12 @@ class Daemon:
         else:
             changed = self.stabiliser.update(result.numbers, frame.ts)
             stable_now = self.stabiliser.stable
+            if changed is None and self._error_unanswered:
+                # The camera is back showing the same page, so nothing changed; say so once anyway, or the
+                # error event stays the last word (Home Assistant's "Read error" stays on for weeks).
+                changed = stable_now
             if changed is not None:
+                self._error_unanswered = False
                 event = reading_event(frame, changed)
                 self._emit(event, frame, result)
                 self._save_state(event)

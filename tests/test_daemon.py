@@ -358,3 +358,64 @@ def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Pat
         assert [n.value for n in second.status.snapshot().stable] == [n["value"] for n in saved["numbers"]]
     finally:
         second._teardown()
+
+
+def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: Path) -> None:
+    """A real HTTP MJPEG camera that plays 2 s of a page, hangs up (a cable hiccup) and plays it again on
+    the next connection. The page does not change, so the stabiliser has nothing new; the daemon must still
+    publish the reading once after the error, or the error stays the last word (MQTT's retained error flag,
+    Home Assistant's "Read error" problem sensor) until the number next changes - weeks on a meter."""
+    import http.server
+    import threading
+
+    page = cv2.resize(cv2.imread(str(ROOT / "samples" / "page_clean.jpg")), (320, 240))
+    jpeg = cv2.imencode(".jpg", page)[1].tobytes()
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(50):  # 2 s at 25 fps, then the connection drops
+                    self.wfile.write(b"--f\r\nContent-Type: image/jpeg\r\n"
+                                     + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                    time.sleep(0.04)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "e.jsonl"
+    url = f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    cfg = load_config(_config(tmp_path, Path("x"), [f"file:{out}"]),
+                      {("source", "spec"): url, ("source", "reconnect_min_s"): 0.1,
+                       ("stabilise", "heartbeat_s"): 0})  # no heartbeats: they would hide the bug
+    daemon = Daemon(cfg)
+
+    def events() -> list[dict]:
+        return [json.loads(line) for line in _lines(out)]
+
+    def back_after_error() -> bool:
+        kinds = ["error" if e.get("error") else "reading" for e in events()]
+        return "error" in kinds and "reading" in kinds[kinds.index("error"):]
+
+    worker = threading.Thread(target=daemon.run, daemon=True)
+    worker.start()
+    try:
+        _wait_for(back_after_error, timeout=30)
+    finally:
+        daemon.stop()
+        worker.join(30)
+        server.shutdown()
+        server.server_close()
+    ev = events()
+    first_error = next(i for i, e in enumerate(ev) if e.get("error"))
+    before = [e for e in ev[:first_error] if not e.get("error")]
+    after = [e for e in ev[first_error:] if not e.get("error")]
+    assert ev[first_error]["error"] == "camera disconnected"
+    assert before and after, ev
+    values = [[n["value"] for n in e["numbers"]] for e in (before[-1], after[0])]
+    assert values[0] and values[0] == values[1]  # the same page: the same reading, said again once
