@@ -505,6 +505,15 @@ def open_source(spec: str, cfg: Any, retry: bool = True) -> Source:
     ``retry`` (live sources): reconnect forever with backoff; False fails fast (SourceError) instead.
     Raises SourceError when the source cannot be opened at all.
     """
+    try:
+        return _open_source(spec, cfg, retry)
+    except PermissionError as exc:
+        # e.g. the service user may not look into a folder: a one-line error, not a traceback
+        where = f" ({exc.filename})" if exc.filename and exc.filename != spec else ""
+        raise SourceError(f"cannot open source {spec}: {exc.strerror}{where}") from None
+
+
+def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
     kind = classify_spec(spec)
     if kind == "camera":
         return CvCaptureSource(spec, cfg, retry=retry).start()

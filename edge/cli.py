@@ -184,6 +184,9 @@ def _validation_warnings(cfg: Any) -> list[str]:
     out = []
     if not Path(cfg.model.path).is_file():
         out.append(f"model.path: {cfg.model.path} does not exist (yet)")
-    if classify_spec(cfg.source.spec) == "missing":
-        out.append(f"source.spec: {cfg.source.spec} does not exist (yet)")
+    try:
+        if classify_spec(cfg.source.spec) == "missing":
+            out.append(f"source.spec: {cfg.source.spec} does not exist (yet)")
+    except OSError as exc:
+        out.append(f"source.spec: cannot look at {cfg.source.spec}: {exc.strerror}")
     return out

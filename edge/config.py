@@ -105,10 +105,14 @@ def redact(spec: str) -> str:
 
 
 def _read_secret_file(path: str, key: str) -> str:
-    st = os.stat(path)
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValueError(f"{key}: {path} is readable by others; chmod 600 it")
-    return Path(path).read_text(encoding="utf-8").strip()
+    try:
+        st = os.stat(path)
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ValueError(f"{key}: {path} is readable by others; chmod 600 it")
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        # Typically a 0600 file owned by root while the service runs as its own user.
+        raise ValueError(f"{key}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _check_secret_file(value: str | None, key: str) -> None:

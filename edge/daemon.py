@@ -23,7 +23,7 @@ from typing import Any
 
 from edge import sdnotify
 from edge.capture import Source, SourceError, open_source
-from edge.config import Config, ConfigError, redact
+from edge.config import Config, redact
 from edge.metrics import Metrics
 from edge.status import Status
 from edge.types import Event, Frame, FrameResult, Number
@@ -430,7 +430,7 @@ class Daemon:
         sdnotify.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             new = self._reload_fn()
-        except ConfigError as exc:
+        except Exception as exc:  # noqa: BLE001 - a reload must never take the running daemon down
             log.error("config reload failed, keeping the running config: %s", exc)
             sdnotify.notify("READY=1")
             return
@@ -438,6 +438,8 @@ class Daemon:
             self._apply(new)
         except FatalError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
+        except Exception:  # noqa: BLE001 - as above; a bug's traceback goes to the journal
+            log.exception("config reload failed, keeping the running config")
         else:
             log.info("config reloaded from %s", new.path)
         sdnotify.notify("READY=1")

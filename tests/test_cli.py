@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,45 @@ def test_validate_config_ok_and_bad(subprocess_env: dict[str, str], tmp_path: Pa
     # the same config without --validate-config fails the same way, before opening anything
     r = edge(["--config", str(bad)], subprocess_env)
     assert r.returncode == 2 and only_line(r.stderr).startswith(f"{bad}:5:")
+
+
+def test_a_secret_file_that_cannot_be_read_is_one_line(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    # On a Pi: a 0600 token file owned by root while the service runs as its own user. Root (these tests)
+    # can read every file, so the unreadable file is /proc/self/mem: mode 0600, a regular file, and read()
+    # from its start fails with EIO - a real OSError on any Linux. It gave a traceback.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("web:\n  enabled: true\n  token_file: /proc/self/mem\n")
+    r = edge(["--config", str(cfg), "--validate-config"], subprocess_env)
+    assert r.returncode == 2, r.stderr
+    line = only_line(r.stderr)
+    assert "web.token_file: cannot read /proc/self/mem" in line and "Traceback" not in r.stderr
+
+
+def _unreadable_dir() -> str | None:
+    """A folder even root may not look into here (another PID namespace's /proc/1/cwd), if there is one."""
+    for path in ("/proc/1/cwd", "/proc/1/root"):
+        try:
+            os.listdir(path)
+        except PermissionError:
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def test_a_source_that_may_not_be_looked_at_is_one_line(subprocess_env: dict[str, str]) -> None:
+    # The service user pointed at a folder it may not read: it gave a traceback from the spec's file check.
+    folder = _unreadable_dir()
+    if folder is None:
+        pytest.skip("no folder here that root may not read")
+    for spec in (folder, f"{folder}/meter.mp4"):
+        r = edge(["--source", spec, "--max-frames", "1"], subprocess_env)
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr  # the log lines of start-up come first, the error last
+        assert r.stderr.strip().splitlines()[-1] == f"error: cannot open source {spec}: Permission denied"
+    r = edge(["--source", f"{folder}/meter.mp4", "--validate-config"], subprocess_env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert f"source.spec: cannot look at {folder}/meter.mp4: Permission denied" in r.stderr
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -139,6 +139,13 @@ def test_sighup_with_bad_config_keeps_running_and_good_config_applies(
         assert "model.num_threads: must be an integer" in err.read_text()
         n = len(_lines(out1))
         _wait_for(lambda: len(_lines(out1)) > n + 2, proc=proc)  # still running on the old config
+        # A secret the service cannot read (/proc/self/mem: 0600, read() fails with EIO) once took the
+        # running daemon down with a traceback on SIGHUP.
+        cfg.write_text(good_text + "web:\n  enabled: true\n  port: 0\n  token_file: /proc/self/mem\n")
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: "cannot read /proc/self/mem" in err.read_text(), proc=proc)
+        n = len(_lines(out1))
+        _wait_for(lambda: len(_lines(out1)) > n + 2, proc=proc)
         cfg.write_text(good_text.replace(json.dumps([f"file:{out1}"]), json.dumps([f"file:{out1}", f"file:{out2}"])))
         proc.send_signal(signal.SIGHUP)
         _wait_for(lambda: len(_lines(out2)) >= 2, proc=proc)  # the new sink gets events
