@@ -49,7 +49,7 @@ def iso_ts(ts: float) -> str:
 
 def reading_event(frame: Frame, numbers: list[Number], kind: str = "reading") -> Event:
     return Event(ts=iso_ts(frame.ts), source=frame.source, frame=frame.index, numbers=tuple(numbers),
-                 latency_ms=(time.time() - frame.ts) * 1000.0, kind=kind)
+                 latency_ms=(time.monotonic() - frame.mono) * 1000.0, kind=kind)
 
 
 def error_event(frame: Frame) -> Event:
@@ -316,7 +316,7 @@ class Daemon:
         self._mark_ready()
         try:
             debug = self._debug_wanted()
-            result: FrameResult = (self.gate.read(frame.image, ts=frame.ts, debug=debug) if self.gate is not None
+            result: FrameResult = (self.gate.read(frame.image, ts=frame.mono, debug=debug) if self.gate is not None
                                    else self.reader.read(frame.image, debug=debug))
         except Exception:  # noqa: BLE001 - one bad frame must not stop a months-long run
             self._read_failures += 1
@@ -332,14 +332,14 @@ class Daemon:
         if self.gate is None or self.gate.last_was_read:
             self.metrics.inc("reads")
         self.metrics.inc("digits", sum(len(n.digits) for n in result.numbers))
-        latency = (time.time() - frame.ts) * 1000.0
+        latency = (time.monotonic() - frame.mono) * 1000.0
         self.metrics.set("latency_ms", latency)
         stable_now: list[Number] | None
         if self.stabiliser is None:
             stable_now = list(result.numbers)
             self._emit(reading_event(frame, result.numbers), frame, result)
         else:
-            changed = self.stabiliser.update(result.numbers, frame.ts)
+            changed = self.stabiliser.update(result.numbers, frame.mono)
             stable_now = self.stabiliser.stable
             if changed is None and self._error_unanswered:
                 # The camera is back showing the same page, so nothing changed; say so once anyway, or the
@@ -350,7 +350,7 @@ class Daemon:
                 event = reading_event(frame, changed)
                 self._emit(event, frame, result)
                 self._save_state(event)
-            elif self.stabiliser.heartbeat(frame.ts):
+            elif self.stabiliser.heartbeat(frame.mono):
                 self.metrics.inc("heartbeats")
                 self._emit(reading_event(frame, stable_now, kind="heartbeat"), frame, result)
         self.status.frame_done(frame, result, stable_now)

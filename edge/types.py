@@ -6,6 +6,7 @@ Boxes are always ``(x, y, w, h)`` in source pixels (ints).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,10 @@ NOT_A_DIGIT = 10
 class Frame:
     """One captured picture.
 
-    ``image`` is uint8, either gray (H, W) or BGR (H, W, 3). ``ts`` is wall-clock seconds (time.time()).
+    ``image`` is uint8, either gray (H, W) or BGR (H, W, 3). ``ts`` is wall-clock seconds (time.time()),
+    for the event's timestamp; ``mono`` is time.monotonic() when the frame was made, for every interval
+    (heartbeats, the change gate's timers, latency): a Pi without a real-time clock steps its wall clock
+    when NTP first answers, and a step back once stopped heartbeats for as long as it had jumped.
     ``error`` is set (and ``image`` is None) when this input could not be read; the pipeline turns it into
     an error event and carries on.
     """
@@ -31,6 +35,7 @@ class Frame:
     index: int
     ts: float
     error: str | None = None
+    mono: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)

@@ -426,3 +426,28 @@ def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: P
     assert before and after, ev
     values = [[n["value"] for n in e["numbers"]] for e in (before[-1], after[0])]
     assert values[0] and values[0] == values[1]  # the same page: the same reading, said again once
+
+
+def test_heartbeats_go_on_when_the_wall_clock_steps_back(tmp_path: Path, long_video: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Pi has no real-time clock: its wall clock steps when NTP first answers, back as well as forward.
+    Stepping the machine's clock in a test is not safe, so the wall clock the process sees is stepped back
+    an hour a second into the run (``time.time`` only; the monotonic clock is untouched, as in life).
+    Intervals ran on the wall clock once: after the step no heartbeat came for an hour."""
+    real_time = time.time
+    start = real_time()
+
+    def stepped() -> float:
+        now = real_time()
+        return now - 3600.0 if now - start > 1.0 else now
+
+    monkeypatch.setattr(time, "time", stepped)
+    out = tmp_path / "e.jsonl"
+    cfg = load_config(_config(tmp_path, long_video, [f"file:{out}"], paced=True),
+                      {("stabilise", "heartbeat_s"): 0.2})
+    daemon = Daemon(cfg, max_frames=75)  # 3 s of the paced 25 fps video
+    assert daemon.run() == 0
+    events = [json.loads(line) for line in _lines(out)]
+    beats_after_step = [e for e in events if e.get("heartbeat") and e["ts"] < iso_ts(start)]
+    assert len(beats_after_step) >= 4, [e["ts"] for e in events]  # ~2 s at one per 0.2 s: ~9
+    assert all(0 <= e["latency_ms"] < 5000 for e in events)  # latency is an interval too
