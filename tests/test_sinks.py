@@ -327,6 +327,48 @@ def test_overlay_video_reads_back_with_every_frame(tmp_path: Path, debug: bool) 
     assert read == n
 
 
+def _frames_in(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.isOpened() and cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_overlay_video_is_written_in_segments_rotated_like_log_files(tmp_path: Path) -> None:
+    # One MP4 for a months-long run grew without end (~1 GB a day) and, its index written only on close,
+    # was lost whole to a crash. Segments of 0.5 s of video at 10 fps: 5 frames each, two kept.
+    path = tmp_path / "out.mp4"
+    sink = open_sink(f"overlay:{path}", SinkOptions(overlay_fps=10, overlay_segment_s=0.5, overlay_backups=2))
+    for i in range(23):
+        sink.on_frame(Frame(frame_image(i), "/dev/video0", i, float(i)), result_for(i))
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.1.mp4", "out.2.mp4", "out.mp4"]
+    # newest last: frames 20-22 still open at close, 15-19 the newest finished segment, 10-14 the one before
+    assert [_frames_in(tmp_path / n) for n in ("out.mp4", "out.1.mp4", "out.2.mp4")] == [3, 5, 5]
+    assert sink.segments_closed == 4 and sink.written == 23
+
+
+def test_a_crash_loses_only_the_open_overlay_segment(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+        from test_sinks import frame_image, result_for
+        from edge.sinks import SinkOptions, open_sink
+        from edge.types import Frame
+        sink = open_sink("overlay:{path}", SinkOptions(overlay_fps=10, overlay_segment_s=0.5))
+        for i in range(13):
+            sink.on_frame(Frame(frame_image(i), "/dev/video0", i, float(i)), result_for(i))
+        os._exit(9)  # no close(): a kill -9, a watchdog kill, a power cut
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 9, r.stderr[-2000:]
+    assert [_frames_in(tmp_path / n) for n in ("out.1.mp4", "out.2.mp4")] == [5, 5]
+    assert _frames_in(path) == 0  # the open segment is the loss: 3 frames of 13
+
+
 def test_overlay_for_image_sources_writes_one_image_per_input(tmp_path: Path) -> None:
     out = tmp_path / "annotated"
     sink = open_sink(f"overlay:{out}")

@@ -45,6 +45,11 @@ class SinkOptions:
     overlay_codec: str = "mp4v"
     #: also draw the debug panel (mask + 28x28 crops with top-3) into the overlay.
     overlay_debug: bool = False
+    #: an overlay video is closed and a new one begun after this many seconds of video (0 = one file): an
+    #: MP4 is playable only once closed, so a crash or power cut loses one segment, not the whole run.
+    overlay_segment_s: float = 600.0
+    #: finished segments kept (PATH.1.mp4 newest .. PATH.N.mp4 oldest); older ones are deleted.
+    overlay_backups: int = 24
     window_name: str = "digits"
     #: where the window's ``s`` key saves snapshot PNGs.
     snapshot_dir: str = "."
@@ -64,6 +69,10 @@ class SinkOptions:
             raise ValueError(f"sinks.overlay_mode must be one of auto, video, images; got {self.overlay_mode!r}")
         if not 0 < self.overlay_fps <= 240:
             raise ValueError(f"sinks.overlay_fps must be in (0, 240], got {self.overlay_fps}")
+        if self.overlay_segment_s < 0:
+            raise ValueError(f"sinks.overlay_segment_s must be >= 0 (0 = one file), got {self.overlay_segment_s}")
+        if self.overlay_backups < 0:
+            raise ValueError(f"sinks.overlay_backups must be >= 0, got {self.overlay_backups}")
         if not (isinstance(self.overlay_codec, str) and len(self.overlay_codec) == 4):
             raise ValueError(f"sinks.overlay_codec must be a 4-character FourCC such as mp4v, got "
                              f"{self.overlay_codec!r}")

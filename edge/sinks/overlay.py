@@ -1,7 +1,9 @@
 """``overlay:PATH``: the annotated view saved to disk.
 
 Stream sources (camera, video file, RTSP) give a video at PATH through ``cv2.VideoWriter`` (every processed
-frame, so the video shows what the daemon saw); image sources (a file, a folder, a glob) give a folder PATH
+frame, so the video shows what the daemon saw), in segments of ``overlay_segment_s`` seconds of video rotated
+like log files (PATH, then PATH.1.mp4 .. PATH.N.mp4, newest first): an MP4 gets its index only when it is
+closed, so one file for a months-long run would grow without end and be lost whole to a crash; image sources (a file, a folder, a glob) give a folder PATH
 with one annotated JPEG per input. ``SinkOptions.overlay_mode`` forces either; "auto" looks at the first
 frame: a source that names an image file means image mode.
 """
@@ -53,6 +55,8 @@ class OverlaySink(DrawingSink):
         self.failures = 0
         self.written = 0
         self._writer: cv2.VideoWriter | None = None
+        self._segment_written = 0  # frames in the open segment
+        self.segments_closed = 0
         self._size: tuple[int, int] | None = None  # (w, h) of the video
         self._fps = FpsMeter()
         self._closed = False
@@ -62,6 +66,31 @@ class OverlaySink(DrawingSink):
     def video_path(self) -> Path:
         # VideoWriter picks the container from the extension; without one it cannot write at all.
         return self.path if self.path.suffix.lower() in VIDEO_EXTS else self.path.with_name(self.path.name + ".mp4")
+
+    def segment_path(self, age: int) -> Path:
+        """The video being written (``age`` 0) or the ``age``-th newest finished segment (``out.3.mp4``)."""
+        v = self.video_path
+        return v if age == 0 else v.with_name(f"{v.stem}.{age}{v.suffix}")
+
+    def _segment_frames(self) -> int:
+        return max(1, round(self.opts.overlay_segment_s * self.opts.overlay_fps)) if self.opts.overlay_segment_s else 0
+
+    def _rotate(self) -> None:
+        """Close the segment (it becomes PATH.1.mp4, older ones move up by one, the oldest goes)."""
+        assert self._writer is not None
+        self._writer.release()
+        self._writer, self._segment_written = None, 0
+        self.segments_closed += 1
+        keep = self.opts.overlay_backups
+        try:
+            if keep == 0:
+                self.segment_path(0).unlink(missing_ok=True)
+            for age in range(keep, 0, -1):
+                older = self.segment_path(age - 1)
+                if older.exists():
+                    os.replace(older, self.segment_path(age))
+        except OSError as exc:
+            self._trouble("cannot rotate %s: %s", self.video_path, exc.strerror or exc)
 
     def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
                  fps: float | None = None) -> None:
@@ -125,6 +154,9 @@ class OverlaySink(DrawingSink):
             img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(img)
         self.written += 1
+        self._segment_written += 1
+        if self._segment_written >= (self._segment_frames() or float("inf")):
+            self._rotate()
 
     def close(self) -> None:
         if self._closed:
