@@ -24,6 +24,7 @@ class Picamera2Source(LiveSource):
         except ImportError as exc:
             log.error("picamera2 is not installed (apt install python3-picamera2): %s", exc)
             return None
+        cam = None
         try:
             cam = Picamera2()
             w, h = self.cfg.picamera2_size
@@ -36,6 +37,9 @@ class Picamera2Source(LiveSource):
             cam.start()
         except Exception as exc:  # noqa: BLE001 - libcamera raises many types; all mean "no camera now"
             log.error("cannot start picamera2: %s", exc)
+            if cam is not None:
+                # An opened Picamera2 holds the camera until closed: every retry would find it busy.
+                self._release(cam)
             return None
         self._size = cam.camera_configuration()["lores"]["size"]
         return cam

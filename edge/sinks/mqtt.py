@@ -15,7 +15,8 @@ When a number disappears from the page its state becomes ``None``, which Home As
 
 Delivery: every message of a reading goes into :class:`edge.mqtt_queue.DiskQueue` first and leaves it only
 when the broker acknowledged it (PUBACK -> ``on_publish``), so broker outages and daemon restarts lose
-nothing and keep the order. Heartbeats are not queued: they repeat what the broker already has.
+nothing and keep the order. Heartbeats are dropped while the broker is away (they repeat what it already
+has) and queued like readings while it is there.
 
 Threads: paho's network thread only posts callbacks to a queue; one worker thread of ours owns the in-flight
 bookkeeping and calls ``publish``. That split is needed because paho runs ``on_publish`` while holding its
