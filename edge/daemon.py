@@ -154,6 +154,8 @@ class Daemon:
         self._read_failures = 0
         #: a live source reported an error and no reading has been published since
         self._error_unanswered = False
+        #: frames in a row too cluttered to read (logged once per run of them)
+        self._cluttered_run = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -335,24 +337,30 @@ class Daemon:
         latency = (time.monotonic() - frame.mono) * 1000.0
         self.metrics.set("latency_ms", latency)
         stable_now: list[Number] | None
-        if self.stabiliser is None:
-            stable_now = list(result.numbers)
-            self._emit(reading_event(frame, result.numbers), frame, result)
+        if result.cluttered:
+            stable_now = self._on_cluttered(frame)
         else:
-            changed = self.stabiliser.update(result.numbers, frame.mono)
-            stable_now = self.stabiliser.stable
-            if changed is None and self._error_unanswered:
-                # The camera is back showing the same page, so nothing changed; say so once anyway, or the
-                # error event stays the last word (Home Assistant's "Read error" stays on for weeks).
-                changed = stable_now
-            if changed is not None:
-                self._error_unanswered = False
-                event = reading_event(frame, changed)
-                self._emit(event, frame, result)
-                self._save_state(event)
-            elif self.stabiliser.heartbeat(frame.mono):
-                self.metrics.inc("heartbeats")
-                self._emit(reading_event(frame, stable_now, kind="heartbeat"), frame, result)
+            if self._cluttered_run:
+                log.info("%s is readable again after %d cluttered frame(s)", frame.source, self._cluttered_run)
+                self._cluttered_run = 0
+            if self.stabiliser is None:
+                stable_now = list(result.numbers)
+                self._emit(reading_event(frame, result.numbers), frame, result)
+            else:
+                changed = self.stabiliser.update(result.numbers, frame.mono)
+                stable_now = self.stabiliser.stable
+                if changed is None and self._error_unanswered:
+                    # The camera is back showing the same page, so nothing changed; say so once anyway, or the
+                    # error event stays the last word (Home Assistant's "Read error" stays on for weeks).
+                    changed = stable_now
+                if changed is not None:
+                    self._error_unanswered = False
+                    event = reading_event(frame, changed)
+                    self._emit(event, frame, result)
+                    self._save_state(event)
+                elif self.stabiliser.heartbeat(frame.mono):
+                    self.metrics.inc("heartbeats")
+                    self._emit(reading_event(frame, stable_now, kind="heartbeat"), frame, result)
         self.status.frame_done(frame, result, stable_now)
         snap_fps = self.status.snapshot().fps
         self.metrics.set("fps", snap_fps)
@@ -364,6 +372,21 @@ class Daemon:
                 log.exception("sink %s failed on frame %d", getattr(sink, "name", sink), frame.index)
         self._sync_source_metrics()
         return True
+
+    def _on_cluttered(self, frame: Frame) -> list[Number]:
+        """A frame too cluttered to read is not an answer: the stable readings stay as they were."""
+        self.metrics.inc("cluttered_frames")
+        if not self._cluttered_run:
+            log.warning("frame %d of %s is too cluttered to read (a page of print, noise in the dark?); such "
+                        "frames are skipped", frame.index, frame.source)
+        self._cluttered_run += 1
+        if self.stabiliser is None:
+            # An image gets its answer, as an unreadable one does.
+            self.metrics.inc("errors")
+            self._emit(Event(ts=iso_ts(frame.ts), source=frame.source, frame=frame.index,
+                             error="too cluttered to read", kind="error"), frame, None)
+            return []
+        return self.stabiliser.stable
 
     def _debug_wanted(self) -> bool | None:
         """True while a window, overlay or web viewer shows the debug view; None = the config's default.

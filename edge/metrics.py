@@ -27,6 +27,7 @@ _SPECS = (
     _Spec("readings", "counter", "Reading events published (stable value appeared or changed, or an image read)."),
     _Spec("heartbeats", "counter", "Heartbeat events published."),
     _Spec("errors", "counter", "Error events (unreadable input, camera gone) and failed frames."),
+    _Spec("cluttered_frames", "counter", "Frames too cluttered to read (segment.max_components, reader max_crops)."),
     _Spec("sink_failures", "counter", "Writes that a sink could not complete."),
     _Spec("reconnects", "counter", "Times a live source came back after an outage."),
     _Spec("mqtt_queue_depth", "gauge", "Messages waiting in the MQTT on-disk queue."),

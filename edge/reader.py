@@ -45,6 +45,10 @@ class ReaderParams:
     min_split_aspect: float = 0.5
     #: Most cut points tried in one component (a run of six touching digits needs a dozen or two).
     max_cuts: int = 24
+    #: Most crops classified for the pieces of one frame: beyond it the frame is too cluttered to read
+    #: (each crop costs ~25-80 us and the interpreter's memory grows with the batch). The real photos
+    #: here need at most ~2,600.
+    max_crops: int = 4096
     #: Besides the thin points, cuts are tried every this many heights across the component (0: none):
     #: two digits that overlap have no thin point between them.
     cut_step: float = 0.12
@@ -83,6 +87,8 @@ class ReaderParams:
             raise ValueError("crop_min_px must be >= 0, crop_px >= 8 and crop_max_zoom > 0")
         if self.max_cuts < 0 or self.digit_cost < 0 or self.junk_cost < 0 or self.cut_step < 0:
             raise ValueError("max_cuts, digit_cost, junk_cost and cut_step must be >= 0")
+        if self.max_crops < 1:
+            raise ValueError("max_crops must be >= 1")
 
 
 @dataclass
@@ -281,6 +287,8 @@ class Reader:
         t = time.perf_counter()
         seg = segment(image, self.segment_params)
         timings["segment"] = (time.perf_counter() - t) * 1e3
+        if seg.cluttered:
+            return FrameResult(numbers=[], timings=timings, cluttered=True)
 
         # Stage 1: every candidate whole.
         t = time.perf_counter()
@@ -338,6 +346,9 @@ class Reader:
                         if piece is not None:
                             piece.span = (i, j)
                             pieces.append(piece)
+                if len(pieces) > p.max_crops:
+                    timings["normalise"] += (time.perf_counter() - t) * 1e3
+                    return FrameResult(numbers=[], timings=timings, cluttered=True)
             batch2 = self._normalise([pc.ink for pc in pieces])
             timings["normalise"] += (time.perf_counter() - t) * 1e3
             t = time.perf_counter()

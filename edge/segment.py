@@ -43,6 +43,10 @@ class SegmentParams:
     #: The first pass runs on the frame shrunk so its longest side is at most this (px): segmentation cost
     #: grows with the pixel count, and digits of a normal size are still a few strokes wide at this size.
     max_side: int = 640
+    #: A frame with more ink components than this is too cluttered to read (a page of print, sensor noise
+    #: in the dark, a textured desk): it is skipped, as its candidates, their merges and their pieces would
+    #: cost seconds and gigabytes. Handwritten pages here have at most ~40.
+    max_components: int = 500
     #: Frames smaller than this (longest side, px) are enlarged first, so morphology has room on tiny crops.
     min_side: int = 400
     #: When the first pass finds digits shorter than this (working px) ...
@@ -110,7 +114,7 @@ class SegmentParams:
         if self.polarity not in ("auto", "dark", "light"):
             raise ValueError(f"polarity must be auto, dark or light, not {self.polarity!r}")
         for name in ("max_side", "min_side", "background_side", "close_size", "min_digit_px", "refine_below_px",
-                     "refine_target_px", "refine_max_side"):
+                     "refine_target_px", "refine_max_side", "max_components"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.min_side > self.max_side:
@@ -179,6 +183,8 @@ class Segmentation:
     #: darkness that maps to ink 1.0, and the ink level of the mask's low threshold
     stroke: float = 1.0
     ink_level: float = 0.2
+    #: more components than ``SegmentParams.max_components``: no candidates were looked for
+    cluttered: bool = False
 
     @property
     def ink(self) -> np.ndarray:
@@ -962,15 +968,19 @@ def _segment_at(gray: np.ndarray, scale: float, dark_ink: bool | None, p: Segmen
     stroke = max(stroke, p.min_contrast)
     t_tilt = time.perf_counter() - t3
     t3 = time.perf_counter()
-    lab, cands, th = find_candidates(mask, p, comps)
-    cands = drop_faint(cands, lab, d, p, bg)
+    cluttered = comps[0] - 1 > p.max_components
+    if cluttered:
+        lab, cands, th = comps[1], [], 0.0
+    else:
+        lab, cands, th = find_candidates(mask, p, comps)
+        cands = drop_faint(cands, lab, d, p, bg)
     t4 = time.perf_counter()
     return Segmentation(
         darkness=d, mask=mask, labels=lab, candidates=cands, scale=scale, dark_ink=dark_ink,
         typical_height=th, source_shape=(gray.shape[0], gray.shape[1]),
         timings={"threshold": (t1 - t0 + t3 - t2 - t_tilt) * 1e3, "rulings": (t2 - t1 + t_tilt) * 1e3,
                  "components": (t4 - t3) * 1e3},
-        source=gray, background=bg, stroke=stroke, ink_level=min(1.0, low / stroke),
+        source=gray, background=bg, stroke=stroke, ink_level=min(1.0, low / stroke), cluttered=cluttered,
     )
 
 

@@ -65,6 +65,9 @@ class FrameResult:
     #: debug material for overlays and the web page: the binary ink mask (uint8 0/255, same size as the
     #: frame) and the 28x28 crops the model saw with their boxes; filled only when asked for.
     debug: dict[str, Any] = field(default_factory=dict)
+    #: the frame was too cluttered to read (``segment.max_components``, ``segment.reader.max_crops``): no
+    #: numbers, and not an answer either - the stabiliser does not see it
+    cluttered: bool = False
 
 
 @dataclass(frozen=True)

@@ -451,3 +451,26 @@ def test_heartbeats_go_on_when_the_wall_clock_steps_back(tmp_path: Path, long_vi
     beats_after_step = [e for e in events if e.get("heartbeat") and e["ts"] < iso_ts(start)]
     assert len(beats_after_step) >= 4, [e["ts"] for e in events]  # ~2 s at one per 0.2 s: ~9
     assert all(0 <= e["latency_ms"] < 5000 for e in events)  # latency is an interval too
+
+
+def test_a_cluttered_image_gets_an_error_event_and_the_rest_are_read(tmp_path: Path) -> None:
+    # A page of small print: thousands of ink components, once 20 s and 3.8 GB to read; now skipped at once.
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    printed = np.full((480, 640), 235, np.uint8)
+    rng = np.random.default_rng(5)
+    for y in range(12, 480, 11):
+        cv2.putText(printed, "".join(rng.choice(list("0123456789 abcdefgh"), size=110)), (4, y),
+                    cv2.FONT_HERSHEY_PLAIN, 0.6, 30, 1, cv2.LINE_AA)
+    cv2.imwrite(str(folder / "a_print.png"), printed)
+    cv2.imwrite(str(folder / "b_page.jpg"), cv2.imread(str(ROOT / "samples" / "page_clean.jpg")))
+    out = tmp_path / "e.jsonl"
+    daemon = Daemon(load_config(_config(tmp_path, folder, [f"file:{out}"])))
+    t0 = time.monotonic()
+    assert daemon.run() == 0
+    assert time.monotonic() - t0 < 60
+    events = [json.loads(line) for line in _lines(out)]
+    assert [Path(e["source"]).name for e in events] == ["a_print.png", "b_page.jpg"]
+    assert events[0]["error"] == "too cluttered to read"
+    assert "error" not in events[1] and events[1]["numbers"]
+    assert daemon.metrics.snapshot()["cluttered_frames"] == 1

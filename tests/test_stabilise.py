@@ -233,3 +233,43 @@ def test_sample_video_truth_with_camera_motion_gives_one_event_per_segment(flick
     assert first - segments[0]["first"] <= p.votes + 1
     assert 0 <= change - segments[1]["first"] <= p.change_streak + 1
     assert st.tracked == len(segments[-1]["values"])
+
+
+def _greedy_by_loop(st: Stabiliser, numbers: list[Number]) -> dict[int, int]:
+    """The matching written out pair by pair with match_distance (what _match computed before)."""
+    from edge.stabilise import match_distance
+
+    pairs = sorted((match_distance(n, t.last), i, t.id) for i, n in enumerate(numbers) for t in st._tracks
+                   if match_distance(n, t.last) <= st.params.match_tolerance)
+    out: dict[int, int] = {}
+    for _, i, tid in pairs:
+        if i not in out and tid not in out.values():
+            out[i] = tid
+    return out
+
+
+def test_matching_many_numbers_at_once_equals_the_pairwise_greedy() -> None:
+    rng = np.random.default_rng(0)
+    st = Stabiliser(StabiliseParams(match_tolerance=1.5))
+    for _ in range(8):  # crowded, jittering numbers of one to four digits: many ties and near misses
+        frame = [num(str(rng.integers(0, 10 ** rng.integers(1, 5))), int(rng.integers(0, 2000)),
+                     int(rng.integers(0, 1500))) for _ in range(120)]
+        expected = _greedy_by_loop(st, frame)
+        assert {i: t.id for i, t in st._match(frame).items()} == expected
+        st.update(frame, 0.0)
+    assert len(st._tracks) > 120
+
+
+def test_numbers_flickering_by_the_hundred_do_not_pile_up_tracks() -> None:
+    # Noise read as digits in new places every frame: each makes a track that lives drop_after frames.
+    from edge.stabilise import MAX_TRACKS
+
+    rng = np.random.default_rng(1)
+    st = Stabiliser()
+    feed(st, [[num("42", 10, 10)]] * 3)  # one real, stable reading
+    for _ in range(30):
+        frame = [num("42", 10, 10)] + [num(str(rng.integers(0, 10)), int(rng.integers(200, 20000)),
+                                           int(rng.integers(200, 20000))) for _ in range(300)]
+        st.update(frame, 0.0)
+        assert len(st._tracks) <= MAX_TRACKS
+    assert [n.value for n in st.stable][:1] == ["42"]  # the stable one is kept first
