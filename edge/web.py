@@ -51,6 +51,10 @@ COOKIE = "digits_session"
 BOUNDARY = "frame"
 #: a viewer that asked for debug material keeps it coming for this long (the page polls every second)
 DEBUG_HOLD_S = 5.0
+#: a stream viewer that has not taken a part for this long is dropped (its slot freed)
+STREAM_WRITE_TIMEOUT_S = 10.0
+#: while no new frame comes (camera away), the last one is sent again this often
+STREAM_KEEPALIVE_S = 5.0
 #: wait after a wrong token, so guessing over the network is slow
 LOGIN_DELAY_S = 1.0
 
@@ -375,20 +379,36 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
         last_frames = -1
         waiting = encode_jpeg(placeholder("waiting for frames..."), 70)
         self._streams += 1
+        sent = time.monotonic()
         try:
             while not self._closing.is_set():
                 started = time.monotonic()
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    break  # the viewer closed the tab: free the slot now, not at the next new frame
                 if debug:
                     self._debug_until = started + DEBUG_HOLD_S
                 frames = self.status.snapshot().frames
-                if frames != last_frames:
+                # A new frame, or the last one again now and then while the camera is away, so a proxy
+                # keeps the connection and a vanished viewer is noticed.
+                if frames != last_frames or started - sent >= STREAM_KEEPALIVE_S:
                     data = await self._jpeg(debug, full_size=False)
                     if data is None:
                         data = waiting
                     else:
                         last_frames = frames
-                    await resp.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
-                                     + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                    part = (b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
+                            + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                    try:
+                        await asyncio.wait_for(resp.write(part), timeout=STREAM_WRITE_TIMEOUT_S)
+                    except asyncio.TimeoutError:
+                        # A viewer that stopped reading (a sleeping laptop, a stalled tab) would hold its
+                        # slot for ever, and with every slot held the page answers 503 to everyone.
+                        log.info("web: a viewer stopped reading the stream for %.0f s; dropped",
+                                 STREAM_WRITE_TIMEOUT_S)
+                        transport.abort()
+                        break
+                    sent = time.monotonic()
                 delay = max(0.0, period - (time.monotonic() - started))
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), timeout=delay)

@@ -14,19 +14,22 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
+from edge.metrics import Metrics
 from edge.status import Status
-from edge.types import Digit, Event, Number
+from edge.types import Digit, Event, Frame, FrameResult, Number
 from edge.web import is_authorised, readings_json, session_value
 from tests.conftest import stop_process
 
@@ -451,3 +454,86 @@ def test_chromium_is_there_when_ci_says_so() -> None:
         import playwright.sync_api  # noqa: F401
     else:
         pytest.skip("set DIGITS_REQUIRE_BROWSER=1 to insist on the browser (CI does)")
+
+
+def _server_with_frames(max_streams: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Status]:
+    from edge import web as web_module
+    from edge.config import WebConfig
+
+    monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    status = Status()
+    status.frame_done(Frame(np.full((480, 640, 3), 200, np.uint8), "cam", 0, time.time()), FrameResult([]), [])
+    cfg = WebConfig(enabled=True, port=0, max_streams=max_streams, stream_fps=10)
+    return web_module.start(cfg, status, Metrics()), status
+
+
+def _open_stream(port: int, read_first: bool) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window fills at once when not read
+    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    if read_first:
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    return s
+
+
+def _stream_status(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream.mjpg", timeout=5) as r:
+            r.read(100)
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_viewers_that_left_while_no_frame_came_free_their_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Slots were freed only by the next write, and writes came only with new frames: with the camera away,
+    # closed tabs held every slot and the page answered 503 to everyone.
+    srv, _ = _server_with_frames(2, monkeypatch)
+    try:
+        viewers = [_open_stream(srv.port, read_first=True) for _ in range(2)]
+        deadline = time.monotonic() + 3
+        while srv._streams < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # each has had its first part
+        assert srv._streams == 2 and _stream_status(srv.port) == 503
+        for s in viewers:
+            s.close()
+        deadline = time.monotonic() + 3
+        while srv._streams and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert srv._streams == 0
+        assert _stream_status(srv.port) == 200
+    finally:
+        srv.close()
+
+
+def test_viewers_that_stop_reading_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge import web as web_module
+
+    monkeypatch.setattr(web_module, "STREAM_WRITE_TIMEOUT_S", 1.0, raising=False)
+    srv, status = _server_with_frames(2, monkeypatch)
+    stop = threading.Event()
+
+    def frames() -> None:  # the camera keeps delivering, so the stream keeps writing
+        i = 1
+        while not stop.wait(0.1):
+            img = np.random.default_rng(i).integers(0, 256, (480, 640, 3), np.uint8)  # big, poorly compressed
+            status.frame_done(Frame(img, "cam", i, time.time()), FrameResult([]), [])
+            i += 1
+
+    feeder = threading.Thread(target=frames, daemon=True)
+    feeder.start()
+    stalled = [_open_stream(srv.port, read_first=False) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        assert srv._streams == 2 and _stream_status(srv.port) == 503  # the slots are really taken
+        deadline = time.monotonic() + 15
+        while srv._streams and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv._streams == 0
+        assert _stream_status(srv.port) == 200
+    finally:
+        stop.set()
+        for s in stalled:
+            s.close()
+        srv.close()
