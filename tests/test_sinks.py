@@ -209,6 +209,27 @@ def test_csv_rows_parse_back_and_header_is_written_once(tmp_path: Path) -> None:
     assert rows[3]["frame"] == "2" and rows[3]["error"] == ""
 
 
+@pytest.mark.parametrize("kind", ["file", "csv"])
+def test_a_file_deleted_or_renamed_underneath_is_started_again(tmp_path: Path, kind: str) -> None:
+    # It was written on into the deleted (invisible, still taking disk space) or renamed file, with no
+    # error, until it reached its rotation size - months with change-only events.
+    path = tmp_path / f"r.{kind}"
+    s = open_sink(f"{kind}:{path}")
+    s.emit(event(0, number("11")))
+    path.unlink()  # an operator cleaning up
+    s.emit(event(1, number("22")))
+    assert path.exists()
+    os.rename(path, tmp_path / "r.old")  # logrotate without copytruncate
+    s.emit(event(2, number("33")))
+    s.close()
+    texts = [path.read_text(), (tmp_path / "r.old").read_text()]
+    assert "33" in texts[0] and "22" not in texts[0]
+    assert "22" in texts[1] and "33" not in texts[1]
+    if kind == "csv":
+        assert all(t.startswith("ts,source,frame") for t in texts)  # each file its header
+    assert s.writer.failures == 0
+
+
 def test_csv_rotated_files_each_have_a_header(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     s = CsvFileSink(str(path), SinkOptions(file_max_bytes=400, file_backups=2))

@@ -58,9 +58,23 @@ class LineWriter:
             self._fail(exc)
 
     def _open(self) -> int:
+        if self._fd is not None and self._moved():
+            # Deleted or renamed underneath (an operator, logrotate): as logging's WatchedFileHandler does,
+            # start the file again at PATH instead of writing on into an invisible or renamed one.
+            log.warning("%s was moved or deleted; starting it again", self.path)
+            self._close_fd()
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self._fd
+
+    def _moved(self) -> bool:
+        assert self._fd is not None
+        try:
+            at_path = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        mine = os.fstat(self._fd)
+        return (at_path.st_dev, at_path.st_ino) != (mine.st_dev, mine.st_ino)
 
     def _close_fd(self) -> None:
         if self._fd is not None:
