@@ -218,8 +218,11 @@ class Daemon:
             self.state = None
             return
         if saved is not None:
-            # Shown on the status page and STATUS= at once; the stabiliser re-confirms from live frames.
+            # Shown on the status page and STATUS= at once; the stabiliser re-confirms them from live frames
+            # without publishing them again (a restart is not a change: no duplicate row, no re-publish).
             self.status.set_stable(list(saved.numbers))
+            if self.stabiliser is not None:
+                self.stabiliser.prime([n.value for n in saved.numbers])
 
     def _teardown(self) -> None:
         sdnotify.notify("STOPPING=1")

@@ -128,12 +128,14 @@ class Stabiliser:
         self._ids = count()
         self._frames = 0
         self._published: tuple[str, ...] = ()
+        self._primed_until = 0  # see prime()
         self._last_emit_ts: float | None = None
 
     def reset(self) -> None:
         """Forget everything (new source, reloaded config)."""
         self._tracks.clear()
         self._published = ()
+        self._primed_until = 0
         self._last_emit_ts = None
 
     @property
@@ -202,9 +204,18 @@ class Stabiliser:
         values = tuple(n.value for n in self.stable)
         if values == self._published:
             return None
+        if not values and self._frames < self._primed_until:
+            return None  # restored readings not confirmed yet: no votes so far is not "everything went"
         self._published = values
         self._last_emit_ts = ts
         return self.stable
+
+    def prime(self, values: list[str]) -> None:
+        """Count ``values`` as already published (the readings restored after a restart): the same stable
+        set is then not published again, a different one is."""
+        self._published = tuple(values)
+        # Until a window of frames has voted, an empty stable set only means "not confirmed yet".
+        self._primed_until = self._frames + self.params.window + self.params.drop_after
 
     def heartbeat(self, ts: float) -> bool:
         """True when ``heartbeat_s`` has passed since the last reading or heartbeat (and resets the timer)."""

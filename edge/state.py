@@ -153,7 +153,8 @@ class StateStore:
                 ts=str(doc.get("ts", "")),
                 source=str(doc.get("source", "")),
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+            # (1e400 in a box overflows int(); a file of nested brackets exhausts the JSON parser's stack)
             # Keep the bad file for a post-mortem instead of overwriting it silently.
             aside = self.path.with_name(self.path.name + ".corrupt")
             with contextlib.suppress(OSError):

@@ -365,6 +365,11 @@ def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Pat
         assert [n.value for n in second.status.snapshot().stable] == [n["value"] for n in saved["numbers"]]
     finally:
         second._teardown()
+    # ... and, run on the same page, does not publish the same reading again: a restart is not a change
+    n = len(_lines(out))
+    assert Daemon(cfg, max_frames=10).run() == 0
+    again = [e for e in map(json.loads, _lines(out)[n:]) if not e.get("heartbeat")]
+    assert again == [], again
 
 
 def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: Path) -> None:

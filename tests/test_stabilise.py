@@ -273,3 +273,19 @@ def test_numbers_flickering_by_the_hundred_do_not_pile_up_tracks() -> None:
         st.update(frame, 0.0)
         assert len(st._tracks) <= MAX_TRACKS
     assert [n.value for n in st.stable][:1] == ["42"]  # the stable one is kept first
+
+
+def test_restored_readings_are_not_published_again_but_changes_and_an_empty_page_are() -> None:
+    st = Stabiliser()
+    st.prime(["12"])
+    assert all(out is None for out in feed(st, [[num("12")]] * 8))  # the same page after a restart
+    st = Stabiliser()
+    st.prime(["12"])
+    outs = feed(st, [[num("34")]] * 4)
+    assert [values(o) for o in outs if o is not None] == [["34"]]  # another page: published once
+    st = Stabiliser()
+    st.prime(["12"])
+    p = st.params
+    outs = feed(st, [[]] * (p.window + p.drop_after + 1))  # nothing on the page any more
+    assert [values(o) for o in outs if o is not None] == [[]]
+    assert outs[: p.window + p.drop_after - 1] == [None] * (p.window + p.drop_after - 1)

@@ -69,6 +69,19 @@ def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
     assert not store.path.exists()
 
 
+@pytest.mark.parametrize("text", [
+    '{"version": 1, "ts": "t", "numbers": [{"value": "1", "confidence": 0.9, "box": [1e400, 0, 1, 1]}]}',
+    "[" * 100_000,
+], ids=["overflowing number", "deeply nested"])
+def test_corrupt_files_that_are_valid_json_or_too_deep_are_moved_aside(tmp_path: Path, text: str) -> None:
+    # These two raised past the loader (OverflowError, RecursionError): a traceback at every start, the file
+    # left in place, so the service restarted into the same crash.
+    store = StateStore(tmp_path)
+    store.path.write_text(text)
+    assert store.load_readings() is None
+    assert (tmp_path / "state.json.corrupt").exists() and not store.path.exists()
+
+
 def test_wrong_version_is_ignored(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     store.path.write_text(json.dumps({"version": 999, "ts": "x", "numbers": []}))
