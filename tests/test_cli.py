@@ -201,3 +201,19 @@ def test_file_sink_relative_to_cwd_and_max_frames(subprocess_env: dict[str, str]
     lines = (tmp_path / "out" / "events.jsonl").read_text().splitlines()
     assert len(lines) == 2
     assert json.loads(lines[1])["error"] == "cannot decode image"
+
+
+def test_stdout_closed_at_start_is_one_error_line_and_other_sinks_still_get_everything(
+        subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    # Started with stdout closed (`>&-`, some service managers): Python has no sys.stdout at all, and every
+    # event logged a traceback.
+    d = _pages(tmp_path)
+    out = tmp_path / "e.jsonl"
+    r = subprocess.run([sys.executable, "-m", "edge", "--source", str(d), "--sink", "stdout", "--sink",
+                        f"file:{out}", "--log-level", "error"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, env=subprocess_env, cwd=ROOT, timeout=120,
+                       preexec_fn=lambda: os.close(1))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.count("stdout is closed") == 1
+    assert len(out.read_text().splitlines()) == 4  # the file sink has every event

@@ -36,6 +36,12 @@ class StdoutSink(Sink):
         if self._broken:
             self.failures += 1
             return
+        if self.stream is None:
+            # Started with stdout closed (`>&-`): Python then has no sys.stdout at all.
+            self._broken = True
+            self.failures += 1
+            log.error("stdout is closed; no events on stdout")
+            return
         try:
             self.stream.write(event_json(event) + "\n")
             self.stream.flush()
@@ -49,7 +55,7 @@ class StdoutSink(Sink):
             log.error("cannot write event to stdout: %s", exc)
 
     def close(self) -> None:
-        if self._broken:
+        if self._broken or self.stream is None:
             return
         with contextlib.suppress(OSError, ValueError):
             self.stream.flush()
