@@ -475,6 +475,11 @@ class Daemon:
         old = self.cfg
         changed = {s for s in ("source", "model", "segment", "numbers", "stabilise", "sinks", "mqtt", "web",
                                "service", "logging") if getattr(old, s) != getattr(new, s)}
+        # The web token lives in a file or the environment, not in the config: rotating it and sending
+        # SIGHUP must apply it (the old token kept working before).
+        if self.web is not None and new.web.enabled and (new.web.token() or None) != self.web.token:
+            log.info("web: the token changed")
+            changed.add("web")
         if not changed:
             log.info("config unchanged")
             return

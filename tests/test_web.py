@@ -319,6 +319,40 @@ def test_sighup_moves_the_page_to_a_new_port(tmp_path: Path) -> None:
     assert proc.returncode == 0, err.read_text()[-2000:]
 
 
+def test_sighup_applies_a_rotated_token_file(tmp_path: Path) -> None:
+    # The token is read from its file, not part of the config: a rotated token and SIGHUP left the old
+    # token working and the new one refused ("config unchanged").
+    old_token, new_token = "old-token-0123456789abcdef", "new-token-0123456789abcdef"
+    token_file = tmp_path / "token"
+    token_file.write_text(old_token)
+    token_file.chmod(0o600)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = _config(tmp_path, str(SAMPLE), f"web:\n  enabled: true\n  port: {port}\n  token_file: {token_file}\n"
+                                         "  token_env: null\n")
+    err, out = tmp_path / "stderr.log", tmp_path / "events.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg)], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out.open("w"), stderr=err.open("w"))
+    d = Daemon(proc, f"http://127.0.0.1:{port}", err, out)
+
+    def code(token: str) -> int:
+        return d.get("/api/readings", {"Authorization": f"Bearer {token}"})[0]
+
+    try:
+        _until(lambda: "web page on" in err.read_text(), what="the page")
+        _until(lambda: code(old_token) == 200, what="the page with the old token")
+        assert code(new_token) == 401
+        token_file.write_text(new_token)
+        proc.send_signal(signal.SIGHUP)
+        _until(lambda: "config reloaded" in err.read_text(), what="the reload")
+        _until(lambda: code(new_token) == 200, what="the new token")
+        assert code(old_token) == 401
+    finally:
+        _stop(d)
+    assert proc.returncode == 0, err.read_text()[-2000:]
+
+
 # ------------------------------------------------------------------------------------------ the token
 
 
