@@ -43,9 +43,9 @@ class SegmentParams:
     #: The first pass runs on the frame shrunk so its longest side is at most this (px): segmentation cost
     #: grows with the pixel count, and digits of a normal size are still a few strokes wide at this size.
     max_side: int = 640
-    #: A frame with more ink components than this is too cluttered to read (a page of print, sensor noise
-    #: in the dark, a textured desk): it is skipped, as its candidates, their merges and their pieces would
-    #: cost seconds and gigabytes. Handwritten pages here have at most ~40.
+    #: A frame with more ink components (larger than a speck) than this is too cluttered to read (a page of
+    #: print, sensor noise in the dark): it is skipped, as its candidates, their merges and their pieces
+    #: would cost seconds and gigabytes. Handwritten pages here have at most ~40.
     max_components: int = 500
     #: Frames smaller than this (longest side, px) are enlarged first, so morphology has room on tiny crops.
     min_side: int = 400
@@ -828,6 +828,10 @@ def _component_hugs_border(lab: np.ndarray, stats: np.ndarray, label: int, p: Se
     return _hugs_border(lab, [label], (x, y, x + w, y + h), p)
 
 
+class TooCluttered(Exception):
+    """More components big enough to be ink than ``SegmentParams.max_components``."""
+
+
 def find_candidates(mask: np.ndarray, p: SegmentParams,
                     comps: tuple[int, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[Candidate], float]:
     """Connected components (``comps``: :func:`components` of ``mask`` when already known) -> merged,
@@ -852,6 +856,8 @@ def find_candidates(mask: np.ndarray, p: SegmentParams,
     th = typical_height(hs[big], areas[big]) if big.any() else float(hs.max())
     min_area = max(4.0, p.speck_area_frac * th * th)
     ids = [i for i in range(len(st)) if areas[i] >= min_area]
+    if len(ids) > p.max_components:
+        raise TooCluttered(len(ids))  # the merging below compares every pair of them
     boxes = [[int(st[i, 0]), int(st[i, 1]), int(st[i, 2]), int(st[i, 3])] for i in ids]
     pairs = []
     for a in range(len(boxes)):
@@ -968,12 +974,12 @@ def _segment_at(gray: np.ndarray, scale: float, dark_ink: bool | None, p: Segmen
     stroke = max(stroke, p.min_contrast)
     t_tilt = time.perf_counter() - t3
     t3 = time.perf_counter()
-    cluttered = comps[0] - 1 > p.max_components
-    if cluttered:
-        lab, cands, th = comps[1], [], 0.0
-    else:
+    cluttered = False
+    try:
         lab, cands, th = find_candidates(mask, p, comps)
         cands = drop_faint(cands, lab, d, p, bg)
+    except TooCluttered:
+        lab, cands, th, cluttered = comps[1], [], 0.0, True
     t4 = time.perf_counter()
     return Segmentation(
         darkness=d, mask=mask, labels=lab, candidates=cands, scale=scale, dark_ink=dark_ink,
