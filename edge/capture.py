@@ -194,11 +194,12 @@ class ImageSource(Source):
 
     def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
         for i, path in enumerate(self.paths):
-            ts = time.time()  # "captured" when we start reading it: latency then includes the decode
+            # "captured" when we start reading it: latency then includes the decode
+            ts, mono = time.time(), time.monotonic()
             img, err = read_image(path, self.max_pixels)
             if err:
                 log.warning("%s: %s", path, err)
-            yield Frame(image=img, source=path, index=i, ts=ts, error=err)
+            yield Frame(image=img, source=path, index=i, ts=ts, error=err, mono=mono)
 
 
 class VideoFileSource(Source):

@@ -341,7 +341,7 @@ class Daemon:
         self.metrics.set("latency_ms", latency)
         stable_now: list[Number] | None
         if result.cluttered:
-            stable_now = self._on_cluttered(frame)
+            stable_now = self._on_cluttered(frame, result)
         else:
             if self._cluttered_run:
                 log.info("%s is readable again after %d cluttered frame(s)", frame.source, self._cluttered_run)
@@ -355,7 +355,7 @@ class Daemon:
                 if changed is None and self._error_unanswered:
                     # The camera is back showing the same page, so nothing changed; say so once anyway, or the
                     # error event stays the last word (Home Assistant's "Read error" stays on for weeks).
-                    changed = stable_now
+                    changed = self.stabiliser.say_again()
                 if changed is not None:
                     self._error_unanswered = False
                     event = reading_event(frame, changed)
@@ -374,9 +374,10 @@ class Daemon:
             except Exception:  # noqa: BLE001 - sinks must not take the daemon down
                 log.exception("sink %s failed on frame %d", getattr(sink, "name", sink), frame.index)
         self._sync_source_metrics()
-        return True
+        # A cluttered image got its error event and counts as unread (all of them: exit 1, as for corrupt).
+        return not (result.cluttered and self.stabiliser is None)
 
-    def _on_cluttered(self, frame: Frame) -> list[Number]:
+    def _on_cluttered(self, frame: Frame, result: FrameResult) -> list[Number]:
         """A frame too cluttered to read is not an answer: the stable readings stay as they were."""
         self.metrics.inc("cluttered_frames")
         if not self._cluttered_run:
@@ -389,7 +390,11 @@ class Daemon:
             self._emit(Event(ts=iso_ts(frame.ts), source=frame.source, frame=frame.index,
                              error="too cluttered to read", kind="error"), frame, None)
             return []
-        return self.stabiliser.stable
+        stable = self.stabiliser.stable
+        if self.stabiliser.heartbeat(frame.mono):  # the readings still stand: a night of noise keeps them
+            self.metrics.inc("heartbeats")
+            self._emit(reading_event(frame, stable, kind="heartbeat"), frame, result)
+        return stable
 
     def _debug_wanted(self) -> bool | None:
         """True while a window, overlay or web viewer shows the debug view; None = the config's default.
@@ -480,6 +485,10 @@ class Daemon:
         if self.web is not None and new.web.enabled and (new.web.token() or None) != self.web.token:
             log.info("web: the token changed")
             changed.add("web")
+        # ... and so do the MQTT password and TLS files: a sink that uses changed ones is built anew
+        if any(getattr(sink, "secrets_changed", lambda: False)() for sink in self.sinks):
+            log.info("mqtt: the password or a TLS file changed")
+            changed.add("mqtt")
         if not changed:
             log.info("config unchanged")
             return

@@ -207,6 +207,10 @@ class ChangeGate:
         self._last_sig = signature
 
 
+#: the gate's signature of a frame too cluttered to read
+CLUTTERED = ("<cluttered>",)
+
+
 class GatedReader:
     """A :class:`~edge.reader.Reader` behind a :class:`ChangeGate`: ``read`` returns a fresh result when
     the scene changed (or a forced re-read is due) and the previous one otherwise.
@@ -239,11 +243,12 @@ class GatedReader:
         if read or self._last is None:
             result = self.reader.read(gray, debug=debug)
             result.timings["gate"] = gate_ms
-            self.gate.read_done(tuple(n.value for n in result.numbers))
+            # A cluttered read is its own kind of answer: it must not agree with an empty page's.
+            self.gate.read_done(CLUTTERED if result.cluttered else tuple(n.value for n in result.numbers))
             self._last = result
             self.last_was_read = True
             return result
         self.last_was_read = False
         reused = FrameResult(numbers=list(self._last.numbers), timings={"gate": gate_ms, "gated": 1.0},
-                             debug=self._last.debug)
+                             debug=self._last.debug, cluttered=self._last.cluttered)
         return reused

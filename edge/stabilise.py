@@ -204,8 +204,9 @@ class Stabiliser:
         values = tuple(n.value for n in self.stable)
         if values == self._published:
             return None
-        if not values and self._frames < self._primed_until:
-            return None  # restored readings not confirmed yet: no votes so far is not "everything went"
+        if self._frames < self._primed_until and len(values) < len(self._published) and \
+                all(v in self._published for v in values):
+            return None  # restored readings not all confirmed yet: not a change
         self._published = values
         self._last_emit_ts = ts
         return self.stable
@@ -216,6 +217,16 @@ class Stabiliser:
         self._published = tuple(values)
         # Until a window of frames has voted, an empty stable set only means "not confirmed yet".
         self._primed_until = self._frames + self.params.window + self.params.drop_after
+
+    def say_again(self) -> list[Number] | None:
+        """The stable set, to publish once more (after a camera outage: the error must not stay the last
+        word), counted as published; None while nothing is confirmed yet (the first window of frames, or
+        restored readings not yet seen again)."""
+        stable = self.stable
+        if not stable and self._frames < max(self.params.window, self._primed_until):
+            return None
+        self._published = tuple(n.value for n in stable)
+        return stable
 
     def heartbeat(self, ts: float) -> bool:
         """True when ``heartbeat_s`` has passed since the last reading or heartbeat (and resets the timer)."""

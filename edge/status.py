@@ -38,6 +38,8 @@ class StatusSnapshot:
     stable: tuple[Number, ...]
     #: newest last, as event dicts (the JSON of DESIGN.md)
     events: tuple[dict[str, Any], ...] = field(default=())
+    #: seconds since the newest frame was processed, on the monotonic clock (None before the first)
+    last_frame_age_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (no images) for ``/api/readings`` and the like."""
@@ -124,6 +126,7 @@ class Status:
                 runtime=self._runtime, num_threads=self._threads, started=self._started, frames=self._frames,
                 fps=self._fps, last_frame_ts=self._last_ts, frame=self._frame, result=self._result,
                 stable=self._stable, events=tuple(self._events),
+                last_frame_age_s=None if self._last_mono is None else time.monotonic() - self._last_mono,
             )
 
     def systemd_status(self) -> str:

@@ -319,7 +319,8 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
 
     async def _healthz(self, request: web.Request) -> web.Response:
         snap = self.status.snapshot()
-        age = None if snap.last_frame_ts is None else round(time.time() - snap.last_frame_ts, 2)
+        # monotonic: a wall clock stepped by NTP must not make the age negative or huge
+        age = None if snap.last_frame_age_s is None else round(snap.last_frame_age_s, 2)
         body = {"status": "ok" if snap.healthy else "unhealthy", "reason": snap.reason, "state": snap.state,
                 "fps": round(snap.fps, 2), "frames": snap.frames, "last_frame_age_s": age}
         return web.json_response(body, status=200 if snap.healthy else 503, headers={"Cache-Control": "no-store"})

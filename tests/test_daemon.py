@@ -479,3 +479,15 @@ def test_a_cluttered_image_gets_an_error_event_and_the_rest_are_read(tmp_path: P
     assert events[0]["error"] == "too cluttered to read"
     assert "error" not in events[1] and events[1]["numbers"]
     assert daemon.metrics.snapshot()["cluttered_frames"] == 1
+
+
+def test_heartbeats_go_on_through_cluttered_frames(tmp_path: Path, long_video: Path) -> None:
+    # A camera looking at noise all night keeps its readings; it went silent (no heartbeats) instead.
+    out = tmp_path / "e.jsonl"
+    cfg = load_config(_config(tmp_path, long_video, [f"file:{out}"], paced=True),
+                      {("stabilise", "heartbeat_s"): 0.2, ("segment", "max_components"): 1})  # every frame
+    daemon = Daemon(cfg, max_frames=50)  # 2 s at 25 fps
+    assert daemon.run() == 0
+    m = daemon.metrics.snapshot()
+    assert m["cluttered_frames"] == 50
+    assert m["heartbeats"] >= 4 and sum(1 for e in map(json.loads, _lines(out)) if e.get("heartbeat")) >= 4

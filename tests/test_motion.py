@@ -233,3 +233,30 @@ def test_changed_number_is_re_read_and_the_stable_reading_updates_within_the_bou
     assert updates[0][0] - change_at <= sp.change_streak
     # Most frames were not read at all.
     assert len(read_frames) < len(frames) / 4
+
+
+class _ClutteredReader(_CountingReader):
+    """A frame too cluttered to read, every time (what edge.reader.Reader says of a page of print)."""
+
+    def read(self, image: np.ndarray, debug: bool | None = None) -> FrameResult:
+        self.calls += 1
+        return FrameResult([], timings={"segment": 1.0}, cluttered=True)
+
+
+def test_a_reused_cluttered_result_stays_cluttered():
+    # The reused result dropped the flag, and a cluttered read agreed with an empty page's: once the gate
+    # settled, still cluttered frames reached the stabiliser as "no numbers" and wiped the stable readings.
+    rng = np.random.default_rng(3)
+    page = _page()
+    inner = _ClutteredReader()
+    gr = GatedReader(inner, GateParams(settle_reads=2, max_skip_frames=50, max_skip_s=100.0))
+    results = [gr.read(_frame(page, rng), ts=i / FPS) for i in range(10)]
+    assert inner.calls < 10  # the gate settles on a still cluttered view, as on any still view
+    assert all(r.cluttered for r in results)
+    # a cluttered read does not agree with an empty page's: the gate keeps reading after the change
+    gate = ChangeGate(GateParams(settle_reads=2))
+    gate.read_done(())
+    from edge.motion import CLUTTERED
+
+    gate.read_done(CLUTTERED)
+    assert gate._agree == 1

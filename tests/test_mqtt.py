@@ -454,3 +454,20 @@ def test_a_slow_puback_after_a_quiet_spell_is_waited_for_not_resent(broker: Mosq
         sink.close()
         rec.close()
         link.close()
+
+
+def test_a_rotated_password_file_is_noticed(broker: Mosquitto, tmp_path: Path) -> None:
+    # The password is read from its file when the connection is set up; SIGHUP rebuilds the sink when it
+    # changed (the reload said "config unchanged" and paho kept the old password).
+    secret = tmp_path / "pw"
+    secret.write_text("first-password")
+    secret.chmod(0o600)
+    sink = make_sink(broker.port, tmp_path / "q", username="meter", password_file=str(secret),
+                     password_env=None)
+    try:
+        assert wait(lambda: sink.connected)  # this broker lets anyone in
+        assert not sink.secrets_changed()
+        secret.write_text("second-password")
+        assert sink.secrets_changed()
+    finally:
+        sink.close()

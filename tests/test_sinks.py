@@ -371,6 +371,17 @@ def test_overlay_video_is_written_in_segments_rotated_like_log_files(tmp_path: P
     assert sink.segments_closed == 4 and sink.written == 23
 
 
+def test_a_restart_keeps_the_previous_runs_last_overlay_segment(tmp_path: Path) -> None:
+    # The new run's writer truncated out.mp4: a restart (or a reload that rebuilds the sinks) lost it.
+    path = tmp_path / "out.mp4"
+    for run in range(2):
+        sink = open_sink(f"overlay:{path}", SinkOptions(overlay_fps=10, overlay_segment_s=0.5))
+        for i in range(8 - run):  # run 0: a full segment and 3 frames; run 1: one and 2
+            sink.on_frame(Frame(frame_image(i), "/dev/video0", i, float(i)), result_for(i))
+        sink.close()
+    assert [_frames_in(tmp_path / n) for n in ("out.mp4", "out.1.mp4", "out.2.mp4", "out.3.mp4")] == [2, 5, 3, 5]
+
+
 def test_a_crash_loses_only_the_open_overlay_segment(tmp_path: Path) -> None:
     path = tmp_path / "out.mp4"
     script = textwrap.dedent(f"""

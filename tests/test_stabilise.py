@@ -289,3 +289,26 @@ def test_restored_readings_are_not_published_again_but_changes_and_an_empty_page
     outs = feed(st, [[]] * (p.window + p.drop_after + 1))  # nothing on the page any more
     assert [values(o) for o in outs if o is not None] == [[]]
     assert outs[: p.window + p.drop_after - 1] == [None] * (p.window + p.drop_after - 1)
+
+
+def test_restored_readings_confirmed_one_by_one_are_not_published_in_parts() -> None:
+    st = Stabiliser()
+    st.prime(["12", "34"])
+    frames = [[num("12", 10, 10)]] * 2 + [[num("12", 10, 10), num("34", 10, 300)]] * 6  # "34" glared at first
+    assert all(out is None for out in feed(st, frames))
+    assert [n.value for n in st.stable] == ["12", "34"]
+
+
+def test_say_again_waits_for_a_confirmed_reading_and_counts_it_as_published() -> None:
+    # After a camera error the daemon says the stable set again; a restart with restored readings (or a
+    # fresh stabiliser) must not say "nothing" before any frame has voted.
+    st = Stabiliser()
+    st.prime(["12"])
+    assert st.say_again() is None
+    feed(st, [[num("12")]] * 3)
+    assert values(st.say_again()) == ["12"]
+    assert feed(st, [[num("12")]] * 3) == [None] * 3  # said: not published again
+    fresh = Stabiliser()
+    assert fresh.say_again() is None
+    feed(fresh, [[]] * fresh.params.window)
+    assert values(fresh.say_again()) == []  # a window of frames with nothing on the page: that is the answer

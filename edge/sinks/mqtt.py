@@ -239,6 +239,7 @@ class MqttSink(Sink):
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._closed = False
         self._outage_logged = False
+        self._secrets = self._read_secrets()
         self._client = self._make_client(params, port)
         self._worker = threading.Thread(target=self._run, name="mqtt-sink", daemon=True)
         self._worker.start()
@@ -254,6 +255,27 @@ class MqttSink(Sink):
         """``mqtt[s]://[user:pass@]host[:port]`` plus the ``mqtt:`` settings (``SinkOptions.mqtt`` or a dict)."""
         params = MqttParams.from_options(options).with_spec(spec)
         return cls(params)
+
+    def _read_secrets(self) -> tuple[Any, ...]:
+        """What the connection uses from outside the config: the password (its file or environment) and
+        the TLS files' identities (a renewed certificate is a new file or a new mtime)."""
+        p = self.params
+        try:
+            password = p.resolved_password()
+        except ValueError:
+            password = None  # unreadable now: the reload's own validation reports it
+        files = []
+        for path in (p.ca_file, p.cert_file, p.key_file):
+            try:
+                st = os.stat(path) if path else None
+                files.append((st.st_ino, st.st_mtime_ns, st.st_size) if st else None)
+            except OSError:
+                files.append(None)
+        return (password, *files)
+
+    def secrets_changed(self) -> bool:
+        """True when the password or a TLS file changed since the connection was set up (SIGHUP applies it)."""
+        return self._read_secrets() != self._secrets
 
     def _make_client(self, p: MqttParams, port: int) -> mqtt.Client:
         client = mqtt.Client(

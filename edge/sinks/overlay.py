@@ -81,6 +81,9 @@ class OverlaySink(DrawingSink):
         self._writer.release()
         self._writer, self._segment_written = None, 0
         self.segments_closed += 1
+        self._shift()
+
+    def _shift(self) -> None:
         keep = self.opts.overlay_backups
         try:
             if keep == 0:
@@ -142,6 +145,9 @@ class OverlaySink(DrawingSink):
             except OSError as exc:
                 self._trouble("cannot create %s: %s", target.parent, exc.strerror or exc)
                 return
+            if self.written == 0 and self._segment_frames() and target.exists():
+                # The previous run's last segment (a restart, a reload): kept as PATH.1.mp4, not overwritten.
+                self._shift()
             writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*self.opts.overlay_codec[:4].ljust(4)),
                                      float(self.opts.overlay_fps), (w, h))
             if not writer.isOpened():
