@@ -178,7 +178,8 @@ class Daemon:
             raise
         self.stabiliser = None if self.source.is_images else self._make_stabiliser(cfg)
         self.gate = self._make_gate(cfg, self.reader, self.source)
-        if not self.source.is_images and cfg.service.persist_state:
+        # A camera's readings persist; a video file is a replay, read the same every time it is read.
+        if self.source.live and cfg.service.persist_state:
             self._open_state(cfg)
         self.status.set_info(self.source.name, str(cfg.model.path), self.classifier.runtime, self.classifier.num_threads)
         try:

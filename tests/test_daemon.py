@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -347,12 +349,46 @@ def test_live_stream_slower_reader_drops_frames_instead_of_queueing(tmp_path: Pa
     assert len(frames) >= 14 and frames[-1] >= 15  # the first frame only starts the heartbeat timer
 
 
+def _mjpeg_camera(frames_per_connection: int) -> Any:
+    """A real HTTP MJPEG camera on 127.0.0.1 showing the clean sample page at 25 fps; after
+    ``frames_per_connection`` frames it hangs up (a cable hiccup), the next connection gets the page again."""
+    import http.server
+
+    page = cv2.resize(cv2.imread(str(ROOT / "samples" / "page_clean.jpg")), (320, 240))
+    jpeg = cv2.imencode(".jpg", page)[1].tobytes()
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(frames_per_connection):
+                    self.wfile.write(b"--f\r\nContent-Type: image/jpeg\r\n"
+                                     + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                    time.sleep(0.04)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Persisted readings are a camera's (a live source): a video file is a replay, read the same every time.
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     out = tmp_path / "e.jsonl"
     cfg_path = _config(tmp_path, long_video, [f"file:{out}"])
-    cfg = load_config(cfg_path, {("service", "persist_state"): True})
+    assert Daemon(load_config(cfg_path, {("service", "persist_state"): True}), max_frames=10).run() == 0
+    assert _lines(out) and not (tmp_path / "state" / "state.json").exists()
+    out.unlink()
+    camera = _mjpeg_camera(frames_per_connection=10_000)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    cfg = load_config(cfg_path, {("service", "persist_state"): True, ("source", "spec"): url})
     first = Daemon(cfg, max_frames=10)
     assert first.run() == 0
     published = [e for e in map(json.loads, _lines(out)) if not e.get("heartbeat")]
@@ -369,6 +405,8 @@ def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Pat
     n = len(_lines(out))
     assert Daemon(cfg, max_frames=10).run() == 0
     again = [e for e in map(json.loads, _lines(out)[n:]) if not e.get("heartbeat")]
+    camera.shutdown()
+    camera.server_close()
     assert again == [], again
 
 
@@ -377,29 +415,7 @@ def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: P
     the next connection. The page does not change, so the stabiliser has nothing new; the daemon must still
     publish the reading once after the error, or the error stays the last word (MQTT's retained error flag,
     Home Assistant's "Read error" problem sensor) until the number next changes - weeks on a meter."""
-    import http.server
-    import threading
-
-    page = cv2.resize(cv2.imread(str(ROOT / "samples" / "page_clean.jpg")), (320, 240))
-    jpeg = cv2.imencode(".jpg", page)[1].tobytes()
-
-    class Camera(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f")
-            self.end_headers()
-            with contextlib.suppress(OSError):
-                for _ in range(50):  # 2 s at 25 fps, then the connection drops
-                    self.wfile.write(b"--f\r\nContent-Type: image/jpeg\r\n"
-                                     + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                    time.sleep(0.04)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _mjpeg_camera(frames_per_connection=50)  # 2 s at 25 fps, then the connection drops
     out = tmp_path / "e.jsonl"
     url = f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
     cfg = load_config(_config(tmp_path, Path("x"), [f"file:{out}"]),
