@@ -72,3 +72,14 @@ def line_of_digits(imgs: list[np.ndarray], height: int = 48, gap: int = 20, marg
 
 #: The shipped model; tests that need it skip while it has not been built.
 ROOT_MODEL = Path(__file__).resolve().parents[1] / "models" / "digits_int8.tflite"
+
+
+def printed_page(h: int = 480, w: int = 640) -> np.ndarray:
+    """A page of small printed text (digits and letters): ~2,000 ink components, far more than any
+    handwritten page - what the reader must skip as too cluttered (it once took 20 s and 3.8 GB)."""
+    img = np.full((h, w), 235, np.uint8)
+    rng = np.random.default_rng(5)
+    for y in range(12, h, 11):
+        line = "".join(rng.choice(list("0123456789 abcdefgh"), size=110))
+        cv2.putText(img, line, (4, y), cv2.FONT_HERSHEY_PLAIN, 0.6, 30, 1, cv2.LINE_AA)
+    return img

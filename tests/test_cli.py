@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.synth_pages import printed_page
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 
@@ -222,11 +224,7 @@ def test_stdout_closed_at_start_is_one_error_line_and_other_sinks_still_get_ever
 def test_images_that_are_all_too_cluttered_exit_1_after_their_events(subprocess_env: dict[str, str],
                                                                       tmp_path: Path) -> None:
     # A cluttered image counted as read: a run where no image could be read exited 0.
-    printed = np.full((480, 640), 235, np.uint8)
-    rng = np.random.default_rng(5)
-    for y in range(12, 480, 11):
-        cv2.putText(printed, "".join(rng.choice(list("0123456789 abcdefgh"), size=110)), (4, y),
-                    cv2.FONT_HERSHEY_PLAIN, 0.6, 30, 1, cv2.LINE_AA)
+    printed = printed_page()
     cv2.imwrite(str(tmp_path / "print.png"), printed)
     r = edge(["--source", str(tmp_path / "print.png"), "--log-level", "error"], subprocess_env)
     assert r.returncode == 1, r.stderr

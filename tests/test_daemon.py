@@ -21,6 +21,7 @@ import pytest
 
 from edge.config import load_config
 from edge.daemon import Daemon, iso_ts, run
+from tests.synth_pages import printed_page
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "digits_int8.tflite"
@@ -478,11 +479,7 @@ def test_a_cluttered_image_gets_an_error_event_and_the_rest_are_read(tmp_path: P
     # A page of small print: thousands of ink components, once 20 s and 3.8 GB to read; now skipped at once.
     folder = tmp_path / "pages"
     folder.mkdir()
-    printed = np.full((480, 640), 235, np.uint8)
-    rng = np.random.default_rng(5)
-    for y in range(12, 480, 11):
-        cv2.putText(printed, "".join(rng.choice(list("0123456789 abcdefgh"), size=110)), (4, y),
-                    cv2.FONT_HERSHEY_PLAIN, 0.6, 30, 1, cv2.LINE_AA)
+    printed = printed_page()
     cv2.imwrite(str(folder / "a_print.png"), printed)
     cv2.imwrite(str(folder / "b_page.jpg"), cv2.imread(str(ROOT / "samples" / "page_clean.jpg")))
     out = tmp_path / "e.jsonl"

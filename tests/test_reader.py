@@ -9,7 +9,7 @@ import pytest
 from edge.classify import Classifier
 from edge.reader import Reader, ReaderParams, best_path, cut_points, digit_score, span_score
 from edge.segment import segment
-from tests.synth_pages import ROOT_MODEL, compose, line_of_digits, load_mnist, paper
+from tests.synth_pages import ROOT_MODEL, compose, line_of_digits, load_mnist, paper, printed_page
 
 pytestmark = pytest.mark.skipif(not ROOT_MODEL.is_file(), reason="models/digits_int8.tflite not built yet")
 
@@ -230,19 +230,9 @@ def test_degenerate_frames_read_as_nothing(reader):
     assert reader.read(np.full((8, 8, 3), 128, np.uint8)).numbers == []
 
 
-def _printed_page(h: int = 480, w: int = 640) -> np.ndarray:
-    """A page of small printed text: ~2,000 ink components (once 85,000 crops, 20 s and 3.8 GB to read)."""
-    img = np.full((h, w), 235, np.uint8)
-    rng = np.random.default_rng(5)
-    for y in range(12, h, 11):
-        line = "".join(rng.choice(list("0123456789 abcdefgh"), size=110))
-        cv2.putText(img, line, (4, y), cv2.FONT_HERSHEY_PLAIN, 0.6, 30, 1, cv2.LINE_AA)
-    return img
-
-
 def test_a_cluttered_frame_is_skipped_in_bounded_time(classifier, reader, good):
     before = classifier.invocations
-    res = reader.read(_printed_page())
+    res = reader.read(printed_page())
     assert res.cluttered and res.numbers == []
     assert classifier.invocations == before  # nothing was classified
     inks, pos, size = line_of_digits(digits_of(good, "3141592"), height=48, gap=18)

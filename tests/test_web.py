@@ -519,6 +519,13 @@ def _stream_status(port: int) -> int:
         return exc.code
 
 
+def _streams_drop_to_zero(srv: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while srv._streams and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return srv._streams == 0
+
+
 def test_viewers_that_left_while_no_frame_came_free_their_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     # Slots were freed only by the next write, and writes came only with new frames: with the camera away,
     # closed tabs held every slot and the page answered 503 to everyone.
@@ -532,10 +539,7 @@ def test_viewers_that_left_while_no_frame_came_free_their_slots(monkeypatch: pyt
         assert srv._streams == 2 and _stream_status(srv.port) == 503
         for s in viewers:
             s.close()
-        deadline = time.monotonic() + 3
-        while srv._streams and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert srv._streams == 0
+        assert _streams_drop_to_zero(srv, timeout=3)
         assert _stream_status(srv.port) == 200
     finally:
         srv.close()
@@ -561,10 +565,7 @@ def test_viewers_that_stop_reading_are_dropped(monkeypatch: pytest.MonkeyPatch) 
     try:
         time.sleep(0.5)
         assert srv._streams == 2 and _stream_status(srv.port) == 503  # the slots are really taken
-        deadline = time.monotonic() + 15
-        while srv._streams and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert srv._streams == 0
+        assert _streams_drop_to_zero(srv, timeout=15)
         assert _stream_status(srv.port) == 200
     finally:
         stop.set()
