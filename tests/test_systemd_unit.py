@@ -58,6 +58,7 @@ def test_service_contract(unit: dict) -> None:
     cap = one(unit, s, "MemoryMax")
     assert cap.endswith("M") and 384 <= int(cap[:-1]) <= 1024
     assert one(unit, s, "User") == "digits"
+    assert "MALLOC_ARENA_MAX=2" in one(unit, s, "Environment").split()  # fewer malloc arenas, less creep
     assert "video" in one(unit, s, "SupplementaryGroups").split()
     assert one(unit, s, "StateDirectory") == "digits"
     assert one(unit, s, "LogsDirectory") == "digits"
