@@ -41,6 +41,8 @@ from pydantic import (
     model_validator,
 )
 
+from edge.secrets import read_secret_file
+
 log = logging.getLogger(__name__)
 
 #: The folder holding ``edge/``, ``models/``, ``samples/`` and the default ``config.yaml``.
@@ -102,17 +104,6 @@ def check_sink_spec(spec: str) -> str | None:
 def redact(spec: str) -> str:
     """Hide the password of ``scheme://user:pass@host`` for logs."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", spec)
-
-
-def _read_secret_file(path: str, key: str) -> str:
-    try:
-        st = os.stat(path)
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ValueError(f"{key}: {path} is readable by others; chmod 600 it")
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        # Typically a 0600 file owned by root while the service runs as its own user.
-        raise ValueError(f"{key}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _check_secret_file(value: str | None, key: str) -> None:
@@ -225,7 +216,7 @@ class WebConfig(_Section):
         if self.token_env and os.environ.get(self.token_env):
             return os.environ[self.token_env]
         if self.token_file:
-            return _read_secret_file(self.token_file, "web.token_file")
+            return read_secret_file(self.token_file, "web.token_file")
         return None
 
     @model_validator(mode="after")

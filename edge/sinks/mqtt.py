@@ -33,7 +33,6 @@ import queue
 import re
 import socket
 import ssl
-import stat
 import threading
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -46,6 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge import __version__
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue, QueueError
+from edge.secrets import read_secret_file
 from edge.sinks.base import Sink
 from edge.types import Event, Frame, FrameResult
 
@@ -178,17 +178,7 @@ class MqttParams:
         if self.password_env and os.environ.get(self.password_env):
             return os.environ[self.password_env]
         if self.password_file:
-            try:
-                st = os.stat(self.password_file)
-            except OSError as exc:
-                raise ValueError(f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror}") from None
-            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ValueError(f"mqtt.password_file: {self.password_file} must not be readable by group or "
-                                 f"others (chmod 600 {self.password_file})")
-            try:
-                return Path(self.password_file).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ValueError(f"mqtt.password_file: cannot read {self.password_file}: {exc}") from None
+            return read_secret_file(self.password_file, "mqtt.password_file")
         return None
 
 
