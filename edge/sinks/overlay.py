@@ -3,8 +3,8 @@
 Stream sources (camera, video file, RTSP) give a video at PATH through ``cv2.VideoWriter`` (every processed
 frame, so the video shows what the daemon saw), in segments of ``overlay_segment_s`` seconds of video rotated
 like log files (PATH, then PATH.1.mp4 .. PATH.N.mp4, newest first): an MP4 gets its index only when it is
-closed, so one file for a months-long run would grow without end and be lost whole to a crash; image sources (a file, a folder, a glob) give a folder PATH
-with one annotated JPEG per input. ``SinkOptions.overlay_mode`` forces either; "auto" looks at the first
+closed, so one file for a months-long run would grow without end and be lost whole to a crash. Image
+sources (a file, a folder, a glob) give a folder PATH with one annotated JPEG per input. ``SinkOptions.overlay_mode`` forces either; "auto" looks at the first
 frame: a source that names an image file means image mode.
 """
 
