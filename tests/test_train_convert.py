@@ -151,3 +151,36 @@ def test_every_architecture_builds_small_with_eleven_outputs():
     wide = [layer for layer in build_model(arch="wide").layers if "conv" in layer.name]
     assert wide[0].kernel_size == (5, 5)
     assert wide[-1].input.shape[1:3] == (7, 7)
+
+
+def test_weight_average_follows_each_step_and_swaps_back():
+    from tensorflow import keras
+
+    from train.train import WeightAverage
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(),
+                          keras.layers.Dense(2)])
+    m.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    avg = WeightAverage(m, 0.75)
+    start = [w.numpy().copy() for w in avg.weights]
+    x, y = np.random.default_rng(0).normal(size=(8, 4)), np.ones((8, 2))
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[avg.callback()])  # one step
+    trained = [w.numpy().copy() for w in avg.weights]
+    # the batch-norm statistics are averaged as well as the trainable weights
+    assert len(avg.weights) == len(m.trainable_weights) + 2
+    assert any(not np.allclose(a, b) for a, b in zip(start, trained, strict=True))
+    avg.swap_in()
+    for w, a, b in zip(avg.weights, start, trained, strict=True):
+        np.testing.assert_allclose(w.numpy(), 0.75 * a + 0.25 * b, rtol=1e-5, atol=1e-6)
+    avg.swap_out()
+    for w, b in zip(avg.weights, trained, strict=True):
+        np.testing.assert_array_equal(w.numpy(), b)
+
+
+def test_ema_momentum_out_of_range_is_a_usage_error():
+    from train.train import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--ema", "1"])
+    assert e.value.code == 2

@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of augmented digits stretched towards a square box (default %(default)s)")
     p.add_argument("--arch", default="wide", choices=ARCHS, help="network (train/model.py; default %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default %(default)s)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an exponential moving average of the weights with this momentum per step (e.g. "
+                        "0.998) and validate and save the averaged weights (default 0: off)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N training digits (smoke runs)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
@@ -82,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parse_extra(args.extra_styles)
     except ValueError as exc:
         p.error(f"--extra-styles: {exc}")
+    if not 0.0 <= args.ema < 1.0:
+        p.error(f"--ema is a momentum and must be in [0, 1), not {args.ema}")
     for name in ("augment", "touching_mixed", *(f.name for f in fields(Damage))):
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
@@ -136,6 +141,46 @@ class EpochData:
         self._next, self._thread = None, None
         assert data is not None
         return data
+
+
+class WeightAverage:
+    """An exponential moving average of a model's float weights, updated after every training step.
+
+    Averaging the last few hundred steps smooths the noise of the final updates; the batch-norm statistics
+    are averaged too, so the averaged weights and the statistics they are used with belong together."""
+
+    def __init__(self, model, momentum: float):
+        import tensorflow as tf
+
+        self.model, self.momentum = model, momentum
+        self.weights = [w for w in model.weights if "float" in str(w.dtype)]
+        self.shadow = [tf.Variable(w.value, trainable=False) for w in self.weights]
+        self._saved: list | None = None
+
+    def callback(self):
+        from tensorflow import keras
+
+        avg = self
+
+        class _Update(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                m = avg.momentum
+                for s, w in zip(avg.shadow, avg.weights, strict=True):
+                    s.assign(m * s + (1.0 - m) * w.value)
+
+        return _Update()
+
+    def swap_in(self) -> None:
+        """Put the averaged weights into the model (the training ones kept for ``swap_out``)."""
+        self._saved = [w.numpy() for w in self.weights]
+        for s, w in zip(self.shadow, self.weights, strict=True):
+            w.assign(s.value())
+
+    def swap_out(self) -> None:
+        assert self._saved is not None
+        for v, w in zip(self._saved, self.weights, strict=True):
+            w.assign(v)
+        self._saved = None
 
 
 def to_input(x: np.ndarray) -> np.ndarray:
@@ -227,17 +272,24 @@ def train(args: argparse.Namespace) -> dict:
     # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
     best, best_acc, best_epoch, waited = float("inf"), 0.0, 0, 0
     xv = to_input(x_val)
+    average = WeightAverage(model, args.ema) if args.ema else None
     t0 = time.time()
     for epoch in range(args.epochs):
         xe, ye = data.get(epoch)
         if epoch + 1 < args.epochs:
             data.prefetch(epoch + 1)
         h = model.fit(to_input(xe), target(ye), batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                      validation_data=(xv, target(y_val)), verbose=2 if args.quiet else 1)
+                      validation_data=None if average else (xv, target(y_val)), verbose=2 if args.quiet else 1,
+                      callbacks=[average.callback()] if average else None)
+        if average:
+            average.swap_in()
+            h.history["val_loss"], h.history["val_accuracy"] = [
+                [v] for v in model.evaluate(xv, target(y_val), batch_size=512, verbose=0)]
         for k in history:
             history[k].append(float(h.history[k][-1]))
         val, acc = history["val_loss"][-1], history["val_accuracy"][-1]
-        if val < best:
+        improved = val < best
+        if improved:
             best, best_acc, best_epoch, waited = val, acc, epoch + 1, 0
             model.save(out)
             print(f"epoch {epoch + 1}: val_loss {val:.4f} val_accuracy {acc:.4f} (best, saved {out})",
@@ -246,10 +298,12 @@ def train(args: argparse.Namespace) -> dict:
             waited += 1
             print(f"epoch {epoch + 1}: val_loss {val:.4f} val_accuracy {acc:.4f} (best val_loss {best:.4f} at "
                   f"{best_epoch})", file=sys.stderr, flush=True)
-            # never stop in the first half of the schedule, while the learning rate is still high
-            if waited >= args.patience and epoch + 1 > args.epochs // 2:
-                print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
-                break
+        if average:
+            average.swap_out()
+        # never stop in the first half of the schedule, while the learning rate is still high
+        if not improved and waited >= args.patience and epoch + 1 > args.epochs // 2:
+            print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
+            break
     seconds = time.time() - t0
     plots = Path(args.plots) if args.plots else out.parent
     plot_history(history, plots / "training_history.png")
@@ -257,7 +311,7 @@ def train(args: argparse.Namespace) -> dict:
                "epochs_run": len(history["loss"]), "train_seconds": round(seconds, 1),
                "classes": num_classes, "seed": args.seed,
                "config": {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                          "label_smoothing": args.label_smoothing, "augment": args.augment,
+                          "label_smoothing": args.label_smoothing, "ema": args.ema, "augment": args.augment,
                           "junk_fraction": args.junk_fraction, "touching_mixed": args.touching_mixed,
                           "styles": args.styles,
                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
