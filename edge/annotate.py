@@ -270,7 +270,8 @@ def debug_panel(result: FrameResult | None, size: tuple[int, int]) -> np.ndarray
 
 
 class FpsMeter:
-    """Frames per second from frame timestamps, smoothed (EMA) so the number on screen does not dance."""
+    """Frames per second from monotonic frame times (``Frame.mono``: a wall-clock step must not show as a
+    stall), smoothed (EMA) so the number on screen does not dance."""
 
     def __init__(self, alpha: float = 0.1) -> None:
         self.alpha = alpha

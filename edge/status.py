@@ -40,13 +40,15 @@ class StatusSnapshot:
     events: tuple[dict[str, Any], ...] = field(default=())
     #: seconds since the newest frame was processed, on the monotonic clock (None before the first)
     last_frame_age_s: float | None = None
+    #: seconds since start, on the monotonic clock (a wall-clock step must not make it jump or go negative)
+    uptime_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (no images) for ``/api/readings`` and the like."""
         return {
             "state": self.state, "healthy": self.healthy, "reason": self.reason, "source": self.source,
             "model": self.model, "runtime": self.runtime, "num_threads": self.num_threads,
-            "uptime_s": round(time.time() - self.started, 1), "frames": self.frames, "fps": round(self.fps, 2),
+            "uptime_s": round(self.uptime_s, 1), "frames": self.frames, "fps": round(self.fps, 2),
             "last_frame_ts": self.last_frame_ts,
             "stable": [n.value for n in self.stable],
             "events": list(self.events),
@@ -61,6 +63,7 @@ class Status:
         self._state, self._reason = "starting", "starting up"
         self._source, self._model, self._runtime, self._threads = "", "", "", 0
         self._started = time.time()
+        self._started_mono = time.monotonic()
         self._frames = 0
         self._fps = 0.0
         self._last_mono: float | None = None
@@ -127,6 +130,7 @@ class Status:
                 fps=self._fps, last_frame_ts=self._last_ts, frame=self._frame, result=self._result,
                 stable=self._stable, events=tuple(self._events),
                 last_frame_age_s=None if self._last_mono is None else time.monotonic() - self._last_mono,
+                uptime_s=time.monotonic() - self._started_mono,
             )
 
     def systemd_status(self) -> str:

@@ -109,7 +109,7 @@ def readings_json(snap: StatusSnapshot, n_events: int | None = None) -> dict[str
     return {
         "state": snap.state, "healthy": snap.healthy, "reason": snap.reason,
         "source": snap.source, "model": snap.model, "runtime": snap.runtime, "num_threads": snap.num_threads,
-        "uptime_s": round(time.time() - snap.started, 1), "frames": snap.frames, "fps": round(snap.fps, 2),
+        "uptime_s": round(snap.uptime_s, 1), "frames": snap.frames, "fps": round(snap.fps, 2),
         "last_frame_ts": snap.last_frame_ts,
         "readings": [number_to_dict(n) for n in snap.stable],
         "events": events,

@@ -357,6 +357,16 @@ def _frames_in(path: Path) -> int:
     return n
 
 
+def test_overlay_fps_is_measured_on_the_monotonic_clock(tmp_path: Path) -> None:
+    sink = OverlaySink(str(tmp_path / "out.mp4"), SinkOptions(overlay_fps=10))
+    for i in range(30):
+        # ten frames a second; half-way the wall clock jumps an hour ahead (NTP on a Pi without a clock)
+        wall = 1000.0 + i / 10 + (3600.0 if i >= 15 else 0.0)
+        sink.on_frame(Frame(frame_image(i), "/dev/video0", i, wall, mono=50.0 + i / 10), result_for(i))
+        assert i == 0 or sink._fps.fps == pytest.approx(10.0, rel=1e-3), i
+    sink.close()
+
+
 def test_overlay_video_is_written_in_segments_rotated_like_log_files(tmp_path: Path) -> None:
     # One MP4 for a months-long run grew without end (~1 GB a day) and, its index written only on close,
     # was lost whole to a crash. Segments of 0.5 s of video at 10 fps: 5 frames each, two kept.

@@ -70,6 +70,17 @@ def test_readings_json_has_the_stable_numbers_and_the_newest_events() -> None:
     assert readings_json(status.snapshot(), 0)["events"] == []
 
 
+def test_uptime_runs_on_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    status = Status()
+    wall = time.time()
+    # a Pi without a real-time clock steps its wall clock back or forward when NTP first answers
+    for step in (-3600.0, 86400.0):
+        monkeypatch.setattr(time, "time", lambda step=step: wall + step)
+        snap = status.snapshot()
+        assert 0 <= snap.to_dict()["uptime_s"] < 60
+        assert 0 <= readings_json(snap)["uptime_s"] < 60
+
+
 # ------------------------------------------------------------------------------------------ a real daemon
 
 

@@ -104,7 +104,7 @@ class OverlaySink(DrawingSink):
             self.mode = choose_mode(self.opts.overlay_mode, frame.source)
             log.info("overlay: writing %s to %s", "a video" if self.mode == "video" else "annotated images",
                      self.video_path if self.mode == "video" else self.path)
-        measured = self._fps.tick(frame.ts)
+        measured = self._fps.tick(frame.mono)
         is_video = self.mode == "video"
         img = annotate(frame.image, result, self._stable if stable is None else stable,
                        (fps if fps is not None else measured) if is_video else None, debug=self.wants_debug)

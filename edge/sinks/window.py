@@ -92,7 +92,7 @@ class WindowSink(DrawingSink):
         if self._closed or self.failures:
             return
         self._pending = None
-        measured = self._fps.tick(frame.ts)
+        measured = self._fps.tick(frame.mono)
         if not self.paused and frame.image is not None:
             self._shown = annotate(frame.image, result, self._stable if stable is None else stable,
                                    fps if fps is not None else measured, debug=self.wants_debug)
