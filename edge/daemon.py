@@ -77,14 +77,14 @@ def make_reader(cfg: Config, classifier: Any) -> Any:
                   cfg.segment.reader.to_params(ReaderParams))
 
 
-def make_sinks(cfg: Config) -> list[Any]:
+def make_sinks(cfg: Config, start: bool = True) -> list[Any]:
     from edge.sinks import open_sink
 
     sinks: list[Any] = []
     options = cfg.sink_options()
     for spec in cfg.sinks.outputs:
         try:
-            sinks.append(open_sink(spec, options))
+            sinks.append(open_sink(spec, options, start=start))
         except ValueError as exc:
             close_all(sinks)
             raise FatalError(f"sink {redact(spec)}: {exc}", 2) from None
@@ -502,7 +502,7 @@ class Daemon:
             source = make_source(new, self.once)
         if changed & {"sinks", "mqtt"}:
             try:
-                sinks = make_sinks(new)
+                sinks = make_sinks(new, start=False)  # started once the old ones have closed
             except FatalError:
                 if source is not self.source and source is not None:
                     source.close()
@@ -522,6 +522,11 @@ class Daemon:
             close_all(self.sinks)
             self.sinks = sinks
             self._failures_seen = 0
+            for sink in sinks:
+                try:
+                    sink.start()
+                except Exception:  # noqa: BLE001 - sinks must not take the daemon down
+                    log.exception("sink %s failed to start", getattr(sink, "name", sink))
         if reader is not self.reader or source_changed or old.segment.gate != new.segment.gate:
             self.gate = self._make_gate(new, reader, self.source)
         self.classifier, self.reader = classifier, reader

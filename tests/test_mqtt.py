@@ -392,7 +392,8 @@ def test_password_never_logged(broker: Mosquitto, tmp_path: Path, caplog: pytest
 
 @needs_mosquitto
 def test_config_reload_leaves_the_device_online(broker: Mosquitto, tmp_path: Path) -> None:
-    """The daemon builds the new sink before closing the old one; the old one's "offline" must not stick."""
+    """Two sinks of one device overlapping (a restart before the broker noticed the old connection drop; the
+    reload no longer overlaps them, test above): the old one's "offline" must not stick."""
     old = make_sink(broker.port, tmp_path / "q")
     assert wait(lambda: old.connected)
     new = make_sink(broker.port, tmp_path / "q")  # same device, same client id, same queue
@@ -414,6 +415,72 @@ def test_config_reload_leaves_the_device_online(broker: Mosquitto, tmp_path: Pat
         assert retained_status() == "online"
     finally:
         new.close()
+
+
+def test_a_reload_connects_the_new_sink_only_after_the_old_one_closed(broker: Mosquitto, tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    # Both sinks use the same client id and the same disk queue: connected together, the broker throws one
+    # off and a QoS 1 message can go out twice. The reload builds the new sink (so a bad setting keeps the
+    # old one running) but connects it only after the old one has closed.
+    from edge.config import load_config
+    from edge.daemon import Daemon
+
+    def config(keepalive: int):
+        path = tmp_path / f"config-{keepalive}.yaml"
+        path.write_text(textwrap.dedent(f"""\
+            source:
+              spec: {ROOT / "samples" / "sample.mp4"}
+            model:
+              path: {ROOT / "models" / "digits_int8.tflite"}
+              num_threads: 1
+            sinks:
+              outputs: ["mqtt://127.0.0.1:{broker.port}"]
+            mqtt:
+              device_name: {DEVICE}
+              queue_dir: {tmp_path / "q"}
+              keepalive_s: {keepalive}
+            service:
+              persist_state: false
+            web:
+              enabled: false
+            """))
+        return load_config(path)
+
+    daemon = Daemon(config(60))
+    daemon._setup()
+    try:
+        old = daemon.sinks[0]
+        assert wait(lambda: old.connected)
+        with caplog.at_level(logging.INFO, logger="edge.sinks.mqtt"):
+            daemon._apply(config(30))
+        new = daemon.sinks[0]
+        assert new is not old and wait(lambda: new.connected)
+        order = [r.getMessage() for r in caplog.records if r.getMessage().startswith("MQTT sink")]
+        assert order[0].endswith(" closed") and "topics under" in order[1], order
+        assert not any("MQTT disconnected" in r.getMessage() for r in caplog.records)
+    finally:
+        daemon.source.close()
+        for sink in daemon.sinks:
+            sink.close()
+
+
+def test_a_sink_built_unstarted_stays_off_the_broker_until_started(broker: Mosquitto, tmp_path: Path) -> None:
+    from edge.sinks import open_sink
+
+    rec = Recorder(broker.port, [f"{PREFIX}/status"])
+    opts = {"mqtt": {"device_name": DEVICE, "queue_dir": str(tmp_path / "q")}}
+    idle = open_sink(f"mqtt://127.0.0.1:{broker.port}", opts, start=False)
+    idle.close()  # a reload that failed after building it: closing must not need a connection
+    sink = open_sink(f"mqtt://127.0.0.1:{broker.port}", opts, start=False)
+    try:
+        time.sleep(1.0)
+        assert not sink.connected and not rec.on(f"{PREFIX}/status")
+        sink.start()
+        assert wait(lambda: sink.connected)
+        assert rec.wait_for(lambda ms: any(m.payload == b"online" for m in ms))
+    finally:
+        sink.close()
+        rec.close()
 
 
 @needs_mosquitto

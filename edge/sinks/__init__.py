@@ -25,8 +25,10 @@ def _path_of(spec: str, prefix: str) -> str:
     return path
 
 
-def open_sink(spec: str, options: Any = None) -> Sink:
-    """Open the sink named by ``spec``; a spec that names no known sink raises ValueError (one line)."""
+def open_sink(spec: str, options: Any = None, start: bool = True) -> Sink:
+    """Open the sink named by ``spec``; a spec that names no known sink raises ValueError (one line).
+
+    With ``start=False`` a network sink is built and checked but not connected until ``sink.start()``."""
     opts = SinkOptions.from_any(options)
     spec = spec.strip()
     if spec == "stdout":
@@ -44,7 +46,7 @@ def open_sink(spec: str, options: Any = None) -> Sink:
     if spec.startswith(("mqtt://", "mqtts://")):
         from edge.sinks.mqtt import MqttSink
 
-        return MqttSink.from_spec(spec, opts)
+        return MqttSink.from_spec(spec, opts, start=start)
     if spec.startswith("overlay:"):
         from edge.sinks.overlay import OverlaySink
 

@@ -117,8 +117,12 @@ class Sink(ABC):
         """Called for every processed frame (not only events).
 
         ``stable`` (the stabiliser's current set) and ``fps`` are optional: sinks that draw them fall back to
-        the numbers of the last emitted event and to an FPS measured from ``frame.ts``.
+        the numbers of the last emitted event and to an FPS measured from ``frame.mono``.
         """
+
+    def start(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Begin talking to the outside (a network sink connects). ``open_sink(..., start=False)`` builds a
+        sink without starting it, so a reload can build the new set while the old one still runs."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Flush (and fsync) everything. Idempotent."""

@@ -190,7 +190,8 @@ def redact(spec: str) -> str:
 class MqttSink(Sink):
     """Publishes readings to an MQTT broker; see the module docstring for topics and delivery."""
 
-    def __init__(self, params: MqttParams, *, state_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, params: MqttParams, *, state_dir: str | os.PathLike[str] | None = None,
+                 start: bool = True) -> None:
         if not params.host:
             raise ValueError("mqtt: no broker host (give mqtt://HOST or mqtt.host)")
         self.params = params
@@ -222,18 +223,33 @@ class MqttSink(Sink):
         self._last_progress = time.monotonic()
         self._connected = False
         self._resuming = False
-        self._announced = max(params.numbers, self._meta_int("announced"))
-        self._last_count = self._meta_int("last_count")
+        self._announced = params.numbers
+        self._last_count = 0
         self._error_active: bool | None = None
 
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._closed = False
+        self._started = False
         self._outage_logged = False
+        self._port = port
         self._secrets = self._read_secrets()
         self._client = self._make_client(params, port)
         self._worker = threading.Thread(target=self._run, name="mqtt-sink", daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Connect and start delivering. Separate from building so that a config reload can build (and so
+        validate) a new sink while the old one runs, and connect it only once the old one has closed: both use
+        the same client id, so the broker would throw one of them off, and the same disk queue."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        # read only now: the sink this one replaces updates them until it closes
+        self._announced = max(self.params.numbers, self._meta_int("announced"))
+        self._last_count = self._meta_int("last_count")
         self._worker.start()
-        self._client.connect_async(params.host, port, keepalive=params.keepalive_s)
+        self._client.connect_async(self.params.host, self._port, keepalive=self.params.keepalive_s)
         self._client.loop_start()
         log.info("MQTT sink %s: topics under %s/, %d queued reading message(s) on disk", self.name,
                  self.prefix, len(self.queue))
@@ -241,10 +257,10 @@ class MqttSink(Sink):
     # ------------------------------------------------------------------------------------------ set-up
 
     @classmethod
-    def from_spec(cls, spec: str, options: Any = None) -> MqttSink:
+    def from_spec(cls, spec: str, options: Any = None, start: bool = True) -> MqttSink:
         """``mqtt[s]://[user:pass@]host[:port]`` plus the ``mqtt:`` settings (``SinkOptions.mqtt`` or a dict)."""
         params = MqttParams.from_options(options).with_spec(spec)
-        return cls(params)
+        return cls(params, start=start)
 
     def _read_secrets(self) -> tuple[Any, ...]:
         """What the connection uses from outside the config: the password (its file or environment) and
@@ -594,6 +610,9 @@ class MqttSink(Sink):
         if self._closed:
             return
         self._closed = True
+        if not self._started:  # built but never connected (a reload that failed after building it)
+            self.queue.close()
+            return
         if self._connected and not self.flush(self.params.flush_timeout_s):
             log.warning("MQTT: %d message(s) not yet acknowledged; they stay queued on disk for next start",
                         len(self.queue))
