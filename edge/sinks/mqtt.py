@@ -232,8 +232,13 @@ class MqttSink(Sink):
         self._started = False
         self._outage_logged = False
         self._port = port
-        self._secrets = self._read_secrets()
-        self._client = self._make_client(params, port)
+        try:
+            password = params.resolved_password()  # an unreadable secret is the caller's one-line error
+            self._secrets = (password, *self._tls_files())
+            self._client = self._make_client(params, password)
+        except ValueError:
+            self.queue.close()
+            raise
         self._worker = threading.Thread(target=self._run, name="mqtt-sink", daemon=True)
         if start:
             self.start()
@@ -262,28 +267,27 @@ class MqttSink(Sink):
         params = MqttParams.from_options(options).with_spec(spec)
         return cls(params, start=start)
 
-    def _read_secrets(self) -> tuple[Any, ...]:
-        """What the connection uses from outside the config: the password (its file or environment) and
-        the TLS files' identities (a renewed certificate is a new file or a new mtime)."""
-        p = self.params
-        try:
-            password = p.resolved_password()
-        except ValueError:
-            password = None  # unreadable now: the reload's own validation reports it
-        files = []
-        for path in (p.ca_file, p.cert_file, p.key_file):
+    def _tls_files(self) -> list[tuple[int, int, int] | None]:
+        """The TLS files' identities: a renewed certificate is a new file or a new mtime."""
+        files: list[tuple[int, int, int] | None] = []
+        for path in (self.params.ca_file, self.params.cert_file, self.params.key_file):
             try:
                 st = os.stat(path) if path else None
                 files.append((st.st_ino, st.st_mtime_ns, st.st_size) if st else None)
             except OSError:
                 files.append(None)
-        return (password, *files)
+        return files
 
     def secrets_changed(self) -> bool:
-        """True when the password or a TLS file changed since the connection was set up (SIGHUP applies it)."""
-        return self._read_secrets() != self._secrets
+        """True when the password (its file or environment) or a TLS file changed since the connection was
+        set up (SIGHUP applies it)."""
+        try:
+            password = self.params.resolved_password()
+        except ValueError:
+            password = None  # unreadable now: the reload's own validation reports it
+        return (password, *self._tls_files()) != self._secrets
 
-    def _make_client(self, p: MqttParams, port: int) -> mqtt.Client:
+    def _make_client(self, p: MqttParams, password: str | None) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=p.client_id or f"digits-{self.node_id}",
@@ -291,7 +295,6 @@ class MqttSink(Sink):
             clean_session=True,
         )
         client.will_set(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
-        password = p.resolved_password()
         if p.username:
             client.username_pw_set(p.username, password)
         elif password:
