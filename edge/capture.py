@@ -19,10 +19,8 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import re
 import threading
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
@@ -54,40 +52,23 @@ class SourceError(Exception):
 # ------------------------------------------------------------------------------------------ still images
 
 
-class _HugeImage(Exception):
-    def __init__(self, pixels: int) -> None:
-        super().__init__(pixels)
-        self.pixels = pixels
-
-
-def header_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """``(width, height)`` from the image header without decoding pixels; None if Pillow cannot tell.
-
-    Raises _HugeImage when Pillow's own bomb guard (2x ``Image.MAX_IMAGE_PIXELS``) refuses to say more.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            # We apply our own limit right after; Pillow's warning would only add noise to the logs.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                return int(im.size[0]), int(im.size[1])
-    except Image.DecompressionBombError as exc:
-        m = re.search(r"\((\d+) pixels\)", str(exc))
-        raise _HugeImage(int(m.group(1)) if m else 2 * int(Image.MAX_IMAGE_PIXELS or 0)) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
-
-
-def _has_alpha(path: str | os.PathLike[str]) -> bool:
+def header_info(path: str | os.PathLike[str]) -> tuple[int, int, bool] | None:
+    """``(width, height, has_alpha)`` from the image header without decoding pixels; None if Pillow cannot
+    tell."""
     from PIL import Image
 
+    # Pillow's own bomb guard (2 x 89.5 MP) would refuse to say the size of an image that source.max_pixels
+    # allows; the caller applies that limit instead. Images are read on one thread only.
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with Image.open(path) as im:
-            return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
-    except Exception:  # noqa: BLE001 - no alpha information: decode the usual way
-        return False
+            alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+            return int(im.size[0]), int(im.size[1]), alpha
+    except Exception:  # noqa: BLE001 - a plug-in's NotImplementedError on an odd file too: size unknown
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def _flatten_alpha(img: np.ndarray) -> np.ndarray:
@@ -120,21 +101,20 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
         return None, "not a file"
     if st.st_size == 0:
         return None, "cannot decode image: empty file"
-    try:
-        size = header_size(p)
-    except _HugeImage as exc:
-        return None, f"image too large: {exc.pixels / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
-    if size is not None and size[0] * size[1] > max_pixels:
-        return None, (f"image too large: {size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.1f} MP "
-                      f"(source.max_pixels is {max_pixels / 1e6:g} MP)")
-    if size is None and not cv2.haveImageReader(str(p)):
+    info = header_info(p)
+    if info is None:
+        # Not even the header could be read: corrupt, not an image, or a format Pillow cannot size (Radiance
+        # HDR, PFM) which OpenCV would decode in full before any limit could be applied - refused alike.
         return None, "cannot decode image"
+    w, h, alpha = info
+    if w * h > max_pixels:
+        return None, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
     try:
         data = np.fromfile(str(p), dtype=np.uint8)  # not cv2.imread: works with any file name encoding
     except OSError as exc:
         return None, f"cannot read file: {exc.strerror}"
     try:
-        if _has_alpha(p):
+        if alpha:
             img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
             img = _flatten_alpha(img) if img is not None else None
         else:
@@ -145,7 +125,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
         return None, "cannot decode image"
     h, w = img.shape[:2]
     if w * h > max_pixels:
-        # Only reached for formats Pillow cannot parse; OpenCV's own decode limit bounded the allocation.
+        # The header understated the size: refuse what was decoded all the same.
         return None, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
     return img, None
 
@@ -196,7 +176,11 @@ class ImageSource(Source):
         for i, path in enumerate(self.paths):
             # "captured" when we start reading it: latency then includes the decode
             ts, mono = time.time(), time.monotonic()
-            img, err = read_image(path, self.max_pixels)
+            try:
+                img, err = read_image(path, self.max_pixels)
+            except Exception as exc:  # noqa: BLE001 - one odd file must not end the run before the others
+                log.debug("%s: decoding failed", path, exc_info=True)
+                img, err = None, f"cannot decode image: {type(exc).__name__}"
             if err:
                 log.warning("%s: %s", path, err)
             yield Frame(image=img, source=path, index=i, ts=ts, error=err, mono=mono)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge import capture as capture_module
 from edge.capture import (
     CvCaptureSource,
     ImageSource,
@@ -69,7 +70,7 @@ def test_folder_is_sorted_by_name_and_bad_files_give_error_frames(folder: Path) 
     assert errors["c_corrupt.jpg"].startswith("cannot decode image")
     assert errors["d_empty.png"].startswith("cannot decode image")
     assert errors["f_notes.txt"].startswith("cannot decode image")
-    assert errors["e_bomb.png"].startswith("image too large: 10000.0 MP")  # beyond Pillow's own guard too
+    assert errors["e_bomb.png"].startswith("image too large: 100000x100000 = 10000.0 MP")
     assert all(f.image is None for f in frames if f.error)
 
 
@@ -85,6 +86,53 @@ def test_too_large_is_refused_from_the_header_before_decoding(tmp_path: Path) ->
     bomb.write_bytes(_png_header_only(12_000, 10_000))
     img, err = read_image(bomb, max_pixels=40_000_000)
     assert img is None and err.startswith("image too large: 12000x10000 = 120.0 MP")
+
+
+def test_a_limit_above_pillows_own_guard_is_the_one_applied(tmp_path: Path) -> None:
+    # Pillow refuses to size anything above 2 x 89.5 MP; a source.max_pixels above that must still count.
+    big = tmp_path / "big.png"
+    big.write_bytes(_png_header_only(15_000, 15_000))  # 225 MP, header only
+    img, err = read_image(big, max_pixels=300_000_000)
+    assert img is None and err == "cannot decode image"  # allowed by size, then found to have no pixels
+    img, err = read_image(big, max_pixels=200_000_000)
+    assert img is None and err.startswith("image too large: 15000x15000 = 225.0 MP (source.max_pixels is 200 MP)")
+
+
+def test_a_format_that_cannot_be_sized_first_is_never_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenCV decodes Radiance HDR, which Pillow cannot size: a small file could unpack to gigapixels before
+    # any limit applied (OpenCV's own cap is 1 Gpx), so such a file is refused unread.
+    hdr = tmp_path / "scan.hdr"
+    assert cv2.imwrite(str(hdr), np.full((60, 80, 3), 0.5, np.float32))
+    decoded = []
+    monkeypatch.setattr(capture_module.cv2, "imdecode", lambda *a: decoded.append(a) or None)
+    assert read_image(hdr, max_pixels=10**9) == (None, "cannot decode image")
+    assert decoded == []
+
+
+def test_a_file_that_breaks_an_image_plugin_is_an_error_frame_and_the_rest_are_read(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    cv2.imwrite(str(pages / "a.png"), np.full((30, 40), 255, np.uint8))
+    # a DDS texture in a pixel format Pillow's plug-in has not implemented: NotImplementedError, not OSError
+    dds = (b"DDS " + struct.pack("<7I", 124, 0x100F, 48, 64, 192, 0, 0) + bytes(44)
+           + struct.pack("<8I", 32, 0x1C, 0, 24, 0xFF0000, 0xFF00, 0xFF, 0) + struct.pack("<4I", 0x1000, 0, 0, 0)
+           + bytes(4))
+    (pages / "b.dds").write_bytes(dds + bytes(64 * 48 * 3))
+    cv2.imwrite(str(pages / "c.png"), np.full((30, 40), 255, np.uint8))
+    cv2.imwrite(str(pages / "d.png"), np.full((30, 40), 255, np.uint8))
+    real = capture_module.read_image
+
+    def breaks_on_d(path, max_pixels):  # anything else a decoder might raise
+        if Path(path).name == "d.png":
+            raise MemoryError
+        return real(path, max_pixels)
+
+    monkeypatch.setattr(capture_module, "read_image", breaks_on_d)
+    frames = list(open_source(str(pages), _cfg()).frames())
+    assert [(Path(f.source).name, f.error) for f in frames] == [
+        ("a.png", None), ("b.dds", "cannot decode image"), ("c.png", None),
+        ("d.png", "cannot decode image: MemoryError")]
 
 
 def test_missing_file_and_transparent_png(tmp_path: Path) -> None:
