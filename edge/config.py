@@ -69,10 +69,13 @@ def is_path_spec(spec: str) -> bool:
 def _resolve(value: str | None, info: ValidationInfo) -> str | None:
     if value is None or value == "":
         return value
+    if "\0" in value:
+        raise ValueError("a path cannot contain a NUL character")
     ctx = info.context or {}
     if info.field_name in ctx.get("verbatim", ()):
-        # Given on the command line: relative to the current directory, left as the user wrote it.
-        return value
+        # Given on the command line: relative to the current directory, left as the user wrote it - but
+        # with ~ expanded, which no shell does after "file:" or "--source=" and systemd's ExecStart never does.
+        return os.path.expanduser(value)
     base = ctx.get("base_dir")
     p = Path(os.path.expanduser(value))
     if base is None or p.is_absolute():
@@ -123,7 +126,8 @@ def _check_secret_file(value: str | None, key: str) -> None:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # NaN passes every "x <= 0" check and infinity overflows every timer: neither is ever a setting.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -139,9 +143,10 @@ class SourceConfig(_Section):
     width: int | None = Field(None, gt=0)
     height: int | None = Field(None, gt=0)
     fps: float | None = Field(None, gt=0)
-    reconnect_min_s: float = Field(0.5, gt=0)
-    reconnect_max_s: float = Field(30.0, gt=0)
-    read_timeout_s: float = Field(10.0, gt=0)
+    reconnect_min_s: float = Field(0.5, gt=0, le=3600)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    #: OpenCV takes it in milliseconds as a 32-bit int
+    read_timeout_s: float = Field(10.0, gt=0, le=3600)
     picamera2_size: tuple[int, int] = (640, 480)
     #: video files only: start again at the end, and deliver frames at the file's own rate (like a camera)
     loop: bool = False
@@ -237,11 +242,11 @@ class ServiceConfig(_Section):
     state_dir: str | None = None
     persist_state: bool = True
     #: seconds between systemd STATUS= updates and the status log line at DEBUG
-    status_interval_s: float = Field(5.0, gt=0)
+    status_interval_s: float = Field(5.0, gt=0, le=3600)
     #: /healthz reports unhealthy when no frame arrived for this many seconds
-    stale_after_s: float = Field(10.0, gt=0)
+    stale_after_s: float = Field(10.0, gt=0, le=86400)
     #: keep this many recent events for the web page / status
-    recent_events: int = Field(50, ge=1)
+    recent_events: int = Field(50, ge=1, le=10_000)
 
     @field_validator("state_dir")
     @classmethod
@@ -432,6 +437,9 @@ def _line_map(node: yaml.Node | None, prefix: Key = (), out: dict[Key, int] | No
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                raise _LineError(knode.start_mark.line + 1, _dotted(prefix) or "(top level)",
+                                 "a key must be a plain name, not a list or mapping")
             key = knode.value
             path = prefix + (key,)
             if key in seen:
@@ -465,7 +473,8 @@ def _describe(err: dict[str, Any]) -> str:
         "greater_than": lambda: f"must be > {ctx['gt']}",
         "greater_than_equal": lambda: f"must be >= {ctx['ge']}",
         "less_than": lambda: f"must be < {ctx['lt']}",
-        "less_than_equal": lambda: f"must be <= {ctx['le']}",
+        "less_than_equal": lambda: f"must be <= {ctx['le']:g}",
+        "finite_number": lambda: "must be a finite number",
         "literal_error": lambda: f"must be one of {ctx['expected']} (got {got!r})",
         "missing": lambda: "required key is missing",
         "bool_parsing": lambda: f"must be true or false (got {got!r})",
@@ -570,8 +579,15 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
             mark = exc.problem_mark or exc.context_mark
             where = f":{mark.line + 1}" if mark else ""
             raise ConfigError(f"{label}{where}: invalid YAML: {exc.problem or exc.context}") from None
+        except yaml.reader.ReaderError as exc:
+            # a control character (a damaged SD card): say which and on what line, on one line
+            line = text.count("\n", 0, exc.position) + 1
+            char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+            raise ConfigError(f"{label}:{line}: invalid YAML: character {char} is not allowed") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{label}: invalid YAML: {exc}") from None
+            raise ConfigError(f"{label}: invalid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise ConfigError(f"{label}: invalid YAML: nested too deeply") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):

@@ -119,6 +119,52 @@ def test_yaml_syntax_errors_and_duplicates(tmp_path: Path) -> None:
     assert _error(tmp_path / "absent.yaml") == f"{tmp_path / 'absent.yaml'}: config file not found"
 
 
+def test_yaml_that_parses_into_odd_shapes_is_one_line(tmp_path: Path) -> None:
+    # a control character (a damaged SD card): one line with the line number, not PyYAML's two
+    p = tmp_path / "config.yaml"
+    p.write_bytes(b"model:\n  num_threads: 1\x00\n")
+    assert _error(p) == f"{p}:2: invalid YAML: character #x0000 is not allowed"
+    p.write_bytes(b"source:\n  spec: x.mp4\x1b\n")
+    assert _error(p) == f"{p}:2: invalid YAML: character #x001b is not allowed"
+    # keys that are lists or mappings (they crashed the duplicate-key check)
+    p = _write(tmp_path, "model:\n  num_threads: 1\n? [a]\n: 1\n")
+    assert _error(p) == f"{p}:3: (top level): a key must be a plain name, not a list or mapping"
+    p = _write(tmp_path, "source:\n  {spec: 1}: 2\n")
+    assert _error(p) == f"{p}:2: source: a key must be a plain name, not a list or mapping"
+    p = _write(tmp_path, 'source:\n  spec: "pages\\0/x.png"\n')
+    assert _error(p) == f"{p}:2: source.spec: a path cannot contain a NUL character"
+    p = _write(tmp_path, "source: " + "[" * 2000 + "]" * 2000 + "\n")
+    assert _error(p) == f"{p}: invalid YAML: nested too deeply"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # NaN passes every "x <= 0" check (stabilise.match_tolerance: nan published nothing, numbers.line_gap: nan
+    # glued numbers together), infinity overflows timers (reconnect_max_s: .inf killed the grabber)
+    ("stabilise:\n  match_tolerance: .nan\n", "stabilise.match_tolerance: must be a finite number"),
+    ("numbers:\n  line_gap: nan\n", "numbers.line_gap: must be a finite number"),
+    ("source:\n  reconnect_max_s: .inf\n", "source.reconnect_max_s: must be a finite number"),
+    ("mqtt:\n  flush_timeout_s: -.inf\n", "mqtt.flush_timeout_s: must be a finite number"),
+    # values that validated but crashed at run time
+    ("source:\n  read_timeout_s: 2200000\n", "source.read_timeout_s: must be <= 3600"),  # int32 milliseconds
+    ("source:\n  reconnect_max_s: 1e10\n", "source.reconnect_max_s: must be <= 3600"),
+    ("service:\n  recent_events: 100000000000000000000\n", "service.recent_events: must be <= 10000"),
+    ("mqtt:\n  keepalive_s: 100000\n", "mqtt.keepalive_s: must be 5..65535, got 100000"),  # two bytes on the wire
+    ("mqtt:\n  numbers: -1\n", "mqtt.numbers: must be 0..100, got -1"),
+])
+def test_values_that_would_break_the_running_daemon_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+    p = _write(tmp_path, text)
+    assert _error(p) == f"{p}:2: {expected}"
+
+
+def test_a_home_relative_path_on_the_command_line_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # no shell expands ~ after "file:" or "--source=", and systemd's ExecStart never does
+    monkeypatch.setenv("HOME", str(tmp_path))
+    p = _write(tmp_path, "source:\n  spec: x.mp4\n")
+    cfg = load_config(p, {("source", "spec"): "~/pages/*.png", ("sinks", "outputs"): ["file:~/events.jsonl"]})
+    assert cfg.source.spec == f"{tmp_path}/pages/*.png"
+    assert cfg.sinks.outputs == [f"file:{tmp_path}/events.jsonl"]
+
+
 def test_empty_sections_and_empty_file_mean_defaults(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, "segment:\nnumbers:\n"))
     assert cfg.segment == Config().segment

@@ -119,8 +119,10 @@ class MqttParams:
             raise ValueError(f"mqtt.port must be 1..65535, got {self.port}")
         if self.queue_max < 1:
             raise ValueError(f"mqtt.queue_max must be >= 1, got {self.queue_max}")
-        if self.keepalive_s < 5:
-            raise ValueError(f"mqtt.keepalive_s must be >= 5, got {self.keepalive_s}")
+        if not 5 <= self.keepalive_s <= 65535:  # MQTT carries it in two bytes
+            raise ValueError(f"mqtt.keepalive_s must be 5..65535, got {self.keepalive_s}")
+        if not 0 <= self.numbers <= 100:
+            raise ValueError(f"mqtt.numbers must be 0..100, got {self.numbers}")
         for name in ("base_topic", "discovery_prefix"):
             v = getattr(self, name).strip("/")
             if not v or any(c in v for c in "#+"):
