@@ -46,9 +46,9 @@ def event(frame: int, *values: str) -> Event:
                  numbers=tuple(number(v, x=10 + 200 * i) for i, v in enumerate(values)), latency_ms=2.0)
 
 
-def make_sink(port: int, queue_dir: Path, **kw) -> MqttSink:
+def make_sink(port: int, queue_dir: Path, start: bool = True, **kw) -> MqttSink:
     params = MqttParams(host="127.0.0.1", port=port, device_name=DEVICE, queue_dir=str(queue_dir), **kw)
-    return MqttSink(params)
+    return MqttSink(params, start=start)
 
 
 def wait(predicate, timeout: float = 10.0) -> bool:
@@ -480,6 +480,30 @@ def test_a_sink_built_unstarted_stays_off_the_broker_until_started(broker: Mosqu
         assert rec.wait_for(lambda ms: any(m.payload == b"online" for m in ms))
     finally:
         sink.close()
+        rec.close()
+
+
+def test_an_event_before_start_clears_the_numbers_a_previous_run_left(broker: Mosquitto, tmp_path: Path) -> None:
+    # Which number sensors to clear comes from the count stored by the previous sink: an event queued before
+    # start() must be worked out against it too (it was against 0: two stale readings stayed retained).
+    first = make_sink(broker.port, tmp_path / "q")
+    assert wait(lambda: first.connected)
+    first.emit(event(1, "111", "222", "333"))
+    assert first.flush(5)
+    first.close()
+    second = make_sink(broker.port, tmp_path / "q", start=False)
+    second.emit(event(2, "444"))
+    second.start()
+    try:
+        assert wait(lambda: second.connected and second.queued == 0, 15)
+    finally:
+        second.close()
+    rec = Recorder(broker.port, [f"{PREFIX}/+/state"])
+    try:
+        assert rec.wait_for(lambda ms: len({m.topic for m in ms}) >= 3)
+        retained = {m.topic.split("/")[-2]: m.text for m in rec.messages}
+        assert retained == {"number_1": "444", "number_2": "None", "number_3": "None"}
+    finally:
         rec.close()
 
 

@@ -225,8 +225,11 @@ class MqttSink(Sink):
         self._last_progress = time.monotonic()
         self._connected = False
         self._resuming = False
+        # read from the queue's metadata by _load_counts() when first needed: the sink this one replaces
+        # on a reload updates them until it closes
         self._announced = params.numbers
         self._last_count = 0
+        self._counts_loaded = False
         self._error_active: bool | None = None
 
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -251,11 +254,9 @@ class MqttSink(Sink):
         the same client id, so the broker would throw one of them off, and the same disk queue."""
         if self._started or self._closed:
             return
-        self._started = True
-        # read only now: the sink this one replaces updates them until it closes
-        self._announced = max(self.params.numbers, self._meta_int("announced"))
-        self._last_count = self._meta_int("last_count")
+        self._load_counts()
         self._worker.start()
+        self._started = True
         self._client.connect_async(self.params.host, self._port, keepalive=self.params.keepalive_s)
         self._client.loop_start()
         log.info("MQTT sink %s: topics under %s/, %d queued reading message(s) on disk", self.name,
@@ -317,6 +318,12 @@ class MqttSink(Sink):
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         return client
+
+    def _load_counts(self) -> None:
+        if not self._counts_loaded:
+            self._counts_loaded = True
+            self._announced = max(self.params.numbers, self._meta_int("announced"))
+            self._last_count = self._meta_int("last_count")
 
     def _meta_int(self, key: str) -> int:
         try:
@@ -582,6 +589,7 @@ class MqttSink(Sink):
         heartbeat = d.get("heartbeat") or getattr(event, "kind", None) == "heartbeat"
         if heartbeat and not self._connected:
             return  # nothing new in it; not worth queueing on disk
+        self._load_counts()  # an event before start(): queued on disk, worked out against the stored counts
         try:
             count = len(d.get("numbers") or []) if not d.get("error") else self._last_count
             msgs = self.messages_for(d)
