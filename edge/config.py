@@ -135,6 +135,25 @@ class _Section(BaseModel):
         # "reader:" with every key below commented out is YAML null: it means "all defaults".
         return {} if data is None else data
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic would take `num_threads: true` as 1: a slip that runs silently with a value nobody wrote.
+        # (Numbers in quotes stay accepted: PyYAML reads an exponent without a dot, `1e-3`, as a string.)
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not isinstance(value, bool):
+            return value
+        kinds = set(typing.get_args(field.annotation)) - {type(None)} or {field.annotation}
+        if kinds <= {int, float}:
+            raise ValueError(f"must be a number (got {str(value).lower()})")
+        return value
+        kinds = set(typing.get_args(field.annotation)) - {type(None)} or {field.annotation}
+        if kinds <= {int, float} and (isinstance(value, (bool, str))):
+            raise ValueError(f"must be a number (got {value!r})")
+        if kinds == {bool} and not isinstance(value, bool):
+            raise ValueError(f"must be true or false (got {value!r})")
+        return value
+
 
 class SourceConfig(_Section):
     #: what to read: camera index, /dev/videoN, picamera2, video file, image, folder, glob, rtsp:// or http(s)://

@@ -150,6 +150,9 @@ def test_yaml_that_parses_into_odd_shapes_is_one_line(tmp_path: Path) -> None:
     ("service:\n  recent_events: 100000000000000000000\n", "service.recent_events: must be <= 10000"),
     ("mqtt:\n  keepalive_s: 100000\n", "mqtt.keepalive_s: must be 5..65535, got 100000"),  # two bytes on the wire
     ("mqtt:\n  numbers: -1\n", "mqtt.numbers: must be 0..100, got -1"),
+    # a boolean where a number belongs was taken as 0 or 1
+    ("model:\n  num_threads: true\n", "model.num_threads: must be a number (got true)"),
+    ("stabilise:\n  votes: false\n", "stabilise.votes: must be a number (got false)"),
 ])
 def test_values_that_would_break_the_running_daemon_are_refused(tmp_path: Path, text: str, expected: str) -> None:
     p = _write(tmp_path, text)
