@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     from edge.daemon import FatalError, run
 
     log.info("digits edge %s starting: %s", __version__, summary(cfg))
+    if warning := _unpublished_warning(cfg):
+        log.warning("%s", warning)
     reload = (lambda: load_config(path, overrides)) if path is not None else None
     try:
         return run(cfg, max_frames=args.max_frames, reload=reload)
@@ -175,13 +177,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _unpublished_warning(cfg: Any) -> str | None:
+    if not cfg.sinks.outputs and not cfg.web.enabled:
+        return "sinks.outputs is empty and the web page is off: the readings go nowhere"
+    return None
+
+
 def _validation_warnings(cfg: Any) -> list[str]:
     """Things a valid config may still trip over at run time (files not there yet)."""
     from pathlib import Path
 
     from edge.capture import classify_spec
 
-    out = []
+    out = [w for w in (_unpublished_warning(cfg),) if w]
     if not Path(cfg.model.path).is_file():
         out.append(f"model.path: {cfg.model.path} does not exist (yet)")
     try:

@@ -61,6 +61,20 @@ def test_validate_config_ok_and_bad(subprocess_env: dict[str, str], tmp_path: Pa
     assert r.returncode == 2 and only_line(r.stderr).startswith(f"{bad}:5:")
 
 
+def test_a_config_that_publishes_nowhere_is_warned_about(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    model = f"model:\n  path: {ROOT / 'models' / 'digits_int8.tflite'}\n"
+    cfg.write_text(f"source:\n  spec: {ROOT / 'samples' / 'page_clean.jpg'}\n{model}sinks:\n  outputs: []\n")
+    warning = "sinks.outputs is empty and the web page is off: the readings go nowhere"
+    r = edge(["--config", str(cfg), "--validate-config"], subprocess_env)
+    assert r.returncode == 0 and warning in r.stderr
+    r = edge(["--config", str(cfg)], subprocess_env)
+    assert r.returncode == 0 and warning in r.stderr and r.stdout == ""
+    cfg.write_text(f"source:\n  spec: {ROOT / 'samples' / 'page_clean.jpg'}\n{model}")
+    r = edge(["--config", str(cfg), "--validate-config"], subprocess_env)
+    assert r.returncode == 0 and warning not in r.stderr
+
+
 def test_a_secret_file_that_cannot_be_read_is_one_line(subprocess_env: dict[str, str], tmp_path: Path) -> None:
     # On a Pi: a 0600 token file owned by root while the service runs as its own user. Root (these tests)
     # can read every file, so the unreadable file is /proc/self/mem: mode 0600, a regular file, and read()
