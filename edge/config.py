@@ -5,8 +5,9 @@ the whole user-facing line, e.g. ``config.yaml:12: segment.min_height: must be >
 
 Relative paths (``source.spec``, ``model.path``, sink ``file:``/``csv:``/``overlay:`` paths, secret files,
 ``service.state_dir``) resolve against the folder of the config file they are written in, so a config works
-the same whatever the current directory (a systemd unit has ``/`` as its working directory). Without a config
-file they resolve against the project root (the folder holding ``edge/``). Command-line values are resolved
+the same whatever the current directory (a systemd unit has ``/`` as its working directory). The built-in
+defaults (the shipped model, the sample video) resolve against the project root (the folder holding
+``edge/``), with or without a config file. Command-line values are resolved
 by the CLI against the current directory before they get here, as a shell user expects.
 
 The ``segment``, ``numbers``, ``stabilise`` and ``sinks`` sections are *built from* the parameter dataclasses
@@ -619,6 +620,12 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
         # An empty section (all its keys commented out) is YAML null: take it as "all defaults".
         if data.get(section) is None:
             data[section] = {}
+    # A key left out takes its built-in default, which names a file of this project (the shipped model, the
+    # sample video) wherever the config file lives: a short /etc/digits/config.yaml looked for
+    # /etc/digits/models/digits_int8.tflite.
+    for section, key, model in (("model", "path", ModelConfig), ("source", "spec", SourceConfig)):
+        if isinstance(data[section], dict) and key not in data[section]:
+            data[section][key] = str(PROJECT_ROOT / model.model_fields[key].default)
     from_cli: set[Key] = set()
     for key_path, value in (overrides or {}).items():
         _set_path(data, key_path, value)

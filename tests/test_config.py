@@ -192,6 +192,19 @@ def test_relative_paths_resolve_against_the_config_folder_but_cli_values_stay(tm
     assert load_config(p, {("source", "spec"): "rtsp://cam/1"}).source.spec == "rtsp://cam/1"
 
 
+def test_keys_left_out_name_the_projects_own_files_wherever_the_config_lives(tmp_path: Path) -> None:
+    # a short /etc/digits/config.yaml looked for /etc/digits/models/digits_int8.tflite
+    etc = tmp_path / "etc" / "digits"
+    etc.mkdir(parents=True)
+    cfg = load_config(_write(etc, "sinks:\n  outputs: [stdout]\n"))
+    assert cfg.model.path == str(ROOT / "models" / "digits_int8.tflite")
+    assert cfg.source.spec == str(ROOT / "samples" / "sample.mp4")
+    assert Path(cfg.model.path).is_file() and Path(cfg.source.spec).is_file()
+    # written ones still resolve against the config's folder
+    cfg = load_config(_write(etc, "model:\n  path: m.tflite\nsource:\n  spec: in.mp4\n"))
+    assert (cfg.model.path, cfg.source.spec) == (str(etc / "m.tflite"), str(etc / "in.mp4"))
+
+
 def test_override_errors_say_command_line(tmp_path: Path) -> None:
     p = _write(tmp_path, "source:\n  spec: x.mp4\n")
     assert _error(p, {("sinks", "outputs"): ["smoke-signals"]}).startswith("command line: sinks.outputs[0]:")
