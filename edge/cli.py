@@ -126,13 +126,18 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root.setLevel(level)
     # Pillow logs every file it opens at DEBUG: noise even when we debug ourselves.
     logging.getLogger("PIL").setLevel(logging.INFO)
-    # OpenCV prints its own [ WARN ] lines (e.g. every failed camera open while reconnecting); we log the
-    # outcome ourselves, so keep its native log to errors unless debugging.
+    # OpenCV and FFmpeg print their own lines ("[ERROR:0@0.2] ... Camera index out of range", "[mov,mp4 @ 0x..]
+    # moov atom not found") beside the one-line error we give for the same failure, and on every failed
+    # camera open while reconnecting; they are shown only when debugging. FFmpeg reads its level once, when
+    # OpenCV first opens a video, hence the environment variable (one the user set is kept).
+    debug = level == "DEBUG"
+    if not debug:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     try:
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if level == "DEBUG"
-                                      else cv2.utils.logging.LOG_LEVEL_ERROR)
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if debug
+                                      else cv2.utils.logging.LOG_LEVEL_FATAL)
     except (ImportError, AttributeError):
         pass
 

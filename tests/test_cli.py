@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,6 +142,24 @@ def test_missing_camera_with_max_frames_exits_1(subprocess_env: dict[str, str]) 
     assert r.returncode == 1
     assert error_line(r.stderr) == "error: cannot open camera /dev/video99"
     assert r.stdout == ""
+
+
+def test_native_library_messages_stay_out_of_the_one_line_errors(subprocess_env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    # OpenCV's "[ERROR:0@0.2] ... Camera index out of range" and FFmpeg's "[mov,mp4,...] moov atom not found"
+    # came beside our own error line for the same failure; they are for --log-level DEBUG.
+    broken = tmp_path / "cut.mp4"
+    broken.write_bytes((SAMPLES / "sample.mp4").read_bytes()[:20_000])
+    log_line = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
+    for args, error in ((["--source", "7"], "error: cannot open camera 7"),
+                        (["--source", str(broken)], f"error: cannot open video {broken}")):
+        r = edge([*args, "--max-frames", "1"], subprocess_env)
+        assert r.returncode == 1
+        # (LiteRT's own "INFO: Created TensorFlow Lite XNNPACK delegate" start-up line is no error)
+        rest = [ln for ln in r.stderr.splitlines() if not log_line.match(ln) and not ln.startswith("INFO: ")]
+        assert rest == [error], r.stderr
+    r = edge(["--source", str(broken), "--log-level", "DEBUG"], subprocess_env)
+    assert "moov atom not found" in r.stderr
 
 
 def test_missing_model_or_source_exits_1(subprocess_env: dict[str, str], tmp_path: Path) -> None:
