@@ -294,6 +294,12 @@ class Daemon:
             return 1
         if self.source.failed:
             return 1
+        # A run that ended by itself (images, a video file) and lost output says so in its exit code: a
+        # script must not take a half-written overlay folder or CSV for a complete one.
+        lost = [f"{getattr(s, 'name', s)} ({s.failures})" for s in self.sinks if getattr(s, "failures", 0)]
+        if lost:
+            log.error("not every event could be written: %s", ", ".join(lost))
+            return 1
         return 0
 
     def _idle(self) -> None:

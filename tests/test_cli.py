@@ -248,10 +248,26 @@ def test_stdout_closed_at_start_is_one_error_line_and_other_sinks_still_get_ever
                         f"file:{out}", "--log-level", "error"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True, env=subprocess_env, cwd=ROOT, timeout=120,
                        preexec_fn=lambda: os.close(1))
-    assert r.returncode == 0, r.stderr
+    # the run says it lost output (a script must not take it for a complete one)
+    assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert r.stderr.count("stdout is closed") == 1
+    assert "not every event could be written: stdout (" in r.stderr
     assert len(out.read_text().splitlines()) == 4  # the file sink has every event
+
+
+def test_an_overlay_that_cannot_be_written_makes_the_run_exit_1(subprocess_env: dict[str, str],
+                                                                 tmp_path: Path) -> None:
+    # It logged an error per image and exited 0: a script took the empty overlay folder for a result.
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--sink", "stdout", "--sink",
+              f"overlay:{blocker / 'out'}"], subprocess_env)
+    assert r.returncode == 1, r.stderr
+    assert len(r.stdout.splitlines()) == 1 and json.loads(r.stdout)["numbers"]  # stdout still got the reading
+    assert f"not every event could be written: overlay:{blocker / 'out'} (" in r.stderr
+    r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--sink", f"overlay:{tmp_path / 'ok'}"], subprocess_env)
+    assert r.returncode == 0, r.stderr
 
 
 def test_images_that_are_all_too_cluttered_exit_1_after_their_events(subprocess_env: dict[str, str],
