@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.secrets import redact
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,10 @@ class LiveSource(Source):
     max_read_failures = 5
 
     def __init__(self, name: str, cfg: Any, retry: bool = True) -> None:
-        super().__init__(name)
+        # An RTSP camera's URL carries its password: what is opened is the spec, what is shown (events, the
+        # web page, MQTT, logs) is the name with the password hidden.
+        super().__init__(redact(name))
+        self.spec = name
         self.cfg = cfg
         self.retry = retry
         self.connected = False
@@ -414,7 +418,7 @@ class CvCaptureSource(LiveSource):
     """Camera index, /dev/videoN or a network stream through ``cv2.VideoCapture``."""
 
     def _open(self) -> Any:
-        spec = self.name
+        spec = self.spec
         timeout_ms = int(self.cfg.read_timeout_s * 1000)
         if spec.isdigit():
             cap = cv2.VideoCapture(int(spec))
@@ -438,10 +442,10 @@ class CvCaptureSource(LiveSource):
             cap.set(cv2.CAP_PROP_FPS, self.cfg.fps)
         w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if w * h > self.cfg.max_pixels:
-            log.error("%s delivers %dx%d, over source.max_pixels", spec, w, h)
+            log.error("%s delivers %dx%d, over source.max_pixels", self.name, w, h)
             cap.release()
             return None
-        log.info("opened %s: %dx%d @ %.1f fps", spec, w, h, cap.get(cv2.CAP_PROP_FPS))
+        log.info("opened %s: %dx%d @ %.1f fps", self.name, w, h, cap.get(cv2.CAP_PROP_FPS))
         return cap
 
     def _read(self, handle: Any) -> np.ndarray | None:

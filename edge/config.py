@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from edge.secrets import read_secret_file
+from edge.secrets import read_secret_file, redact
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,6 @@ def check_sink_spec(spec: str) -> str | None:
                 return f"bad port {port!r} in mqtt:// URL"
         return None
     return "unknown sink; expected stdout, file:PATH, csv:PATH, mqtt://[user:pass@]host[:port], overlay:PATH or window"
-
-
-def redact(spec: str) -> str:
-    """Hide the password of ``scheme://user:pass@host`` for logs."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", spec)
 
 
 def _check_secret_file(value: str | None, key: str) -> None:
@@ -663,5 +658,5 @@ def default_config_path() -> Path | None:
 def summary(cfg: Config) -> str:
     """A short, secret-free description for the start-up log line."""
     outs = ", ".join(redact(s) for s in cfg.sinks.outputs)
-    return (f"source={cfg.source.spec} model={cfg.model.path} threads={cfg.model.num_threads} "
+    return (f"source={redact(cfg.source.spec)} model={cfg.model.path} threads={cfg.model.num_threads} "
             f"runtime={cfg.model.runtime} sinks=[{outs}] web={'on' if cfg.web.enabled else 'off'}")

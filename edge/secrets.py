@@ -1,10 +1,19 @@
-"""Reading a secret (the web token, the MQTT password) from its file: one rule for every secret."""
+"""Secrets: reading one (the web token, the MQTT password) from its file, one rule for every secret; and
+hiding the password of a URL (an RTSP camera, an MQTT broker) wherever the URL is shown."""
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
+
+
+def redact(text: str) -> str:
+    """``scheme://user:password@host/...`` with the password replaced by ``***``: for logs, events, pages."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def read_secret_file(path: str, key: str) -> str:

@@ -17,7 +17,12 @@ Endpoints (the paths are a contract, DESIGN.md):
     GET|POST /login     the token form (sets a cookie); GET /logout forgets it
 
 Access: with a token configured (required off loopback, see ``edge.config.WebConfig``) every endpoint
-but /login answers 401 without ``Authorization: Bearer TOKEN`` or the session cookie set by /login.
+but /login answers 401 without ``Authorization: Bearer TOKEN`` or the session cookie set by /login; a wrong
+token waits a second, one wrong token at a time for the whole server. Whatever the token: requests a
+browser marks as cross-site (``Sec-Fetch-Site``) are refused (another site's page cannot embed the camera or
+post the login form), and a page bound to loopback answers only to a loopback ``Host`` (a DNS-rebinding
+site cannot read it). Connections are capped, and one that sends no complete request within
+``IDLE_TIMEOUT_S`` is closed, so web clients cannot take the file descriptors the reader and sinks need.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import contextlib
 import hashlib
 import hmac
 import html
+import ipaddress
 import logging
 import threading
 import time
@@ -37,7 +43,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from edge.annotate import annotate, crop_items
 from edge.metrics import Metrics
@@ -55,8 +61,74 @@ DEBUG_HOLD_S = 5.0
 STREAM_WRITE_TIMEOUT_S = 10.0
 #: while no new frame comes (camera away), the last one is sent again this often
 STREAM_KEEPALIVE_S = 5.0
-#: wait after a wrong token, so guessing over the network is slow
+#: wait after a wrong token, so guessing over the network is slow (one wrong token at a time, server-wide)
 LOGIN_DELAY_S = 1.0
+#: a connection with no complete request for this long is closed (idle keep-alive, half-sent headers)
+IDLE_TIMEOUT_S = 10.0
+#: connections beyond the stream viewers (API polls, the page, health checks) before new ones are refused
+SPARE_CONNECTIONS = 16
+#: wrong tokens are logged at most this often, with their count
+WRONG_TOKEN_LOG_S = 60.0
+
+
+class _Refused(asyncio.Protocol):
+    """Closes a connection beyond the cap at once: it gets no answer, the server keeps its descriptors."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class _CappedRunner(web.AppRunner):
+    """An AppRunner whose listening socket accepts at most ``cap`` connections at a time."""
+
+    def __init__(self, app: web.Application, cap: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.cap = cap
+
+    @property
+    def server(self) -> Any:
+        real = super().server
+        if real is None:
+            return None
+
+        def factory() -> asyncio.Protocol:
+            return _Refused() if len(real.connections) >= self.cap else real()
+
+        return factory
+
+
+class _DropBadRequests(logging.Filter):
+    """aiohttp logs every malformed request (``GET /\\x00``) as an ERROR with a traceback: anyone could fill
+    the journal with them and push the daemon's own lines out. The client already got its 400."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, http_exceptions.HttpProcessingError)
+
+
+logging.getLogger("aiohttp.server").addFilter(_DropBadRequests())
+
+
+def _utf8(text: str) -> bytes:
+    # aiohttp keeps undecodable header bytes as lone surrogates; they must compare unequal, not raise
+    return text.encode("utf-8", "surrogateescape")
+
+
+def is_loopback_host(host_header: str | None) -> bool:
+    """True for a ``Host`` naming this machine by loopback (``127.0.0.1:8080``, ``localhost``, ``[::1]:80``)."""
+    if not host_header:
+        return True  # HTTP/1.0 without Host: nothing a rebinding page could have set
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def session_value(token: str) -> str:
@@ -70,9 +142,9 @@ def is_authorised(token: str | None, authorization: str | None, cookie: str | No
         return True
     if authorization:
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+        if scheme.lower() == "bearer" and hmac.compare_digest(_utf8(value.strip()), _utf8(token)):
             return True
-    return bool(cookie) and hmac.compare_digest(str(cookie).encode(), session_value(token).encode())
+    return bool(cookie) and hmac.compare_digest(_utf8(str(cookie)), session_value(token).encode())
 
 
 def render_view(snap: StatusSnapshot, debug: bool, max_width: int | None) -> np.ndarray | None:
@@ -153,6 +225,10 @@ class WebServer:
         self._locks: dict[str, asyncio.Lock] = {}
         self._streams = 0
         self._page = PAGE.read_bytes()
+        self._loopback_only = bool(cfg.is_loopback())
+        self._wrong_lock: asyncio.Lock | None = None
+        self._wrong_count = 0
+        self._wrong_logged = -WRONG_TOKEN_LOG_S
 
     # ------------------------------------------------------------------ what the daemon sees
 
@@ -202,7 +278,8 @@ class WebServer:
 
     async def _serve(self) -> None:
         self._closing = asyncio.Event()
-        app = web.Application(middlewares=[self._auth])
+        self._wrong_lock = asyncio.Lock()
+        app = web.Application(middlewares=[self._origin, self._auth])
         app.add_routes([
             web.get("/", self._index),
             web.get("/stream.mjpg", self._stream),
@@ -215,9 +292,10 @@ class WebServer:
             web.post("/login", self._login),
             web.get("/logout", self._logout),
         ])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = _CappedRunner(app, int(self.cfg.max_streams) + SPARE_CONNECTIONS, access_log=None,
+                                     handle_signals=False, keepalive_timeout=IDLE_TIMEOUT_S, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
@@ -247,10 +325,36 @@ class WebServer:
     # ------------------------------------------------------------------ access
 
     @web.middleware
+    async def _origin(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+            # another site's page: an <img> holding the stream slots, a posted login form
+            return web.json_response({"error": "cross-site requests are refused"}, status=403)
+        if self._loopback_only and not is_loopback_host(request.headers.get("Host")):
+            # a page bound to loopback answers only to its own name: a site that rebinds its host name to
+            # 127.0.0.1 would otherwise read the camera and the readings from the browser's machine
+            return web.json_response({"error": "this page answers only to a loopback address"}, status=421)
+        return await handler(request)
+
+    async def _wrong_token(self, request: web.Request) -> None:
+        """One wrong token at a time, a second each, for the whole server; logged once a minute."""
+        assert self._wrong_lock is not None
+        self._wrong_count += 1
+        now = time.monotonic()
+        if now - self._wrong_logged >= WRONG_TOKEN_LOG_S:
+            log.warning("web: wrong token from %s (%d wrong in the last %.0f s at most)", request.remote,
+                        self._wrong_count, WRONG_TOKEN_LOG_S)
+            self._wrong_logged, self._wrong_count = now, 0
+        async with self._wrong_lock:
+            await asyncio.sleep(LOGIN_DELAY_S)
+
+    @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        authorization = request.headers.get("Authorization")
         if request.path in ("/login", "/logout") or is_authorised(
-                self.token, request.headers.get("Authorization"), request.cookies.get(COOKIE)):
+                self.token, authorization, request.cookies.get(COOKIE)):
             return await handler(request)
+        if authorization:
+            await self._wrong_token(request)
         if request.path == "/":
             return self._login_page("This page needs the access token.", status=401)
         return web.json_response({"error": "unauthorised: send 'Authorization: Bearer TOKEN' or log in at /login"},
@@ -276,11 +380,13 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
     async def _login(self, request: web.Request) -> web.StreamResponse:
         if not self.token:
             raise web.HTTPSeeOther("/")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (UnicodeDecodeError, ValueError):
+            return self._login_page("The form could not be read.", status=400)
         given = str(form.get("token", "")).strip()
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            log.warning("web: wrong token from %s", request.remote)
-            await asyncio.sleep(LOGIN_DELAY_S)
+        if not hmac.compare_digest(_utf8(given), _utf8(self.token)):
+            await self._wrong_token(request)
             return self._login_page("Wrong token.", status=401)
         resp = web.HTTPSeeOther("/")
         resp.set_cookie(COOKIE, session_value(self.token), httponly=True, samesite="Strict", path="/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import logging
 import struct
 import threading
 import time
@@ -326,3 +327,25 @@ def test_a_device_that_opens_but_gives_no_frames_is_one_outage_with_a_growing_ba
     assert gaps[-1] >= 0.4 + 0.2 and gaps[-1] > gaps[0] + 0.3
     assert faulty_opens <= 8
     assert good == 3 and cam.reconnects == 1
+
+
+def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    # It showed in every event (so in every sink, MQTT too), on the web page and in each retry's log line.
+    from edge.config import Config, summary
+
+    url = "rtsp://admin:S3cretCamPass@127.0.0.1:1/stream1"
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(SourceError) as exc:
+            open_source(url, _cfg(read_timeout_s=2), retry=False)
+        assert str(exc.value) == "cannot open camera rtsp://admin:***@127.0.0.1:1/stream1"
+        src = open_source(url, _cfg(read_timeout_s=2, reconnect_min_s=0.1), retry=True)
+        try:
+            frame = next(f for f in src.frames(idle_timeout=0.2) if f is not None)
+        finally:
+            src.close()
+    assert frame.error and frame.source == "rtsp://admin:***@127.0.0.1:1/stream1"
+    assert src.name == frame.source
+    assert not [r for r in caplog.records if "S3cretCamPass" in r.getMessage()]
+    cfg = Config()
+    cfg.source.spec = url
+    assert "S3cretCamPass" not in summary(cfg) and "rtsp://admin:***@127.0.0.1:1/stream1" in summary(cfg)

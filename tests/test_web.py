@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import shutil
@@ -265,7 +266,7 @@ def test_a_stalled_viewer_never_slows_the_reader(daemon: Daemon) -> None:
     host, port = urllib.parse.urlsplit(daemon.base).hostname, urllib.parse.urlsplit(daemon.base).port
     s = socket.create_connection((host, port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     try:
         time.sleep(1.5)
         before = _metric(daemon.get("/metrics")[2].decode(), "digits_frames_total")
@@ -515,7 +516,7 @@ def _server_with_frames(max_streams: int, monkeypatch: pytest.MonkeyPatch) -> tu
 def _open_stream(port: int, read_first: bool) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window fills at once when not read
-    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     if read_first:
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
     return s
@@ -582,4 +583,154 @@ def test_viewers_that_stop_reading_are_dropped(monkeypatch: pytest.MonkeyPatch) 
         stop.set()
         for s in stalled:
             s.close()
+        srv.close()
+
+
+# ------------------------------------------------------------------------------- hostile clients (in-process)
+
+
+def _web(monkeypatch: pytest.MonkeyPatch, host: str = "127.0.0.1", token: str | None = None,
+         max_streams: int = 2) -> Any:
+    from edge import web as web_module
+    from edge.config import WebConfig
+
+    if token:
+        monkeypatch.setenv("DIGITS_WEB_TOKEN", token)
+    else:
+        monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    status = Status()
+    status.frame_done(Frame(np.full((120, 160, 3), 200, np.uint8), "cam", 0, time.time()), FrameResult([]), [])
+    return web_module.start(WebConfig(enabled=True, host=host, port=0, max_streams=max_streams), status, Metrics())
+
+
+def _raw(port: int, request: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``request`` as is; return what came back up to the end of the response headers (a stream never
+    ends, and only the status and headers matter here)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        while b"\r\n\r\n" not in out and (chunk := s.recv(65536)):
+            out += chunk
+        return out
+
+
+def _status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
+
+
+def test_a_loopback_page_answers_only_to_a_loopback_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # DNS rebinding: a site that points its own name at 127.0.0.1 read the camera and the readings
+    srv = _web(monkeypatch)
+    try:
+        for host, expected in ((b"rebind.attacker.example", 421), (b"rebind.attacker.example:%d" % srv.port, 421),
+                               (b"192.168.1.20", 421), (b"127.0.0.1:%d" % srv.port, 200), (b"localhost", 200),
+                               (b"[::1]:%d" % srv.port, 200)):
+            for path in (b"/api/readings", b"/snapshot.jpg", b"/metrics"):
+                r = _raw(srv.port, b"GET " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+                assert _status_of(r) == expected, (host, path, r[:120])
+    finally:
+        srv.close()
+    # bound beyond loopback (a token then guards it) any name is fine: the Pi is reached as pi.local
+    srv = _web(monkeypatch, host="0.0.0.0", token=TOKEN)
+    try:
+        r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: pi.local\r\nAuthorization: Bearer "
+                 + TOKEN.encode() + b"\r\nConnection: close\r\n\r\n")
+        assert _status_of(r) == 200
+    finally:
+        srv.close()
+
+
+def test_cross_site_requests_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # another site's page could hold every stream slot with <img src=".../stream.mjpg"> or post the login form
+    srv = _web(monkeypatch)
+    try:
+        ask = b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: %s\r\nConnection: close\r\n\r\n"
+        assert _status_of(_raw(srv.port, ask % b"cross-site")) == 403
+        assert srv._streams == 0
+        assert _status_of(_raw(srv.port, (ask % b"same-origin").replace(b"/stream.mjpg", b"/healthz"))) == 200
+    finally:
+        srv.close()
+
+
+def test_connections_that_send_nothing_are_closed_and_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Anyone who could reach the port held connections open (aiohttp keeps one ~an hour) until the process
+    # ran out of file descriptors: the file sink then lost events and the page answered nobody.
+    from edge import web as web_module
+
+    monkeypatch.setattr(web_module, "IDLE_TIMEOUT_S", 1.0)
+    srv = _web(monkeypatch, max_streams=1)
+    cap = 1 + web_module.SPARE_CONNECTIONS
+    hogs: list[socket.socket] = []
+    try:
+        for i in range(cap + 10):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nX-Half: " if i % 2 else b"")  # half-sent headers, or nothing
+            hogs.append(s)
+        time.sleep(0.5)
+        # beyond the cap each connection is closed at once
+        closed_at_once = 0
+        for s in hogs[cap:]:
+            s.settimeout(2)
+            closed_at_once += s.recv(1) == b""
+        assert closed_at_once == 10
+        # ...and within the idle timeout the others go too, so the page answers again
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(srv._runner._server.connections):
+            time.sleep(0.1)
+        assert len(srv._runner._server.connections) == 0
+        r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert _status_of(r) == 200
+    finally:
+        for s in hogs:
+            s.close()
+        srv.close()
+
+
+def test_wrong_tokens_are_slow_one_at_a_time_and_logged_once(monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    # The second's wait applied only to the login form and only per request: 500 wrong Bearer tokens took
+    # 0.07 s and left no trace; 100 concurrent wrong logins took one second.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edge import web as web_module
+
+    monkeypatch.setattr(web_module, "LOGIN_DELAY_S", 0.25)
+    srv = _web(monkeypatch, host="0.0.0.0", token=TOKEN)
+    try:
+        def guess(i: int) -> int:
+            req = (b"GET /api/readings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer guess-%d\r\n"
+                   b"Connection: close\r\n\r\n" % i)
+            return _status_of(_raw(srv.port, req))
+
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="edge.web"), ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(guess, range(8)))
+        assert codes == [401] * 8
+        assert time.monotonic() - started >= 8 * 0.25 * 0.95
+        assert len([r for r in caplog.records if "wrong token" in r.getMessage()]) == 1
+        # no credentials at all (a browser's first visit) is not a guess: answered at once
+        started = time.monotonic()
+        assert _status_of(_raw(srv.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")) == 401
+        assert time.monotonic() - started < 0.2
+    finally:
+        srv.close()
+
+
+def test_undecodable_credentials_and_malformed_requests_are_answered_quietly(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    srv = _web(monkeypatch, host="0.0.0.0", token=TOKEN)
+    try:
+        with caplog.at_level(logging.INFO):
+            for header in (b"Authorization: Bearer \xff\xfe", b"Cookie: digits_session=\xff"):
+                r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header
+                         + b"\r\nConnection: close\r\n\r\n")
+                assert _status_of(r) == 401, r[:100]  # was 500 with a traceback
+            body = b"token=\xff\xfe"
+            r = _raw(srv.port, b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-"
+                     b"urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            assert _status_of(r) in (400, 401), r[:100]
+            for _ in range(20):  # each was an ERROR with a traceback in the journal
+                assert _status_of(_raw(srv.port, b"GET /\x00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 400
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    finally:
         srv.close()

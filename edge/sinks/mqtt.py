@@ -45,7 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge import __version__
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue, QueueError
-from edge.secrets import read_secret_file
+from edge.secrets import read_secret_file, redact
 from edge.sinks.base import Sink
 from edge.types import Event, Frame, FrameResult
 
@@ -182,11 +182,6 @@ class MqttParams:
         if self.password_file:
             return read_secret_file(self.password_file, "mqtt.password_file")
         return None
-
-
-def redact(spec: str) -> str:
-    """A sink spec with the password replaced, safe for logs and error messages."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", spec)
 
 
 class MqttSink(Sink):
