@@ -136,7 +136,8 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     try:
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if debug
+        # never INFO: OpenCV prints INFO and DEBUG lines to stdout, in among the JSON events
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING if debug
                                       else cv2.utils.logging.LOG_LEVEL_FATAL)
     except (ImportError, AttributeError):
         pass

@@ -160,6 +160,10 @@ def test_native_library_messages_stay_out_of_the_one_line_errors(subprocess_env:
         assert rest == [error], r.stderr
     r = edge(["--source", str(broken), "--log-level", "DEBUG"], subprocess_env)
     assert "moov atom not found" in r.stderr
+    # and at DEBUG stdout is still JSON lines only (OpenCV prints its INFO lines to stdout)
+    r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--log-level", "DEBUG"], subprocess_env)
+    assert r.returncode == 0 and [json.loads(line)["source"] for line in r.stdout.splitlines()] == [
+        str(SAMPLES / "page_clean.jpg")]
 
 
 def test_missing_model_or_source_exits_1(subprocess_env: dict[str, str], tmp_path: Path) -> None:
