@@ -18,6 +18,7 @@ errors; a message of the form ``section.key must be ...`` is mapped back to that
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import importlib
@@ -133,15 +134,20 @@ class _Section(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        # pydantic would take `num_threads: true` as 1: a slip that runs silently with a value nobody wrote.
-        # (Numbers in quotes stay accepted: PyYAML reads an exponent without a dot, `1e-3`, as a string.)
+    def _no_silent_conversion(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic would take `num_threads: true` as 1, `num_threads: "2"` as 2 and `enabled: "no"` as
+        # False: a slip that runs silently with a value nobody meant. Quoted numbers stay accepted where a
+        # fraction belongs: PyYAML reads an exponent without a dot, `1e-3`, as a string.
         field = cls.model_fields.get(info.field_name or "")
-        if field is None or not isinstance(value, bool):
+        if field is None or value is None:
             return value
         kinds = set(typing.get_args(field.annotation)) - {type(None)} or {field.annotation}
-        if kinds <= {int, float}:
+        if kinds <= {int, float} and isinstance(value, bool):
             raise ValueError(f"must be a number (got {str(value).lower()})")
+        if kinds == {int} and isinstance(value, str):
+            raise ValueError(f"must be an integer (got {value!r})")
+        if kinds == {bool} and not isinstance(value, bool):
+            raise ValueError(f"must be true or false (got {value!r})")
         return value
         kinds = set(typing.get_args(field.annotation)) - {type(None)} or {field.annotation}
         if kinds <= {int, float} and (isinstance(value, (bool, str))):
@@ -247,7 +253,9 @@ class WebConfig(_Section):
             raise ValueError(f"web.host: serving on {self.host} (not loopback) needs a token: set {where} or web.token_file")
         if token is not None and len(token) < MIN_TOKEN_LEN:
             # Anyone on the network can try tokens; a short one is guessed, so refuse it outright.
-            raise ValueError(f"web: the token is {len(token)} characters; use at least {MIN_TOKEN_LEN} "
+            from_env = bool(self.token_env and os.environ.get(self.token_env))
+            where = f"web.token_env: ${self.token_env}" if from_env else f"web.token_file: {self.token_file}"
+            raise ValueError(f"{where} holds a token of {len(token)} characters; use at least {MIN_TOKEN_LEN} "
                              "(e.g. `openssl rand -hex 16`)")
         return self
 
@@ -554,15 +562,39 @@ def _line_for(loc: Key, lines: dict[Key, int]) -> int | None:
     return None
 
 
-def _set_path(data: dict[str, Any], path: Key, value: Any) -> None:
+def _set_path(data: dict[str, Any], path: Key, value: Any, label: str, lines: dict[Key, int]) -> None:
     cur = data
-    for part in path[:-1]:
+    for i, part in enumerate(path[:-1]):
         nxt = cur.get(part)
-        if not isinstance(nxt, dict):
+        if nxt is None:
             nxt = {}
             cur[part] = nxt
+        elif not isinstance(nxt, dict):
+            # the file's mistake, not hidden by the flag that replaces a key inside it
+            where = path[: i + 1]
+            raise ConfigError(f"{label}:{lines.get(where, '?')}: {_dotted(where)}: must be a mapping of keys "
+                              f"(got {nxt!r})")
         cur = nxt
     cur[path[-1]] = value
+
+
+def _check_file_alone(data: dict[str, Any], label: str, lines: dict[Key, int], base_dir: Path,
+                      overridden: set[Key]) -> None:
+    """The file's own mistakes are errors even where a command-line flag replaces the value:
+    ``--validate-config --source x`` called a file with ``source.spec: [1, 2]`` valid. Left to the final
+    check: a rule on values that the flag may satisfy (``web.host: 0.0.0.0`` without a token is fine once
+    ``--web 127.0.0.1:8080`` moves the page back to loopback)."""
+    try:
+        Config.model_validate(copy.deepcopy(data), context={"base_dir": base_dir, "verbatim": set()})
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc, _ = _locate(err, lines, Config)
+            rule = err["type"] in ("value_error", "assertion_error")
+            if not (rule and any(tuple(k[: len(loc)]) == loc for k in overridden)):
+                errors.append(err)
+        if errors:
+            raise ConfigError(_format_errors(errors, label, lines, set())) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key, Any] | None = None) -> Config:
@@ -621,23 +653,25 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
     for section, key, model in (("model", "path", ModelConfig), ("source", "spec", SourceConfig)):
         if isinstance(data[section], dict) and key not in data[section]:
             data[section][key] = str(PROJECT_ROOT / model.model_fields[key].default)
+    if overrides:
+        _check_file_alone(data, label, lines, base_dir, {tuple(k) for k in overrides})
     from_cli: set[Key] = set()
     for key_path, value in (overrides or {}).items():
-        _set_path(data, key_path, value)
+        _set_path(data, key_path, value, label, lines)
         from_cli.add(tuple(key_path))
     try:
         verbatim = {k[-1] for k in from_cli}
         cfg = Config.model_validate(data, context={"base_dir": base_dir, "verbatim": verbatim})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, label, lines, from_cli)) from None
+        raise ConfigError(_format_errors(exc.errors(), label, lines, from_cli)) from None
     cfg.path = Path(path) if path is not None else None
     cfg.base_dir = base_dir
     return cfg
 
 
-def _format_errors(exc: ValidationError, label: str, lines: dict[Key, int], from_cli: set[Key]) -> str:
+def _format_errors(errors: list[Any], label: str, lines: dict[Key, int], from_cli: set[Key]) -> str:
     located = []
-    for err in exc.errors():
+    for err in errors:
         loc, msg = _locate(err, lines, Config)
         cli = any(loc[: len(k)] == k for k in from_cli)
         line = None if cli else _line_for(loc, lines)

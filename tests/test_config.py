@@ -153,6 +153,9 @@ def test_yaml_that_parses_into_odd_shapes_is_one_line(tmp_path: Path) -> None:
     # a boolean where a number belongs was taken as 0 or 1
     ("model:\n  num_threads: true\n", "model.num_threads: must be a number (got true)"),
     ("stabilise:\n  votes: false\n", "stabilise.votes: must be a number (got false)"),
+    # and a quoted one where a whole number or a yes/no belongs
+    ("model:\n  num_threads: '2'\n", "model.num_threads: must be an integer (got '2')"),
+    ("web:\n  enabled: 'yes'\n", "web.enabled: must be true or false (got 'yes')"),
 ])
 def test_values_that_would_break_the_running_daemon_are_refused(tmp_path: Path, text: str, expected: str) -> None:
     p = _write(tmp_path, text)
@@ -203,6 +206,23 @@ def test_keys_left_out_name_the_projects_own_files_wherever_the_config_lives(tmp
     # written ones still resolve against the config's folder
     cfg = load_config(_write(etc, "model:\n  path: m.tflite\nsource:\n  spec: in.mp4\n"))
     assert (cfg.model.path, cfg.source.spec) == (str(etc / "m.tflite"), str(etc / "in.mp4"))
+
+
+def test_a_flag_does_not_hide_a_mistake_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--validate-config --source x` called these files valid: the flag's value replaced the broken one
+    p = _write(tmp_path, "source: [1, 2]\n")
+    assert _error(p, {("source", "spec"): "x.png"}) == f"{p}:1: source: must be a mapping of keys (got [1, 2])"
+    p = _write(tmp_path, "sinks:\n  outputs: 5\n")
+    assert _error(p, {("sinks", "outputs"): ["stdout"]}).startswith(f"{p}:2: sinks.outputs: must be a list")
+    p = _write(tmp_path, "logging:\n  level: 5\n")
+    assert _error(p, {("logging", "level"): "DEBUG"}).startswith(f"{p}:2: logging.level:")
+    # ...but a rule over a whole section that the flag satisfies is judged after the flag: the file serves
+    # the page beyond loopback without a token, --web moves it back to loopback
+    monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    p = _write(tmp_path, "web:\n  enabled: true\n  host: 0.0.0.0\n")
+    assert _error(p).startswith(f"{p}:3: web.host: serving on 0.0.0.0 (not loopback) needs a token")
+    cfg = load_config(p, {("web", "enabled"): True, ("web", "host"): "127.0.0.1", ("web", "port"): 8080})
+    assert cfg.web.host == "127.0.0.1"
 
 
 def test_override_errors_say_command_line(tmp_path: Path) -> None:
@@ -259,7 +279,9 @@ def test_web_off_loopback_needs_a_token(tmp_path: Path, monkeypatch: pytest.Monk
     p = _write(tmp_path, "web:\n  enabled: true\n  host: 0.0.0.0\n")
     assert "needs a token" in _error(p)
     monkeypatch.setenv("DIGITS_WEB_TOKEN", "t0k")
-    assert "use at least 16" in _error(p)  # a guessable token is refused, not served
+    # a guessable token is refused, not served; the message names where it came from, once
+    assert _error(p) == (f"{p}:1: web.token_env: $DIGITS_WEB_TOKEN holds a token of 3 characters; use at least 16 "
+                         "(e.g. `openssl rand -hex 16`)")
     monkeypatch.setenv("DIGITS_WEB_TOKEN", "t0k-long-enough-to-keep")
     assert load_config(p).web.token() == "t0k-long-enough-to-keep"
     monkeypatch.delenv("DIGITS_WEB_TOKEN")
