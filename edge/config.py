@@ -149,12 +149,6 @@ class _Section(BaseModel):
         if kinds == {bool} and not isinstance(value, bool):
             raise ValueError(f"must be true or false (got {value!r})")
         return value
-        kinds = set(typing.get_args(field.annotation)) - {type(None)} or {field.annotation}
-        if kinds <= {int, float} and (isinstance(value, (bool, str))):
-            raise ValueError(f"must be a number (got {value!r})")
-        if kinds == {bool} and not isinstance(value, bool):
-            raise ValueError(f"must be true or false (got {value!r})")
-        return value
 
 
 class SourceConfig(_Section):

@@ -6,8 +6,10 @@
 - Live sources drop frames in their grabber when the reader is slower (bounded latency, counted).
 - SIGTERM/SIGINT: stop after the current frame, close (flush) every sink, exit 0.
 - SIGHUP: reload the config file; an invalid file is logged and the running config stays.
-- systemd: READY=1 once the model is loaded and the source delivers, WATCHDOG=1 from this loop (so a hung
-  reader is noticed), STATUS= with fps and the last reading.
+- systemd: READY=1 once the model is loaded and the source is open - a camera that is not there yet is
+  waited for with the service up (STATUS= says so), not by holding the start-up until systemd's timeout
+  kills it and restarts it for ever; WATCHDOG=1 from this loop (so a hung reader is noticed), STATUS= with
+  fps and the last reading.
 """
 
 from __future__ import annotations
@@ -251,8 +253,7 @@ class Daemon:
         last_ping = last_status = time.monotonic()
         processed = 0
         images_ok = 0
-        if not self.source.live:
-            self._mark_ready()
+        self._mark_ready()
         self._frames_iter = self.source.frames(idle_timeout=IDLE_TICK_S)
         while not self._stop.is_set():
             try:
@@ -325,7 +326,6 @@ class Daemon:
     def _on_frame(self, frame: Frame) -> bool:
         """Read one frame and publish what it gives; False when the reader failed on it."""
         assert frame.image is not None and self.source is not None
-        self._mark_ready()
         try:
             debug = self._debug_wanted()
             result: FrameResult = (self.gate.read(frame.image, ts=frame.mono, debug=debug) if self.gate is not None
