@@ -292,12 +292,30 @@ class LiveSource(Source):
         self._stop = threading.Event()
         self._index = 0
         self._thread: threading.Thread | None = None
+        #: monotonic time the grabber entered a driver call that has not returned yet (None: not in one)
+        self._in_driver_since: float | None = None
+
+    def stuck_for(self) -> float:
+        """Seconds the grabber has been inside one driver call (open or read); 0 when it is not in one.
+
+        Reads return within their own timeouts and opens fail, so a call that does not return for far
+        longer is a stuck driver (a Pi camera's capture can wait for ever): nothing in this process can free
+        it, a restart of the process can."""
+        since = self._in_driver_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _driver(self, call: Any, *args: Any) -> Any:
+        self._in_driver_since = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            self._in_driver_since = None
 
     def start(self) -> LiveSource:
         handle = None
         if not self.retry:
             # Fail fast and synchronously: the caller turns this into exit code 1.
-            handle = self._open()
+            handle = self._driver(self._open)
             if handle is None:
                 raise SourceError(f"cannot open camera {self.name}")
             self.connected = True
@@ -335,7 +353,7 @@ class LiveSource(Source):
         try:
             while not self._stop.is_set():
                 if handle is None:
-                    handle = self._open()
+                    handle = self._driver(self._open)
                     if handle is None:
                         if not outage_reported:
                             self._post_error("cannot open camera")
@@ -349,7 +367,7 @@ class LiveSource(Source):
                         backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
                         continue
                     self.connected, failures = True, 0
-                img = self._read(handle)
+                img = self._driver(self._read, handle)
                 if img is None:
                     failures += 1
                     if failures < self.max_read_failures:

@@ -162,6 +162,8 @@ class SourceConfig(_Section):
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     #: OpenCV takes it in milliseconds as a 32-bit int
     read_timeout_s: float = Field(10.0, gt=0, le=3600)
+    #: a camera whose driver call has not returned for this long is stuck: exit 1 so the service restarts
+    stall_s: float = Field(60.0, ge=0, le=3600)
     picamera2_size: tuple[int, int] = (640, 480)
     #: video files only: start again at the end, and deliver frames at the file's own rate (like a camera)
     loop: bool = False
@@ -186,6 +188,8 @@ class SourceConfig(_Section):
     def _backoff(self) -> SourceConfig:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError(f"source.reconnect_max_s must be >= reconnect_min_s ({self.reconnect_min_s})")
+        if self.stall_s and self.stall_s <= self.read_timeout_s:
+            raise ValueError(f"source.stall_s must be 0 (never) or more than read_timeout_s ({self.read_timeout_s})")
         return self
 
 

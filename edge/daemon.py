@@ -261,6 +261,8 @@ class Daemon:
             except StopIteration:
                 break
             now = time.monotonic()
+            if self._source_stuck():
+                return 1
             if ping_every is not None and now - last_ping >= ping_every:
                 sdnotify.notify("WATCHDOG=1")
                 last_ping = now
@@ -302,6 +304,20 @@ class Daemon:
             log.error("not every event could be written: %s", ", ".join(lost))
             return 1
         return 0
+
+    def _source_stuck(self) -> bool:
+        """A live source whose driver call has not returned for ``source.stall_s``: say so and give up."""
+        limit = float(self.cfg.source.stall_s)
+        stuck = float(getattr(self.source, "stuck_for", lambda: 0.0)())
+        if not limit or stuck <= limit:
+            return False
+        message = f"camera stuck: no answer from its driver for {stuck:.0f} s"
+        log.error("%s: %s; exiting so that the service restarts", getattr(self.source, "name", "source"), message)
+        last = self.status.snapshot().frame
+        frame = Frame(image=None, source=self.source.name if self.source else "",
+                      index=last.index + 1 if last is not None else 0, ts=time.time(), error=message)
+        self._on_error(frame)
+        return True
 
     def _idle(self) -> None:
         src = self.source

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import load_config
+from edge.config import ConfigError, load_config
 from edge.daemon import Daemon, iso_ts, run
 from tests.synth_pages import printed_page
 
@@ -506,3 +506,48 @@ def test_heartbeats_go_on_through_cluttered_frames(tmp_path: Path, long_video: P
     m = daemon.metrics.snapshot()
     assert m["cluttered_frames"] == 50
     assert m["heartbeats"] >= 4 and sum(1 for e in map(json.loads, _lines(out)) if e.get("heartbeat")) >= 4
+
+
+def test_a_camera_driver_that_never_returns_ends_the_run_so_the_service_restarts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Pi camera's capture can wait for ever. The loop kept turning (watchdog pings included), so nothing
+    # restarted the service: the page said "no frame for 40 s" for as long as anyone cared to look.
+    import edge.daemon as daemon_module
+    from edge.capture import LiveSource
+
+    page = cv2.imread(str(ROOT / "samples" / "page_clean.jpg"))
+    release = threading.Event()
+
+    class HangsAfterFiveFrames(LiveSource):  # the real grabber thread and back-off; only the driver is fake
+        reads = 0
+
+        def _open(self) -> object:
+            return object()
+
+        def _read(self, handle: object) -> np.ndarray | None:
+            HangsAfterFiveFrames.reads += 1
+            if HangsAfterFiveFrames.reads > 5:
+                release.wait(60)  # the driver never answers (until the test ends)
+            time.sleep(0.05)
+            return page
+
+    out = tmp_path / "e.jsonl"
+    cfg = load_config(_config(tmp_path, Path("x"), [f"file:{out}"]),
+                      {("source", "spec"): "0", ("source", "read_timeout_s"): 0.5, ("source", "stall_s"): 1.5})
+    monkeypatch.setattr(daemon_module, "make_source", lambda c, once: HangsAfterFiveFrames("0", c.source))
+    daemon, codes = Daemon(cfg), []
+    runner = threading.Thread(target=lambda: codes.append(daemon.run()), daemon=True)
+    runner.start()
+    runner.join(20)
+    if runner.is_alive():  # still waiting on the stuck driver: stop it, so the failure is a failure, not a hang
+        daemon.stop()
+    release.set()
+    runner.join(10)
+    assert codes == [1]
+    events = [json.loads(line) for line in _lines(out)]
+    assert events[0]["numbers"]  # it read the page while the driver answered
+    assert events[-1]["error"].startswith("camera stuck: no answer from its driver for ")
+    # a source that answers (the reconnect loop of an absent camera included) is never taken for stuck
+    assert load_config(_config(tmp_path, Path("x"), [])).source.stall_s == 60.0
+    with pytest.raises(ConfigError, match=r"source.stall_s: must be 0 \(never\) or more than read_timeout_s \(10.0\)"):
+        load_config(_config(tmp_path, Path("x"), []), {("source", "stall_s"): 5.0})
