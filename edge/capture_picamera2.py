@@ -24,6 +24,12 @@ class Picamera2Source(LiveSource):
         except ImportError as exc:
             log.error("picamera2 is not installed (apt install python3-picamera2): %s", exc)
             return None
+        except Exception as exc:  # noqa: BLE001 - a broken install raises other things than ImportError
+            # bookworm: apt's picamera2 is built for Debian's numpy 1.x; a numpy 2 in the venv gives
+            # "ValueError: numpy.dtype size changed" on import (docs/raspberry-pi.md)
+            log.error("picamera2 cannot be imported (%s: %s); on bookworm install the venv with \"numpy<2\" "
+                      "(docs/raspberry-pi.md)", type(exc).__name__, exc)
+            return None
         cam = None
         try:
             cam = Picamera2()

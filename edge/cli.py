@@ -106,8 +106,9 @@ class _JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prio = _SYSLOG_PRIORITY.get(record.levelno, 6)
         text = super().format(record)
-        # A traceback spans lines; journald would make each a separate entry, so keep it one entry.
-        return f"<{prio}>" + text.replace("\n", "\n  ")
+        # journald makes each line of a traceback an entry of its own, at the default priority (info) unless
+        # the line carries one: every line gets the record's, so `journalctl -p err` shows the whole error.
+        return f"<{prio}>" + text.replace("\n", f"\n<{prio}>  ")
 
 
 def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:

@@ -11,8 +11,9 @@
 #   3. copies the device side (edge/, models/, pyproject.toml, README.md, config.yaml) to PREFIX
 #   4. creates PREFIX/.venv (--system-site-packages on a Pi so picamera2 is visible) and pip-installs
 #      the device side into it (never TensorFlow)
-#   5. installs CONFIG_DIR/config.yaml (only if absent; model path made absolute) and CONFIG_DIR/env
-#      (secrets such as DIGITS_MQTT_PASSWORD, mode 0600, only if absent)
+#   5. installs CONFIG_DIR/config.yaml (only if absent; model path made absolute, and the source set to the
+#      camera: picamera2 on a Pi, camera 0 elsewhere - the bundled sample is not installed) and
+#      CONFIG_DIR/env (secrets such as DIGITS_MQTT_PASSWORD, mode 0600, only if absent)
 #   6. installs /etc/systemd/system/digits.service with PREFIX/CONFIG_DIR substituted, enables it and
 #      (re)starts it unless --no-start
 # --dry-run prints the commands instead of running them. --destdir stages everything under DIR (for
@@ -44,12 +45,14 @@ while [ $# -gt 0 ]; do
         --no-start) START=0; shift ;;
         --no-apt) APT=0; shift ;;
         --skip-venv) VENV=0; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 
 case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path, got $PREFIX" ;; esac
+# systemd's ExecStart= and the unit's paths are substituted as they are: a blank would split them
+case "$PREFIX$CONFIG_DIR" in *[[:space:]]*) die "--prefix and --config-dir must not contain spaces" ;; esac
 case "$CONFIG_DIR" in /*) ;; *) die "--config-dir must be an absolute path, got $CONFIG_DIR" ;; esac
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -127,7 +130,14 @@ if [ "$VENV" = 1 ]; then
     if [ ! -x "$D_PREFIX/.venv/bin/python" ]; then
         run "$PY" -m venv "${VENV_FLAGS[@]}" "$D_PREFIX/.venv"
     fi
-    run "$D_PREFIX/.venv/bin/pip" install --quiet --disable-pip-version-check --upgrade "$D_PREFIX"
+    # bookworm's picamera2 (apt) is built against Debian's numpy 1.x: a numpy 2 in the venv breaks
+    # `import picamera2` ("numpy.dtype size changed"), so keep numpy 1 wherever the system's is 1.
+    PIN=()
+    if [ "$PI" = 1 ] && "$PY" -c 'import numpy, sys; sys.exit(int(numpy.__version__.split(".")[0]) >= 2)' 2>/dev/null; then
+        PIN+=("numpy<2")
+        say "the system's numpy is 1.x (picamera2 needs it): installing with numpy<2"
+    fi
+    run "$D_PREFIX/.venv/bin/pip" install --quiet --disable-pip-version-check --upgrade "$D_PREFIX" "${PIN[@]}"
 fi
 
 # 5. configuration (kept when present: the user may have edited it)
@@ -138,6 +148,10 @@ if [ ! -f "$D_CONF/config.yaml" ]; then
         run install -m 0640 "$SRC/config.yaml" "$D_CONF/config.yaml"
         # Relative paths resolve against the config's folder; point the model at the installed copy.
         run sed -i -E "s#^([[:space:]]*path:[[:space:]]*[\"']?)models/#\\1${PREFIX}/models/#" "$D_CONF/config.yaml"
+        # A service reads the camera; the bundled sample video is not installed (the run would end at once).
+        CAMERA=0
+        if [ "$PI" = 1 ]; then CAMERA=picamera2; fi
+        run sed -i -E "s#^([[:space:]]*spec:[[:space:]]*)[\"']?samples/sample\.mp4[\"']?#\\1${CAMERA}#" "$D_CONF/config.yaml"
     else
         say "warning: no config.yaml in $SRC; the daemon will run with built-in defaults"
     fi
@@ -157,7 +171,9 @@ ENVEOF
     fi
 fi
 if [ "$STAGED" = 0 ]; then
-    run chown -R "root:$SERVICE_USER" "$D_CONF"
+    # Not -R: a token or password file the user made (owned by the service user, mode 0600, as the daemon
+    # requires) must keep its owner when the installer runs again.
+    run chown "root:$SERVICE_USER" "$D_CONF" "$D_CONF/config.yaml"
     run chmod 0640 "$D_CONF/config.yaml" 2>/dev/null || true
     run chown root:root "$D_CONF/env"
 fi

@@ -42,7 +42,8 @@ case "$CONFIG_DIR" in /?*) ;; *) die "--config-dir must be an absolute path othe
 
 STAGED=0
 if [ -n "$DESTDIR" ]; then
-    DESTDIR="$(cd "$DESTDIR" && pwd)" || die "--destdir $DESTDIR does not exist"
+    [ -d "$DESTDIR" ] || die "--destdir $DESTDIR does not exist"
+    DESTDIR="$(cd "$DESTDIR" && pwd)"
     STAGED=1
 elif [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
     die "must run as root (try: sudo $0 $*), or use --dry-run / --destdir"

@@ -282,3 +282,21 @@ def test_images_that_are_all_too_cluttered_exit_1_after_their_events(subprocess_
     r = edge(["--source", str(tmp_path / "print.png"), "--log-level", "error"], subprocess_env)
     assert r.returncode == 1, r.stderr
     assert [json.loads(line)["error"] for line in r.stdout.splitlines()] == ["too cluttered to read"]
+
+
+def test_journal_lines_of_a_traceback_all_carry_the_records_priority() -> None:
+    # journald makes each line an entry of its own; the continuation lines had no priority prefix and
+    # landed at "info", so `journalctl -p err` showed an error without its traceback
+    import logging
+
+    from edge.cli import _JournalFormatter
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        import sys as _sys
+
+        record = logging.LogRecord("edge.daemon", logging.ERROR, __file__, 1, "reader failed", None, _sys.exc_info())
+    lines = _JournalFormatter("%(name)s: %(message)s").format(record).splitlines()
+    assert len(lines) > 3 and all(line.startswith("<3>") for line in lines), lines
+    assert lines[0] == "<3>edge.daemon: reader failed" and lines[-1].endswith("RuntimeError: boom")

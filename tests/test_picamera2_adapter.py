@@ -105,3 +105,20 @@ def test_a_camera_that_fails_to_start_is_closed_and_retried(fake_picamera2: type
     assert len(cams) == 3 and all(c.closed for c in cams[:2])  # each failed one released before the retry
     assert [e.error for e in errors] == ["cannot open camera"] and len(good) == 1
     assert good[0].image.shape == (240, 320)
+
+
+def test_a_picamera2_built_for_another_numpy_is_one_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    # bookworm: apt's picamera2 is built for numpy 1.x; with numpy 2 in the venv its import raises ValueError,
+    # which went past the ImportError handler and killed the grabber ("grabber failed", exit 1, a restart loop)
+    from edge.capture import SourceError
+
+    class Broken(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise ValueError("numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C "
+                             "header, got 88 from PyObject")
+
+    monkeypatch.setitem(sys.modules, "picamera2", Broken("picamera2"))
+    with pytest.raises(SourceError, match="cannot open camera picamera2"):
+        open_source("picamera2", SourceConfig(), retry=False)
+    assert any("numpy<2" in r.getMessage() and "numpy.dtype size changed" in r.getMessage() for r in caplog.records)

@@ -53,6 +53,7 @@ def test_service_contract(unit: dict) -> None:
     assert one(unit, s, "Type") == "notify"
     assert one(unit, s, "NotifyAccess") == "main"
     assert one(unit, s, "Restart") == "on-failure"
+    assert one(unit, s, "RestartPreventExitStatus") == "2"  # a bad config is not retried five times
     assert int(one(unit, s, "WatchdogSec").rstrip("s")) >= 10
     # a cap well above the ~135 MiB the daemon holds, so only a runaway process meets it
     cap = one(unit, s, "MemoryMax")
@@ -134,6 +135,10 @@ def test_install_and_uninstall_staged(tmp_path: Path) -> None:
     if (ROOT / "config.yaml").exists():
         text = config.read_text()
         assert not re.search(r"^\s*path:\s*[\"']?models/", text, re.M), "model path must point into the prefix"
+        # the service reads the camera: the sample video is not installed, and a fresh install that pointed
+        # at it failed at once and hit the start limit
+        assert re.search(r"^\s*spec:\s*0\s*$", text, re.M) and "samples/" not in text.split("model:")[0]
+        assert not (dest / "srv/digits/samples").exists()
         # Idempotent, and an edited config survives a re-install.
         config.write_text(text + "\n# edited by the user\n")
     else:
@@ -154,6 +159,10 @@ def test_install_and_uninstall_staged(tmp_path: Path) -> None:
 def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
     proc = _sh(INSTALL, "--dry-run", "--prefix", tmp_path / "opt", "--config-dir", tmp_path / "etc", "--no-start")
     assert "-m venv" in proc.stdout and "pip install" in proc.stdout
+    # the config folder's owner is set, not every file in it: a token file owned by the service user (0600,
+    # as the daemon requires) lost its owner on every re-run and the daemon could no longer read it
+    chowns = [line for line in proc.stdout.splitlines() if line.startswith("+ chown")]
+    assert chowns and not any(" -R " in line for line in chowns), chowns
     assert not (tmp_path / "opt").exists() and not (tmp_path / "etc").exists()
 
 
