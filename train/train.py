@@ -187,7 +187,7 @@ def to_input(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / 255.0)[..., None]
 
 
-def plot_history(history: dict[str, list[float]], path: Path) -> None:
+def plot_history(history: dict[str, list[float]], path: Path, averaged: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,12 +196,13 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = range(1, len(history["loss"]) + 1)
     a.plot(epochs, history["loss"], label="train")
-    a.plot(epochs, history["val_loss"], label="validation")
+    val_label = "validation (averaged weights)" if averaged else "validation"
+    a.plot(epochs, history["val_loss"], label=val_label)
     a.set_title("loss")
     a.set_xlabel("epoch")
     a.legend()
     b.plot(epochs, history["accuracy"], label="train (augmented)")
-    b.plot(epochs, history["val_accuracy"], label="validation")
+    b.plot(epochs, history["val_accuracy"], label=val_label)
     b.set_title("accuracy")
     b.set_xlabel("epoch")
     b.legend()
@@ -273,7 +274,7 @@ def train(args: argparse.Namespace) -> dict:
     best, best_acc, best_epoch, waited = float("inf"), 0.0, 0, 0
     xv = to_input(x_val)
     average = WeightAverage(model, args.ema) if args.ema else None
-    t0 = time.time()
+    t0 = time.monotonic()
     for epoch in range(args.epochs):
         xe, ye = data.get(epoch)
         if epoch + 1 < args.epochs:
@@ -304,9 +305,9 @@ def train(args: argparse.Namespace) -> dict:
         if not improved and waited >= args.patience and epoch + 1 > args.epochs // 2:
             print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
             break
-    seconds = time.time() - t0
+    seconds = time.monotonic() - t0
     plots = Path(args.plots) if args.plots else out.parent
-    plot_history(history, plots / "training_history.png")
+    plot_history(history, plots / "training_history.png", averaged=bool(args.ema))
     summary = {"model": str(out), "best_val_loss": best, "best_val_accuracy": best_acc, "best_epoch": best_epoch,
                "epochs_run": len(history["loss"]), "train_seconds": round(seconds, 1),
                "classes": num_classes, "seed": args.seed,
