@@ -438,17 +438,15 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
     # ------------------------------------------------------------------ images
 
     async def _jpeg(self, debug: bool, full_size: bool) -> bytes | None:
-        """The newest annotated frame as JPEG; the stream variants are cached per processed frame."""
+        """The newest annotated frame as JPEG, made once per processed frame and variant however many ask
+        (a full-size encode per /snapshot.jpg request let any client load the CPU)."""
         snap = self.status.snapshot()
         if snap.frame is None or snap.frame.image is None:
             return None
         loop = asyncio.get_running_loop()
         max_w = None if full_size else int(self.cfg.stream_max_width)
         quality = int(self.cfg.jpeg_quality)
-        if full_size:
-            img = await loop.run_in_executor(self._encoder, render_view, snap, debug, max_w)
-            return None if img is None else await loop.run_in_executor(self._encoder, encode_jpeg, img, quality)
-        key = "stream-debug" if debug else "stream"
+        key = ("snapshot" if full_size else "stream") + ("-debug" if debug else "")
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # viewers of the same variant share one encode per frame
             cached = self._cache.get(key)

@@ -734,3 +734,22 @@ def test_undecodable_credentials_and_malformed_requests_are_answered_quietly(
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
     finally:
         srv.close()
+
+
+def test_snapshots_are_encoded_once_per_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every /snapshot.jpg request encoded a full-size frame: any client that could reach the page could load
+    # the CPU the reader needs.
+    from edge import web as web_module
+
+    encodes: list[int] = []
+    real = web_module.encode_jpeg
+    monkeypatch.setattr(web_module, "encode_jpeg", lambda img, q: encodes.append(img.shape[1]) or real(img, q))
+    srv = _web(monkeypatch)
+    try:
+        get = b"GET /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        assert [_status_of(_raw(srv.port, get)) for _ in range(5)] == [200] * 5
+        assert encodes == [160]
+        srv.status.frame_done(Frame(np.full((120, 160, 3), 90, np.uint8), "cam", 1, time.time()), FrameResult([]), [])
+        assert _status_of(_raw(srv.port, get)) == 200 and encodes == [160, 160]  # a new frame, a new picture
+    finally:
+        srv.close()
