@@ -307,9 +307,12 @@ class Daemon:
 
     def _source_stuck(self) -> bool:
         """A live source whose driver call has not returned for ``source.stall_s``: say so and give up."""
-        limit = float(self.cfg.source.stall_s)
+        if not self.cfg.source.stall_s:
+            return False
+        # a read may legitimately take read_timeout_s; twice that is never a healthy one
+        limit = max(float(self.cfg.source.stall_s), 2.0 * float(self.cfg.source.read_timeout_s))
         stuck = float(getattr(self.source, "stuck_for", lambda: 0.0)())
-        if not limit or stuck <= limit:
+        if stuck <= limit:
             return False
         message = f"camera stuck: no answer from its driver for {stuck:.0f} s"
         log.error("%s: %s; exiting so that the service restarts", getattr(self.source, "name", "source"), message)

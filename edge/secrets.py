@@ -8,7 +8,8 @@ import re
 import stat
 from pathlib import Path
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@/\s]*@")
+# the password runs to the last @ before the path: an unencoded @ in it must not leave its tail showing
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^/\s]*@")
 
 
 def redact(text: str) -> str:

@@ -79,11 +79,25 @@ class _Refused(asyncio.Protocol):
 
 
 class _CappedRunner(web.AppRunner):
-    """An AppRunner whose listening socket accepts at most ``cap`` connections at a time."""
+    """An AppRunner whose listening socket accepts at most ``cap`` connections at a time, and closes a
+    connection that has not sent one complete request within ``idle_s`` (aiohttp's keep-alive timer covers
+    the time between requests, and not in every release the time before the first)."""
 
-    def __init__(self, app: web.Application, cap: int, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self.cap = cap
+    def __init__(self, app: web.Application, cap: int, idle_s: float, **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=idle_s, **kwargs)
+        self.cap, self.idle_s = cap, idle_s
+        #: id() of the connections that have had a request (filled by the server's first middleware; aiohttp's
+        #: handlers take no weak references). Each is dropped when its timer fires; until then the timer
+        #: holds the handler, so its id cannot be reused.
+        self.served: set[int] = set()
+
+    def _close_if_silent(self, handler: Any) -> None:
+        if id(handler) in self.served:
+            self.served.discard(id(handler))
+            return
+        transport = getattr(handler, "transport", None)
+        if transport is not None and not transport.is_closing():
+            transport.close()
 
     @property
     def server(self) -> Any:
@@ -92,7 +106,11 @@ class _CappedRunner(web.AppRunner):
             return None
 
         def factory() -> asyncio.Protocol:
-            return _Refused() if len(real.connections) >= self.cap else real()
+            if len(real.connections) >= self.cap:
+                return _Refused()
+            handler = real()
+            asyncio.get_running_loop().call_later(self.idle_s, self._close_if_silent, handler)
+            return handler
 
         return factory
 
@@ -110,8 +128,8 @@ logging.getLogger("aiohttp.server").addFilter(_DropBadRequests())
 
 
 def _utf8(text: str) -> bytes:
-    # aiohttp keeps undecodable header bytes as lone surrogates; they must compare unequal, not raise
-    return text.encode("utf-8", "surrogateescape")
+    # aiohttp keeps undecodable bytes as lone surrogates; they must compare unequal, not raise
+    return text.encode("utf-8", "surrogatepass")
 
 
 def is_loopback_host(host_header: str | None) -> bool:
@@ -123,7 +141,7 @@ def is_loopback_host(host_header: str | None) -> bool:
         host = host[1:].split("]", 1)[0]
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
-    if host in ("localhost", "localhost."):
+    if host in ("localhost", "localhost.", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -226,6 +244,7 @@ class WebServer:
         self._streams = 0
         self._page = PAGE.read_bytes()
         self._loopback_only = bool(cfg.is_loopback())
+        self._allowed_hosts = {h.strip().lower() for h in getattr(cfg, "allowed_hosts", None) or []}
         self._wrong_lock: asyncio.Lock | None = None
         self._wrong_count = 0
         self._wrong_logged = -WRONG_TOKEN_LOG_S
@@ -292,8 +311,8 @@ class WebServer:
             web.post("/login", self._login),
             web.get("/logout", self._logout),
         ])
-        self._runner = _CappedRunner(app, int(self.cfg.max_streams) + SPARE_CONNECTIONS, access_log=None,
-                                     handle_signals=False, keepalive_timeout=IDLE_TIMEOUT_S, shutdown_timeout=1.0)
+        self._runner = _CappedRunner(app, int(self.cfg.max_streams) + SPARE_CONNECTIONS, IDLE_TIMEOUT_S,
+                                     access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -326,10 +345,16 @@ class WebServer:
 
     @web.middleware
     async def _origin(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-            # another site's page: an <img> holding the stream slots, a posted login form
+        if self._runner is not None:
+            self._runner.served.add(id(request.protocol))
+        navigation = request.method == "GET" and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+        if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site" and not navigation:
+            # another site's page: an <img> holding the stream slots, a posted login form, a script reading
+            # the API; following a link to the page is fine
             return web.json_response({"error": "cross-site requests are refused"}, status=403)
-        if self._loopback_only and not is_loopback_host(request.headers.get("Host")):
+        host = request.headers.get("Host")
+        allowed = is_loopback_host(host) or (host or "").strip().lower().rsplit(":", 1)[0] in self._allowed_hosts
+        if self._loopback_only and not allowed:
             # a page bound to loopback answers only to its own name: a site that rebinds its host name to
             # 127.0.0.1 would otherwise read the camera and the readings from the browser's machine
             return web.json_response({"error": "this page answers only to a loopback address"}, status=421)
@@ -382,7 +407,7 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
             raise web.HTTPSeeOther("/")
         try:
             form = await request.post()
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeError, ValueError, LookupError):  # bad bytes, or a charset nobody knows
             return self._login_page("The form could not be read.", status=400)
         given = str(form.get("token", "")).strip()
         if not hmac.compare_digest(_utf8(given), _utf8(self.token)):

@@ -149,7 +149,7 @@ if [ ! -f "$D_CONF/config.yaml" ]; then
         # Relative paths resolve against the config's folder; point the model at the installed copy.
         run sed -i -E "s#^([[:space:]]*path:[[:space:]]*[\"']?)models/#\\1${PREFIX}/models/#" "$D_CONF/config.yaml"
         # A service reads the camera; the bundled sample video is not installed (the run would end at once).
-        CAMERA=0
+        CAMERA='"0"'  # quoted: a bare 0 is a YAML number, and source.spec is a string
         if [ "$PI" = 1 ]; then CAMERA=picamera2; fi
         run sed -i -E "s#^([[:space:]]*spec:[[:space:]]*)[\"']?samples/sample\.mp4[\"']?#\\1${CAMERA}#" "$D_CONF/config.yaml"
     else
@@ -173,8 +173,11 @@ fi
 if [ "$STAGED" = 0 ]; then
     # Not -R: a token or password file the user made (owned by the service user, mode 0600, as the daemon
     # requires) must keep its owner when the installer runs again.
-    run chown "root:$SERVICE_USER" "$D_CONF" "$D_CONF/config.yaml"
-    run chmod 0640 "$D_CONF/config.yaml" 2>/dev/null || true
+    run chown "root:$SERVICE_USER" "$D_CONF"
+    if [ -f "$D_CONF/config.yaml" ]; then
+        run chown "root:$SERVICE_USER" "$D_CONF/config.yaml"
+        run chmod 0640 "$D_CONF/config.yaml"
+    fi
     run chown root:root "$D_CONF/env"
 fi
 

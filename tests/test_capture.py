@@ -346,6 +346,11 @@ def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pyte
     assert frame.error and frame.source == "rtsp://admin:***@127.0.0.1:1/stream1"
     assert src.name == frame.source
     assert not [r for r in caplog.records if "S3cretCamPass" in r.getMessage()]
+    from edge.secrets import redact
+
+    # an unencoded @ in the password must not leave its tail showing; URLs without one are left alone
+    assert redact("rtsp://admin:p@ss@cam.lan/live") == "rtsp://admin:***@cam.lan/live"
+    assert redact("http://cam.lan:8080/a@b") == "http://cam.lan:8080/a@b"
     cfg = Config()
     cfg.source.spec = url
     assert "S3cretCamPass" not in summary(cfg) and "rtsp://admin:***@127.0.0.1:1/stream1" in summary(cfg)

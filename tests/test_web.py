@@ -630,6 +630,19 @@ def test_a_loopback_page_answers_only_to_a_loopback_host(monkeypatch: pytest.Mon
                 assert _status_of(r) == expected, (host, path, r[:120])
     finally:
         srv.close()
+    # a reverse proxy on this machine that passes the client's Host along: its names are configured
+    from edge import web as web_module
+    from edge.config import WebConfig
+
+    status = Status()
+    srv = web_module.start(WebConfig(enabled=True, port=0, allowed_hosts=["raspberrypi.local"]), status, Metrics())
+    try:
+        for host, expected in ((b"raspberrypi.local", 200), (b"raspberrypi.local:443", 200), (b"evil.example", 421),
+                               (b"ip6-localhost", 200)):
+            r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+            assert _status_of(r) in ((200, 503) if expected == 200 else (expected,)), (host, r[:80])
+    finally:
+        srv.close()
     # bound beyond loopback (a token then guards it) any name is fine: the Pi is reached as pi.local
     srv = _web(monkeypatch, host="0.0.0.0", token=TOKEN)
     try:
@@ -648,6 +661,11 @@ def test_cross_site_requests_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         assert _status_of(_raw(srv.port, ask % b"cross-site")) == 403
         assert srv._streams == 0
         assert _status_of(_raw(srv.port, (ask % b"same-origin").replace(b"/stream.mjpg", b"/healthz"))) == 200
+        # following a link to the page from another site (a dashboard, a wiki) is a navigation: allowed
+        link = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: navigate\r\n"
+                b"Sec-Fetch-Dest: document\r\nConnection: close\r\n\r\n")
+        assert _status_of(_raw(srv.port, link)) == 200
+        assert _status_of(_raw(srv.port, link.replace(b"GET / ", b"POST /login "))) == 403
     finally:
         srv.close()
 
@@ -658,6 +676,11 @@ def test_connections_that_send_nothing_are_closed_and_capped(monkeypatch: pytest
     from edge import web as web_module
 
     monkeypatch.setattr(web_module, "IDLE_TIMEOUT_S", 1.0)
+    # our own timer, not aiohttp's: only some releases close a connection that never sent a request (3.14.3
+    # kept 20 of them, and so the page, for ever)
+    from aiohttp import web_protocol
+
+    monkeypatch.setattr(web_protocol.RequestHandler, "_process_keepalive", lambda self: None)
     srv = _web(monkeypatch, max_streams=1)
     cap = 1 + web_module.SPARE_CONNECTIONS
     hogs: list[socket.socket] = []
@@ -668,11 +691,16 @@ def test_connections_that_send_nothing_are_closed_and_capped(monkeypatch: pytest
             hogs.append(s)
         time.sleep(0.5)
         # beyond the cap each connection is closed at once
-        closed_at_once = 0
-        for s in hogs[cap:]:
-            s.settimeout(2)
-            closed_at_once += s.recv(1) == b""
-        assert closed_at_once == 10
+        def closed(sock: socket.socket) -> bool:
+            sock.settimeout(2)
+            try:
+                return sock.recv(1) == b""
+            except ConnectionResetError:  # closed with our unread half-request in it: the kernel sends RST
+                return True
+            except TimeoutError:
+                return False
+
+        assert sum(closed(s) for s in hogs[cap:]) == 10
         # ...and within the idle timeout the others go too, so the page answers again
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len(srv._runner._server.connections):
@@ -729,6 +757,12 @@ def test_undecodable_credentials_and_malformed_requests_are_answered_quietly(
             r = _raw(srv.port, b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-"
                      b"urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
             assert _status_of(r) in (400, 401), r[:100]
+            # a charset nobody knows, or one that decodes to a lone surrogate: 400, not a 500 with a traceback
+            for charset, raw_body in ((b"no-such-charset", b"token=x"), (b"unicode_escape", b"token=\\ud800")):
+                r = _raw(srv.port, b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-"
+                         b"form-urlencoded; charset=" + charset + b"\r\nContent-Length: %d\r\nConnection: close"
+                         b"\r\n\r\n%s" % (len(raw_body), raw_body))
+                assert _status_of(r) in (400, 401), (charset, r[:100])
             for _ in range(20):  # each was an ERROR with a traceback in the journal
                 assert _status_of(_raw(srv.port, b"GET /\x00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) == 400
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
