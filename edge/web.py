@@ -86,12 +86,18 @@ class _CappedRunner(web.AppRunner):
     def __init__(self, app: web.Application, cap: int, idle_s: float, **kwargs: Any) -> None:
         super().__init__(app, keepalive_timeout=idle_s, **kwargs)
         self.cap, self.idle_s = cap, idle_s
-        #: id() of the connections that have had a request (filled by the server's first middleware; aiohttp's
-        #: handlers take no weak references). Each is dropped when its timer fires; until then the timer
-        #: holds the handler, so its id cannot be reused.
+        #: id() of the connections whose timer has not fired yet, and of those among them that have had a
+        #: request (aiohttp's handlers take no weak references; while its timer is pending it holds the
+        #: handler, so the id cannot be reused, and both sets stay as small as the connections of the moment)
+        self.pending: set[int] = set()
         self.served: set[int] = set()
 
+    def request_seen(self, handler: Any) -> None:
+        if id(handler) in self.pending:
+            self.served.add(id(handler))
+
     def _close_if_silent(self, handler: Any) -> None:
+        self.pending.discard(id(handler))
         if id(handler) in self.served:
             self.served.discard(id(handler))
             return
@@ -109,6 +115,7 @@ class _CappedRunner(web.AppRunner):
             if len(real.connections) >= self.cap:
                 return _Refused()
             handler = real()
+            self.pending.add(id(handler))
             asyncio.get_running_loop().call_later(self.idle_s, self._close_if_silent, handler)
             return handler
 
@@ -346,7 +353,7 @@ class WebServer:
     @web.middleware
     async def _origin(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if self._runner is not None:
-            self._runner.served.add(id(request.protocol))
+            self._runner.request_seen(request.protocol)
         navigation = request.method == "GET" and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
         if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site" and not navigation:
             # another site's page: an <img> holding the stream slots, a posted login form, a script reading

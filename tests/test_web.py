@@ -706,6 +706,7 @@ def test_connections_that_send_nothing_are_closed_and_capped(monkeypatch: pytest
         while time.monotonic() < deadline and len(srv._runner._server.connections):
             time.sleep(0.1)
         assert len(srv._runner._server.connections) == 0
+        assert not srv._runner.pending and not srv._runner.served  # the bookkeeping does not grow either
         r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         assert _status_of(r) == 200
     finally:
