@@ -139,15 +139,19 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def host_name(host_header: str) -> str:
+    """The name in a ``Host`` header, lower case, without its port: ``[::1]:80`` -> ``::1``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.split(":", 1)[0] if host.count(":") == 1 else host
+
+
 def is_loopback_host(host_header: str | None) -> bool:
     """True for a ``Host`` naming this machine by loopback (``127.0.0.1:8080``, ``localhost``, ``[::1]:80``)."""
     if not host_header:
         return True  # HTTP/1.0 without Host: nothing a rebinding page could have set
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
+    host = host_name(host_header)
     if host in ("localhost", "localhost.", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
         return True
     try:
@@ -251,7 +255,7 @@ class WebServer:
         self._streams = 0
         self._page = PAGE.read_bytes()
         self._loopback_only = bool(cfg.is_loopback())
-        self._allowed_hosts = {h.strip().lower() for h in getattr(cfg, "allowed_hosts", None) or []}
+        self._allowed_hosts = {host_name(h) for h in cfg.allowed_hosts}
         self._wrong_lock: asyncio.Lock | None = None
         self._wrong_count = 0
         self._wrong_logged = -WRONG_TOKEN_LOG_S
@@ -360,8 +364,7 @@ class WebServer:
             # the API; following a link to the page is fine
             return web.json_response({"error": "cross-site requests are refused"}, status=403)
         host = request.headers.get("Host")
-        allowed = is_loopback_host(host) or (host or "").strip().lower().rsplit(":", 1)[0] in self._allowed_hosts
-        if self._loopback_only and not allowed:
+        if self._loopback_only and not (is_loopback_host(host) or host_name(host or "") in self._allowed_hosts):
             # a page bound to loopback answers only to its own name: a site that rebinds its host name to
             # 127.0.0.1 would otherwise read the camera and the readings from the browser's machine
             return web.json_response({"error": "this page answers only to a loopback address"}, status=421)
