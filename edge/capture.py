@@ -85,6 +85,10 @@ def _flatten_alpha(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _too_large(w: int, h: int, max_pixels: int) -> str:
+    return f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
+
+
 def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarray | None, str | None]:
     """Decode one image file as uint8 BGR; returns ``(image, None)`` or ``(None, reason)``.
 
@@ -109,7 +113,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
         return None, "cannot decode image"
     w, h, alpha = info
     if w * h > max_pixels:
-        return None, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
+        return None, _too_large(w, h, max_pixels)
     try:
         data = np.fromfile(str(p), dtype=np.uint8)  # not cv2.imread: works with any file name encoding
     except OSError as exc:
@@ -127,7 +131,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
     h, w = img.shape[:2]
     if w * h > max_pixels:
         # The header understated the size: refuse what was decoded all the same.
-        return None, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
+        return None, _too_large(w, h, max_pixels)
     return img, None
 
 
