@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -170,12 +172,19 @@ class _CountingReader:
         return res
 
 
-def test_gated_reader_reuses_results_and_honours_debug():
-    rng = np.random.default_rng(7)
+def _ten_still_frames(inner: Any, seed: int) -> tuple[GatedReader, list[FrameResult], np.ndarray,
+                                                      np.random.Generator]:
+    """A gate that settles after two reads, over ten frames of one still page; the page and the noise
+    generator are returned for the frames a test adds."""
+    rng = np.random.default_rng(seed)
     page = _page()
-    inner = _CountingReader()
     gr = GatedReader(inner, GateParams(settle_reads=2, max_skip_frames=50, max_skip_s=100.0))
-    results = [gr.read(_frame(page, rng), ts=i / FPS) for i in range(10)]
+    return gr, [gr.read(_frame(page, rng), ts=i / FPS) for i in range(10)], page, rng
+
+
+def test_gated_reader_reuses_results_and_honours_debug():
+    inner = _CountingReader()
+    gr, results, page, rng = _ten_still_frames(inner, 7)
     assert inner.calls == 2
     assert all(r.numbers[0].value == "12" for r in results)
     assert results[5].timings.get("gated") == 1.0 and "segment" not in results[5].timings
@@ -246,11 +255,8 @@ class _ClutteredReader(_CountingReader):
 def test_a_reused_cluttered_result_stays_cluttered():
     # The reused result dropped the flag, and a cluttered read agreed with an empty page's: once the gate
     # settled, still cluttered frames reached the stabiliser as "no numbers" and wiped the stable readings.
-    rng = np.random.default_rng(3)
-    page = _page()
     inner = _ClutteredReader()
-    gr = GatedReader(inner, GateParams(settle_reads=2, max_skip_frames=50, max_skip_s=100.0))
-    results = [gr.read(_frame(page, rng), ts=i / FPS) for i in range(10)]
+    _, results, _, _ = _ten_still_frames(inner, 3)
     assert inner.calls < 10  # the gate settles on a still cluttered view, as on any still view
     assert all(r.cluttered for r in results)
     # a cluttered read does not agree with an empty page's: the gate keeps reading after the change
