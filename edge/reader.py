@@ -67,6 +67,10 @@ class ReaderParams:
     #: Neighbouring candidates at most this many heights apart may be one digit in two strokes (a 1's
     #: flag, a 4 or 5 written in two strokes): their merge is read too and kept when it reads better.
     merge_gap: float = 0.12
+    #: ... unless both read on their own as digits other than 1 at least this sure: a small 5 written
+    #: against a tall 7 is two digits, though together they read as a 7 (1: no such rule). A 1 does not
+    #: count: a plain stroke is what a digit written in two strokes breaks into.
+    keep_apart_confidence: float = 0.9
     #: Digits shorter than this (working px) are cropped again from the source frame for reading ...
     crop_min_px: int = 28
     #: ... at the resolution that makes them this tall (px) ...
@@ -77,7 +81,7 @@ class ReaderParams:
     debug: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("min_confidence", "max_not_digit"):
+        for name in ("min_confidence", "max_not_digit", "keep_apart_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name in ("split_aspect", "min_split_aspect", "max_digit_aspect", "min_piece", "merge_gap"):
@@ -211,6 +215,13 @@ def best_path(n_pieces: int, scores: dict[tuple[int, int], float], cost: float) 
         path.append((back[j], j))
         j = back[j]
     return path[::-1]
+
+
+def both_sure(pa: np.ndarray, pb: np.ndarray, level: float) -> bool:
+    """Whether two neighbours each read as a digit other than 1 at least ``level`` sure
+    (``ReaderParams.keep_apart_confidence``): then they are two digits and never merged."""
+    return level < 1.0 and all(
+        float(np.max(q[:NOT_A_DIGIT])) >= level and int(np.argmax(q[:NOT_A_DIGIT])) != 1 for q in (pa, pb))
 
 
 def merge_pairs(boxes: list[Box], skip: set[int], p: ReaderParams) -> list[tuple[int, int]]:
@@ -380,6 +391,8 @@ class Reader:
                 a, b = pc.span
                 split = digit_score(reads[a][0].probs) + digit_score(reads[b][0].probs) - p.digit_cost
                 gain = digit_score(probs2[k]) - split
+                if both_sure(reads[a][0].probs, reads[b][0].probs, p.keep_apart_confidence):
+                    continue
                 if gain > 0 and int(np.argmax(probs2[k])) != NOT_A_DIGIT and float(np.max(probs2[k])) >= p.min_confidence:
                     gains.append((gain, k, a, b))
             used: set[int] = set()

@@ -246,3 +246,36 @@ def test_a_cluttered_frame_is_skipped_in_bounded_time(classifier, reader, good):
     touching = touching_line(good, TOUCHING_4870, "4870")
     assert "".join(read_values(reader, touching)) == "4870"
     assert Reader(classifier, params=ReaderParams(max_crops=2)).read(touching).cluttered
+
+
+def small_under_a_tall_seven(good, small: str, offset: int, lean: int = 45) -> np.ndarray:
+    """A small MNIST digit tucked under the bar of a tall, thin-pen 7, 8 px clear of its stem (a form's
+    cramped box: the real one held a 5 and a 3 so)."""
+    from tests.synth_pages import digit_ink
+
+    ink = digit_ink(digits_of(good, small, offset)[0], 45)
+    h, w = ink.shape
+    seven = np.zeros((230, 260), np.float32)
+    top, left, width, tall = 50, 60 + w, 45, 120
+    cv2.line(seven, (left, top), (left + width, top), 1.0, 5, cv2.LINE_AA)
+    cv2.line(seven, (left + width, top), (left + width - lean, top + tall), 1.0, 5, cv2.LINE_AA)
+    y0 = top + 55
+    rows = seven[y0:y0 + h] > 0.2
+    stem = int(np.nonzero(rows[:, left + 10:].any(axis=0))[0].min()) + left + 10
+    page = np.zeros_like(seven)
+    page[y0:y0 + h, stem - 8 - w:stem - 8] = ink
+    return compose([np.maximum(seven, page)], [(0, 0)], seven.shape)
+
+
+def test_a_small_digit_against_a_tall_one_is_not_merged_into_it(classifier, good):
+    # Two neighbours that each read as a sure digit stay two digits, though together they read as the
+    # tall one (a real form: a small 5 and a small 3, each against a tall 7, read "7"). Merges of digits
+    # written in two strokes are the segmenter's tests and the scenes' (a 1 is what those break into).
+    cases = [(s, k) for s in "5320468" for k in range(2)]
+    imgs = [small_under_a_tall_seven(good, s, k) for s, k in cases]
+    assert [len(segment(img).candidates) for img in imgs] == [2] * len(imgs)
+    assert ["".join(read_values(Reader(classifier), img)) for img in imgs] == [s + "7" for s, _ in cases]
+    # Precondition: without the rule, some of these pairs merge into one digit.
+    always = Reader(classifier, params=ReaderParams(keep_apart_confidence=1.0))
+    merged = ["".join(read_values(always, img)) for img in imgs]
+    assert sum(len(m) == 1 for m in merged) >= 3, merged
