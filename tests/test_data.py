@@ -5,9 +5,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +135,148 @@ def test_offline_download_is_a_clear_error(tmp_path):
     with pytest.raises(data.DataError, match="cannot download .*set MNIST_DIR"):
         data.download_mnist(tmp_path / "c", mirrors=[f"http://127.0.0.1:{port}/"], progress=False,
                             checksums={"t10k-labels-idx1-ubyte": "0" * 32})
+
+
+def _damaged_gzip(blob: bytes) -> bytes:
+    """A gzip with one byte of its deflate stream flipped: zlib, not gzip, notices."""
+    bad = bytearray(blob)
+    bad[20] ^= 0xFF
+    return bytes(bad)
+
+
+def test_corrupt_gzip_names_file(tmp_path, mnist_sample):
+    x, _ = mnist_sample
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(_damaged_gzip(gzip.compress(idx_bytes(x))))
+    with pytest.raises(data.DataError, match=r"t10k-images-idx3-ubyte\.gz: cannot read"):
+        data.load_file(tmp_path, "t10k-images-idx3-ubyte", verify=False)
+
+
+class _BadMirror:
+    """A mirror on 127.0.0.1 whose every reply is broken: a damaged gzip body (``zlib``) or a chunked reply
+    cut off mid-chunk, as a dropped connection leaves it (``chunked``)."""
+
+    def __init__(self, body: bytes, mode: str):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if mode == "zlib":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(_damaged_gzip(body))
+                else:
+                    self.protocol_version = "HTTP/1.1"
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"%x\r\n" % len(body) + body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    __enter__ = _Server.__enter__
+    __exit__ = _Server.__exit__
+
+
+@pytest.mark.parametrize("mode", ["zlib", "chunked"])
+def test_broken_reply_from_one_mirror_falls_back_to_the_next(tmp_path, mnist_sample, mode):
+    _, y = mnist_sample
+    good = tmp_path / "good"
+    good.mkdir()
+    sums = _serve_files(good, {"t10k-labels-idx1-ubyte": y})
+    cache = tmp_path / "cache"
+    body = (good / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    with _BadMirror(body, mode) as bad, _Server(good) as ok:
+        data.download_mnist(cache, mirrors=[bad.url, ok.url], progress=False, checksums=sums)
+    assert np.array_equal(data.load_file(cache, "t10k-labels-idx1-ubyte", verify=False), y)
+    assert sorted(p.name for p in cache.iterdir()) == ["t10k-labels-idx1-ubyte.gz"]
+
+
+@pytest.mark.parametrize("mode", ["zlib", "chunked"])
+def test_broken_reply_from_the_only_mirror_is_a_data_error_and_caches_nothing(tmp_path, mnist_sample, mode):
+    _, y = mnist_sample
+    body = gzip.compress(idx_bytes(y))
+    cache = tmp_path / "cache"
+    with _BadMirror(body, mode) as bad, pytest.raises(data.DataError, match="cannot download t10k-labels"):
+        data.download_mnist(cache, mirrors=[bad.url], progress=False,
+                            checksums={"t10k-labels-idx1-ubyte": hashlib.md5(idx_bytes(y)).hexdigest()})
+    assert not list(cache.glob("*"))
+
+
+def test_test_split_downloads_only_the_test_files(tmp_path, shared_mnist, monkeypatch):
+    asked: list[str] = []
+
+    class Recording(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: object, **k: object) -> None:
+            super().__init__(*a, directory=str(shared_mnist), **k)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(data, "MIRRORS", (f"http://127.0.0.1:{httpd.server_address[1]}/",))
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.setenv("DIGITS_CACHE", str(tmp_path))
+    try:
+        x, y = data.load_mnist(None, "test")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert x.shape == (10000, 28, 28) and len(y) == 10000
+    assert sorted(asked) == ["/t10k-images-idx3-ubyte.gz", "/t10k-labels-idx1-ubyte.gz"]
+
+
+def test_sigterm_during_a_download_leaves_no_part_file(tmp_path, mnist_sample):
+    """A real child process downloading from a mirror that stalls mid-file, stopped with SIGTERM."""
+    x, _ = mnist_sample
+    body = gzip.compress(idx_bytes(x))
+    release = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:1000])
+            self.wfile.flush()
+            release.wait(30)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    cache = tmp_path / "cache"
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    code = ("import sys; from pathlib import Path; from train import data; "
+            f"data.download_mnist(Path({str(cache)!r}), mirrors=[{url!r}], progress=False, "
+            "checksums={'t10k-images-idx3-ubyte': '0' * 32})")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        deadline = time.monotonic() + 30
+        while not list(cache.glob("*.part")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert list(cache.glob("*.part")), "the download never started"
+        time.sleep(0.1)  # inside the read of the stalled body
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err
+    assert not list(cache.glob("*"))

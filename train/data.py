@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import logging
 import os
+import signal
 import struct
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +69,13 @@ def _find_file(data_dir: Path, stem: str) -> Path | None:
 
 
 def read_bytes(path: Path) -> bytes:
-    """Read a file, gunzipping when it is gzip; a truncated gzip is a DataError naming the file."""
+    """Read a file, gunzipping when it is gzip; a truncated or corrupt gzip is a DataError naming the file."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             return gzip.decompress(raw)
         return raw
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from exc
 
 
@@ -101,8 +106,13 @@ def load_file(data_dir: Path, stem: str, verify: bool = True) -> np.ndarray:
 
 
 def resolve_data_dir(data_dir: str | Path | None, download: bool = True,
-                     mirrors: Sequence[str] = MIRRORS, progress: bool = True) -> Path:
-    """Pick the folder holding MNIST; download into the cache when nothing local is there."""
+                     mirrors: Sequence[str] | None = None, progress: bool = True,
+                     stems: Sequence[str] | None = None) -> Path:
+    """Pick the folder holding MNIST; download into the cache when nothing local is there.
+
+    ``stems``: the files needed (default all four); only those are downloaded, so evaluating on the test
+    set never fetches the 9.9 MB training images."""
+    needed = {s: MD5[s] for s in (stems or MD5)}
     if data_dir:
         p = Path(data_dir)
         if not p.is_dir():
@@ -115,11 +125,11 @@ def resolve_data_dir(data_dir: str | Path | None, download: bool = True,
             raise DataError(f"{p}: MNIST_DIR does not exist")
         return p
     cache = default_cache_dir()
-    if all(_find_file(cache, s) for s in MD5):
+    if all(_find_file(cache, s) for s in needed):
         return cache
     if not download:
         raise DataError(f"{cache}: no MNIST files (set MNIST_DIR or pass --data-dir)")
-    download_mnist(cache, mirrors=mirrors, progress=progress)
+    download_mnist(cache, mirrors=MIRRORS if mirrors is None else mirrors, progress=progress, checksums=needed)
     return cache
 
 
@@ -128,7 +138,7 @@ def load_mnist(data_dir: str | Path | None = None, split: str = "train",
     """Return ``(images uint8 [N,28,28], labels uint8 [N])`` for ``split`` in {"train", "test"}."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    d = resolve_data_dir(data_dir)
+    d = resolve_data_dir(data_dir, stems=(FILES[f"{split}-images"], FILES[f"{split}-labels"]))
     x = load_file(d, FILES[f"{split}-images"], verify)
     y = load_file(d, FILES[f"{split}-labels"], verify)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
@@ -151,10 +161,39 @@ def _progress_printer(name: str) -> Callable[[int, int], None]:
     return show
 
 
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises SystemExit (exit 143) so ``finally`` blocks run and no ``.part`` file is
+    left in the cache; Python's default for SIGTERM ends the process on the spot. A handler the program set
+    itself is left alone, and so is everything off the main thread (signals can only be handled there)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def fetch(url: str, dest: Path, expected_md5: str, progress: bool = True, timeout: float = 30.0) -> None:
-    """Download ``url`` to ``dest`` via a temp file; verify the decompressed md5, then rename."""
+    """Download ``url`` to ``dest`` via a temp file; verify the decompressed md5, then rename.
+
+    Whatever goes wrong (a damaged body, a dropped connection, Ctrl-C, SIGTERM) the temp file is removed:
+    the cache only ever holds verified files."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     show = _progress_printer(dest.name) if progress else None
+    with _sigterm_unwinds():
+        _fetch(url, dest, expected_md5, show, timeout)
+
+
+def _fetch(url: str, dest: Path, expected_md5: str, show: Callable[[int, int], None] | None,
+           timeout: float) -> None:
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -191,7 +230,9 @@ def download_mnist(cache: Path, mirrors: Sequence[str] = MIRRORS, progress: bool
             try:
                 fetch(url, dest, md5, progress=progress)
                 break
-            except (urllib.error.URLError, OSError, DataError) as exc:
+            # http.client.HTTPException covers a reply cut off mid-body (IncompleteRead) or garbled: like a
+            # damaged file, a reason to try the next mirror, not to give up.
+            except (urllib.error.URLError, OSError, DataError, http.client.HTTPException, zlib.error) as exc:
                 errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
                 log.warning("download failed: %s", errors[-1])
         else:
