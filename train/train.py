@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -70,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of digits redrawn with another pen width and a hard edge (default %(default)s)")
     p.add_argument("--fill", type=float, default=Damage.fill,
                    help="share of augmented digits stretched towards a square box (default %(default)s)")
+    p.add_argument("--reader-crops", default=None,
+                   help="crops as the reader cuts them, from python -m train.reader_crops (.npz); mixed into each "
+                        "epoch at --reader-share (default: none)")
+    p.add_argument("--reader-share", type=float, default=0.15,
+                   help="reader crops per training digit in each epoch, half of them not a digit "
+                        "(default %(default)s)")
     p.add_argument("--arch", default="wide", choices=ARCHS, help="network (train/model.py; default %(default)s)")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default %(default)s)")
     p.add_argument("--ema", type=float, default=0.0,
@@ -81,17 +88,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plots", default=None, help="folder for the history plot (default: beside --out)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     args = p.parse_args(argv)
+    for name, least in (("epochs", 1), ("batch_size", 1), ("limit", 0), ("patience", 0)):
+        if getattr(args, name) < least:
+            p.error(f"--{name.replace('_', '-')} must be at least {least}, not {getattr(args, name)}")
+    if not args.lr > 0:
+        p.error(f"--lr must be positive, not {args.lr}")
+    if not args.junk_fraction >= 0:
+        p.error(f"--junk-fraction must be 0 or more, not {args.junk_fraction}")
+    for name in ("fixture", "reader_crops"):
+        path = getattr(args, name)
+        if path and not Path(path).expanduser().is_file():
+            p.error(f"--{name.replace('_', '-')} {path}: no such file")
+    # Checked before training, not after it: a bad path must not cost a training run.
+    if Path(args.out).suffix not in (".keras", ".h5"):
+        p.error(f"--out {args.out}: the model file must end in .keras (or .h5)")
+    for what, folder in (("--out", Path(args.out).expanduser().parent), ("--plots", args.plots and Path(args.plots))):
+        if folder:
+            why = _folder_problem(folder.expanduser())
+            if why:
+                p.error(f"{what}: {folder} {why}")
     try:
         parse_extra(args.extra_styles)
     except ValueError as exc:
         p.error(f"--extra-styles: {exc}")
     if not 0.0 <= args.ema < 1.0:
         p.error(f"--ema is a momentum and must be in [0, 1), not {args.ema}")
-    for name in ("augment", "touching_mixed", *(f.name for f in fields(Damage))):
+    for name in ("augment", "touching_mixed", "reader_share", *(f.name for f in fields(Damage))):
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
             p.error(f"--{name.replace('_', '-')} is a share and must be between 0 and 1, not {value}")
     return args
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (None when they can, creating it if need be)."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                return f"cannot be created: {part} is a file"
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror or exc})"
+    if not os.access(folder, os.W_OK):
+        return "is not writable"
+    return None
 
 
 class EpochData:
@@ -99,8 +141,10 @@ class EpochData:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, junk_fraction: float, augment: float, seed: int,
                  styles: bool = True, damage: Damage = DEFAULT_DAMAGE, extra: dict[str, float] | None = None,
-                 touching_mixed: float = TOUCHING_MIXED):
+                 touching_mixed: float = TOUCHING_MIXED,
+                 reader: tuple[np.ndarray, np.ndarray] | None = None, reader_share: float = 0.0):
         self.x, self.y = x, y
+        self.reader, self.reader_share = reader, reader_share
         self.touching_mixed = touching_mixed
         self.styles, self.damage, self.extra = styles, damage, extra or {}
         self.junk_fraction, self.augment = junk_fraction, augment
@@ -118,8 +162,21 @@ class EpochData:
         if n_junk:
             xa = np.concatenate([xa, make_junk(n_junk, self.x, self.y, rng, self.touching_mixed)])
             ya = np.concatenate([ya, np.full(n_junk, NOT_A_DIGIT, np.int64)])
+        if self.reader is not None and self.reader_share > 0:
+            xr, yr = self._reader_sample(rng, int(len(self.x) * self.reader_share))
+            xa, ya = np.concatenate([xa, xr]), np.concatenate([ya, yr])
         order = rng.permutation(len(xa))
         return xa[order], ya[order]
+
+    def _reader_sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` reader crops, half "not a digit" and half digits (the pool is mostly the former)."""
+        assert self.reader is not None
+        xr, yr = self.reader
+        junk = np.flatnonzero(yr == NOT_A_DIGIT)
+        digits = np.flatnonzero(yr != NOT_A_DIGIT)
+        parts = [rng.choice(pool, n // 2, replace=len(pool) < n // 2) for pool in (junk, digits) if len(pool)]
+        pick = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return xr[pick], yr[pick].astype(np.int64)
 
     def prefetch(self, epoch: int) -> None:
         def work() -> None:
@@ -183,6 +240,31 @@ class WeightAverage:
         self._saved = None
 
 
+def save_checkpoint(model, out: Path, summary: dict) -> None:
+    """Write the model and its training summary so that neither is ever half-written and the summary
+    never describes another model: both go to temporary files first and are renamed one after the other.
+    (Keras opens ``out`` for writing, which empties it: a signal during the save lost the last good model.)"""
+    summary_path = out.parent / (out.stem + ".train.json")
+    tmp_model = out.parent / f".{out.stem}.{os.getpid()}.tmp{out.suffix}"
+    tmp_summary = summary_path.with_name(f".{summary_path.name}.{os.getpid()}.tmp")
+    try:
+        model.save(tmp_model)
+        tmp_summary.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp_summary, summary_path)
+        os.replace(tmp_model, out)
+    finally:
+        tmp_model.unlink(missing_ok=True)
+        tmp_summary.unlink(missing_ok=True)
+
+
+def load_reader_crops(path: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path) as d:
+            return d["x"].astype(np.uint8), d["y"].astype(np.int64)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read reader crops ({exc})") from exc
+
+
 def to_input(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / 255.0)[..., None]
 
@@ -225,8 +307,11 @@ def train(args: argparse.Namespace) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
     if args.fixture:
-        d = np.load(args.fixture)
-        x_all, y_all = d["x"], d["y"]
+        try:
+            with np.load(args.fixture) as d:
+                x_all, y_all = d["x"], d["y"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"{args.fixture}: cannot read the fixture (an .npz with keys x and y: {exc})") from exc
         n_val = max(1, len(x_all) // 5)
     else:
         x_all, y_all = load_mnist(args.data_dir, "train")
@@ -267,13 +352,34 @@ def train(args: argparse.Namespace) -> dict:
     damage = Damage(**{f.name: getattr(args, f.name) for f in fields(Damage)})
     data = EpochData(x_tr, y_tr, args.junk_fraction if num_classes == 11 else 0.0, args.augment, args.seed,
                      styles=args.styles, damage=damage,
-                     extra=parse_extra(args.extra_styles), touching_mixed=args.touching_mixed)
+                     extra=parse_extra(args.extra_styles), touching_mixed=args.touching_mixed,
+                     reader=load_reader_crops(args.reader_crops) if args.reader_crops else None,
+                     reader_share=args.reader_share)
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     # The checkpoint kept is the one with the lowest validation loss: it falls smoothly as the learning rate
     # decays, while validation accuracy moves by a few digits from epoch to epoch and can peak by luck early.
     best, best_acc, best_epoch, waited = float("inf"), 0.0, 0, 0
     xv = to_input(x_val)
     average = WeightAverage(model, args.ema) if args.ema else None
+    data_info = {"source": "fixture" if args.fixture else "mnist",
+                 "path": str(Path(args.fixture).resolve()) if args.fixture else None,
+                 "limit": args.limit or None, "train_digits": int(len(x_tr)), "val_digits": int(n_val)}
+
+    def summary(complete: bool) -> dict:
+        return {"model": str(out), "complete": complete, "best_val_loss": best, "best_val_accuracy": best_acc,
+                "best_epoch": best_epoch, "epochs_run": len(history["loss"]),
+                "train_seconds": round(time.monotonic() - t0, 1), "classes": num_classes, "seed": args.seed,
+                "data": data_info,
+                "config": {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                           "label_smoothing": args.label_smoothing, "ema": args.ema, "augment": args.augment,
+                           "junk_fraction": args.junk_fraction, "touching_mixed": args.touching_mixed,
+                           "reader_crops": args.reader_crops,
+                           "reader_share": args.reader_share if args.reader_crops else 0.0,
+                           "styles": args.styles,
+                           "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
+                           **asdict(damage)},
+                "history": history}
+
     t0 = time.monotonic()
     for epoch in range(args.epochs):
         xe, ye = data.get(epoch)
@@ -292,7 +398,7 @@ def train(args: argparse.Namespace) -> dict:
         improved = val < best
         if improved:
             best, best_acc, best_epoch, waited = val, acc, epoch + 1, 0
-            model.save(out)
+            save_checkpoint(model, out, summary(complete=False))
             print(f"epoch {epoch + 1}: val_loss {val:.4f} val_accuracy {acc:.4f} (best, saved {out})",
                   file=sys.stderr, flush=True)
         else:
@@ -305,33 +411,32 @@ def train(args: argparse.Namespace) -> dict:
         if not improved and waited >= args.patience and epoch + 1 > args.epochs // 2:
             print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
             break
-    seconds = time.monotonic() - t0
     plots = Path(args.plots) if args.plots else out.parent
+    done = summary(complete=True)
+    # The summary first: the plot is a picture of it, and a failed plot must not lose what convert reads.
+    summary_path = out.parent / (out.stem + ".train.json")
+    tmp = summary_path.with_name(f".{summary_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(done, indent=1))
+    os.replace(tmp, summary_path)
     plot_history(history, plots / "training_history.png", averaged=bool(args.ema))
-    summary = {"model": str(out), "best_val_loss": best, "best_val_accuracy": best_acc, "best_epoch": best_epoch,
-               "epochs_run": len(history["loss"]), "train_seconds": round(seconds, 1),
-               "classes": num_classes, "seed": args.seed,
-               "config": {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                          "label_smoothing": args.label_smoothing, "ema": args.ema, "augment": args.augment,
-                          "junk_fraction": args.junk_fraction, "touching_mixed": args.touching_mixed,
-                          "styles": args.styles,
-                          "extra_styles": parse_extra(args.extra_styles) if args.styles else {},
-                          **asdict(damage)},
-               "history": history}
-    (out.parent / (out.stem + ".train.json")).write_text(json.dumps(summary, indent=1))
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
-    return summary
+    print(json.dumps({k: v for k, v in done.items() if k != "history"}))
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so a checkpoint being written is cleaned up, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         train(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 1
+        print("interrupted: the last checkpoint at --out is whole", file=sys.stderr)
+        return 130
     return 0

@@ -1,0 +1,81 @@
+"""`python -m train`: usage errors before any training, checkpoints that are never half-written, and a
+training summary that always describes the model beside it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURE, ROOT, requires_tf
+from train.train import save_checkpoint
+
+
+def _train(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--limit", "-5"], "--limit"),
+    (["--lr", "0"], "--lr"),
+    (["--fixture", "/nonexistent/sample.npz"], "--fixture"),
+    (["--reader-crops", "/nonexistent/crops.npz"], "--reader-crops"),
+    (["--out", "{tmp}/digits"], ".keras"),
+    (["--out", "{tmp}/afile/digits.keras"], "is a file"),
+    (["--plots", "{tmp}/afile"], "--plots"),
+])
+def test_bad_arguments_are_one_line_exit_2_before_any_training(tmp_path, args, names):
+    (tmp_path / "afile").write_text("not a folder")
+    r = _train(*[a.replace("{tmp}", str(tmp_path)) for a in args], home=tmp_path)
+    assert r.returncode == 2, r.stderr[-500:]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and names in lines[0], lines
+    assert "Traceback" not in r.stderr
+
+
+class _DyingModel:
+    """Stands in for Keras' save(): it writes part of the file, then the process is interrupted."""
+
+    def save(self, path: Path) -> None:
+        Path(path).write_bytes(b"PK\x03\x04 half a model")
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_save_keeps_the_last_good_model_and_its_summary(tmp_path):
+    out = tmp_path / "digits.keras"
+    out.write_bytes(b"the last good model")
+    summary = tmp_path / "digits.train.json"
+    summary.write_text('{"best_epoch": 3}')
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(_DyingModel(), out, {"best_epoch": 4})
+    assert out.read_bytes() == b"the last good model"
+    assert json.loads(summary.read_text()) == {"best_epoch": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.keras", "digits.train.json"]
+
+
+@requires_tf
+@pytest.mark.desktop
+@pytest.mark.slow
+def test_every_checkpoint_carries_its_summary_and_the_data_it_was_trained_on(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    tmp_path = tmp_path / "run"
+    tmp_path.mkdir()
+    out = tmp_path / "d.keras"
+    (tmp_path / "d.train.json").write_text('{"config": {"label_smoothing": 0.0, "arch": "stale"}}')
+    r = _train("--fixture", str(FIXTURE), "--epochs", "1", "--limit", "120", "--quiet", "--out", str(out),
+               home=home, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    summary = json.loads((tmp_path / "d.train.json").read_text())
+    assert summary["complete"] is True and summary["config"]["arch"] == "wide"
+    assert summary["data"]["source"] == "fixture" and summary["data"]["limit"] == 120
+    assert summary["data"]["train_digits"] == 120 and summary["data"]["val_digits"] == 30
+    assert out.stat().st_size > 10_000
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
