@@ -280,3 +280,125 @@ def test_sigterm_during_a_download_leaves_no_part_file(tmp_path, mnist_sample):
             proc.kill()
     assert proc.returncode == 143 and "Traceback" not in err
     assert not list(cache.glob("*"))
+
+
+# ------------------------------------------------------------------------------ non-MNIST sets (train.realdata)
+
+
+def _optdigits(tmp_path: Path, digits: list[str], ntot: int | None, tail: str = "EOF") -> Path:
+    """An optdigits-orig file with the UCI header: 32 lines of 0/1 then a label line per digit."""
+    bitmap = ["0" * 12 + "1" * 8 + "0" * 12] * 32
+    lines = ["UCI test file", "entwidth = 32", *([f"ntot = {ntot}"] if ntot is not None else []), "lastparag = 0"]
+    for label in digits:
+        lines += [*bitmap, f" {label}"]
+    folder = tmp_path / "optdigits_orig"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "optdigits-orig.windep").write_text("\n".join(lines) + "\n" + tail)
+    return folder / "optdigits-orig.windep"
+
+
+def test_optdigits_reads_every_block_up_to_the_end_marker(tmp_path):
+    from train.realdata import load_set
+
+    _optdigits(tmp_path, ["1", "7", "0"], ntot=3)
+    x, y = load_set("optdigits_windep", tmp_path)
+    assert x.shape == (3, 28, 28) and y.tolist() == [1, 7, 0]
+
+
+def test_optdigits_cut_mid_block_is_truncated(tmp_path):
+    from train.realdata import RealDataError, load_set
+
+    path = _optdigits(tmp_path, ["1", "7", "0"], ntot=3, tail="")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-11]) + "\n")  # the last digit loses its label and 10 rows
+    with pytest.raises(RealDataError, match=rf"{path}:\d+: truncated"):
+        load_set("optdigits_windep", tmp_path)
+
+
+def test_optdigits_with_fewer_digits_than_the_header_says_is_truncated(tmp_path):
+    from train.realdata import RealDataError, load_set
+
+    path = _optdigits(tmp_path, ["1", "7"], ntot=3)
+    with pytest.raises(RealDataError, match=rf"{path}: truncated \(2 digits, the header says ntot = 3\)"):
+        load_set("optdigits_windep", tmp_path)
+
+
+def test_optdigits_lines_left_over_are_an_error(tmp_path):
+    from train.realdata import RealDataError, load_set
+
+    path = _optdigits(tmp_path, ["1", "7"], ntot=2, tail="0101\n")
+    with pytest.raises(RealDataError, match=rf"{path}:\d+: truncated or corrupt"):
+        load_set("optdigits_windep", tmp_path)
+
+
+def test_optdigits_bad_label_names_file_and_line(tmp_path):
+    from train.realdata import RealDataError, load_set
+
+    path = _optdigits(tmp_path, ["1", "7x"], ntot=2)
+    with pytest.raises(RealDataError, match=rf"{path}:70: label '7x' is not a digit 0-9"):
+        load_set("optdigits_windep", tmp_path)
+
+
+def _usps(tmp_path: Path, rows: list[str] | bytes) -> Path:
+    folder = tmp_path / "usps"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "zip.test"
+    if isinstance(rows, bytes):
+        path.write_bytes(rows)
+    else:
+        path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+_USPS_ROW = "9 " + " ".join(["-1"] * 100 + ["0.5"] * 56 + ["-1"] * 100)
+
+
+def test_usps_reads_labels_and_values(tmp_path):
+    from train.realdata import load_set
+
+    _usps(tmp_path, [_USPS_ROW, "3.0000" + _USPS_ROW[1:]])
+    x, y = load_set("usps", tmp_path)
+    assert x.shape == (2, 28, 28) and y.tolist() == [9, 3]
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    (_USPS_ROW.replace("0.5", "nan?", 1), r":2: pixel value 'nan\?' is not a number"),
+    (_USPS_ROW.replace("0.5", "nan", 1), r":2: pixel value 'nan' is not a number"),
+    ("x" + _USPS_ROW[1:], r":2: label 'x' is not a digit 0-9"),
+    ("12" + _USPS_ROW[1:], r":2: label '12' is not a digit 0-9"),
+])
+def test_usps_bad_row_names_file_and_line(tmp_path, row, message):
+    from train.realdata import RealDataError, load_set
+
+    path = _usps(tmp_path, [_USPS_ROW, row])
+    with pytest.raises(RealDataError, match=str(path) + message):
+        load_set("usps", tmp_path)
+
+
+def test_usps_binary_file_is_named(tmp_path):
+    from train.realdata import RealDataError, load_set
+
+    path = _usps(tmp_path, (_USPS_ROW + "\n").encode() + b"\xff\xfe\x00garbage")
+    with pytest.raises(RealDataError, match=rf"{path}: not a text file"):
+        load_set("usps", tmp_path)
+
+
+def test_hwd_row_without_a_comma_names_file_and_line(tmp_path):
+    import cv2
+
+    from train.realdata import RealDataError, load_set
+
+    folder = tmp_path / "hwd1000_canvas"
+    (folder / "img").mkdir(parents=True)
+    img = np.full((28, 28), 255, np.uint8)
+    img[6:22, 12:16] = 0
+    cv2.imwrite(str(folder / "img" / "1-001.png"), img)
+    csv = folder / "dataset.csv"
+    csv.write_text("image,label\nimg/1-001.png,1\n")
+    assert load_set("hwd1000_canvas", tmp_path)[1].tolist() == [1]
+    csv.write_text("image,label\nimg/1-001.png,1\nimg/1-001.png 1\n")
+    with pytest.raises(RealDataError, match=rf"{csv}:3: expected 'image,label', got 'img/1-001.png 1'"):
+        load_set("hwd1000_canvas", tmp_path)
+    csv.write_text("image,label\nimg/1-001.png,one\n")
+    with pytest.raises(RealDataError, match=rf"{csv}:2: label 'one' is not a digit 0-9"):
+        load_set("hwd1000_canvas", tmp_path)

@@ -46,9 +46,17 @@ def load_usps(root: Path) -> tuple[np.ndarray, np.ndarray]:
             continue
         if len(f) < 257:
             raise RealDataError(f"{path}:{n}: expected a label and 256 values, got {len(f)} fields")
-        labels.append(int(float(f[0])))
-        v = np.array(f[1:257], np.float32).reshape(16, 16)
+        labels.append(_label(f[0], path, n, allow_float=True))
+        try:
+            v = np.array(f[1:257], np.float32).reshape(16, 16)
+        except ValueError:
+            v = np.full((16, 16), np.nan, np.float32)
+        if not np.isfinite(v).all():
+            bad = next(t for t in f[1:257] if not np.isfinite(_float_or_nan(t)))
+            raise RealDataError(f"{path}:{n}: pixel value {bad!r} is not a number")
         inks.append((v + 1.0) / 2.0)  # -1 background .. 1 ink
+    if not inks:
+        raise RealDataError(f"{path}: no digits found")
     return _normalise(inks, 4), np.array(labels, np.uint8)
 
 
@@ -65,38 +73,74 @@ def load_semeion(root: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_optdigits(root: Path, name: str = "optdigits-orig.windep") -> tuple[np.ndarray, np.ndarray]:
+    """32 lines of 0/1 then a label line per digit, after a header whose ``ntot`` gives the digit count:
+    a file cut short (a partial block, or fewer digits than ``ntot``) is an error, never a smaller set."""
     path = root / "optdigits_orig" / name
     lines = _read_text(path).splitlines()
     inks, labels = [], []
+    ntot = None
     i = 0
     while i < len(lines) and not _is_bitmap_line(lines[i]):
+        key, sep, value = lines[i].partition("=")
+        if sep and key.strip() == "ntot":
+            try:
+                ntot = int(value)
+            except ValueError:
+                raise RealDataError(f"{path}:{i + 1}: ntot {value.strip()!r} is not a whole number") from None
         i += 1
-    while i + 32 < len(lines) + 1 and i < len(lines) and _is_bitmap_line(lines[i]):
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        if lines[i].strip() == "EOF" and not any(rest.strip() for rest in lines[i + 1:]):
+            break  # the UCI files end with this marker
         block = lines[i:i + 32]
         if len(block) < 32 or not all(_is_bitmap_line(b) for b in block) or i + 32 >= len(lines):
-            raise RealDataError(f"{path}:{i + 1}: truncated digit block")
+            raise RealDataError(f"{path}:{i + 1}: truncated or corrupt digit block (32 lines of 0/1 and a label expected)")
         inks.append(np.array([[c == "1" for c in b.strip()] for b in block], np.float32))
-        labels.append(int(lines[i + 32].strip()))
+        labels.append(_label(lines[i + 32], path, i + 33))
         i += 33
     if not inks:
         raise RealDataError(f"{path}: no digits found")
+    if ntot is not None and len(inks) != ntot:
+        raise RealDataError(f"{path}: truncated ({len(inks)} digits, the header says ntot = {ntot})")
     return _normalise(inks, 2), np.array(labels, np.uint8)
 
 
 def load_hwd(root: Path) -> tuple[np.ndarray, np.ndarray]:
     folder = root / "hwd1000_canvas"
-    rows = _read_text(folder / "dataset.csv").splitlines()[1:]
+    csv = folder / "dataset.csv"
     inks, labels = [], []
-    for row in rows:
+    for n, row in enumerate(_read_text(csv).splitlines()[1:], 2):
         if not row.strip():
             continue
-        name, label = row.rsplit(",", 1)
+        name, sep, label = row.rpartition(",")
+        if not sep:
+            raise RealDataError(f"{csv}:{n}: expected 'image,label', got {row.strip()!r}")
+        labels.append(_label(label, csv, n))
         img = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
         if img is None:
             raise RealDataError(f"{folder / name}: cannot decode image")
         inks.append(1.0 - img.astype(np.float32) / 255.0)  # dark ink on white
-        labels.append(int(label))
+    if not inks:
+        raise RealDataError(f"{csv}: no digits found")
     return _normalise(inks, 2), np.array(labels, np.uint8)
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def _label(text: str, path: Path, line: int, allow_float: bool = False) -> int:
+    """A digit label 0-9 (USPS writes them as floats, "9.0000"); anything else names the file and line."""
+    t = text.strip()
+    value = _float_or_nan(t) if allow_float else (int(t) if t.isdigit() else -1)
+    if not (0 <= value <= 9 and value == int(value)):
+        raise RealDataError(f"{path}:{line}: label {t!r} is not a digit 0-9")
+    return int(value)
 
 
 def _is_bitmap_line(s: str) -> bool:
@@ -109,6 +153,8 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except OSError as exc:
         raise RealDataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise RealDataError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from exc
 
 
 #: name -> (loader, description). The names appear in the model card and the evaluation output.
