@@ -12,6 +12,9 @@ publishes whatever ``update`` returns.
   ``change_streak`` frames, so a reading flickering between two values (3/9, 4/8) does not make the
   published value blink; a real change is published after ``change_streak`` frames.
 - A track unseen for ``drop_after`` frames is dropped; if it was stable, the stable set changes.
+- A page moving as a whole (slid by hand, read only every few frames by the change gate) moves every number
+  by the same step, which may be more than half the line spacing: the step most numbers share is taken out
+  before matching, so a number is not paired with its neighbour's track.
 - If a number moves further than the tolerance (paper slid), its new track becomes stable while the old one
   is still missing: the new one takes the old one's place instead of publishing the number twice.
 """
@@ -71,6 +74,11 @@ class StabiliseParams:
 
 #: Most numbers followed at once; the rest (never stable, longest unseen) are forgotten first.
 MAX_TRACKS = 512
+#: Two numbers moved "the same way" when their steps differ by at most this many digit heights.
+SHIFT_AGREE = 0.25
+#: Candidate page steps tried at most (a crowded page has a few per number, a third of them the page's own
+#: step, so an even sample of them still finds it; this bounds the work).
+MAX_SHIFT_CANDIDATES = 256
 
 
 def digit_height(n: Number) -> float:
@@ -257,6 +265,11 @@ class Stabiliser:
     def _match(self, numbers: list[Number]) -> dict[int, _Track]:
         """Greedy nearest-first assignment of this frame's numbers to tracks, each used at most once.
 
+        A pair's distance is the smaller of the plain one and the one after the page's common step
+        (:func:`_page_shift`): a column sliding by more than half its line spacing between reads would
+        otherwise pair each number with the neighbour's track (nearer than its own), and a number that did
+        not move with the page still finds its own track.
+
         The distances (:func:`match_distance`) of every number to every track in one array operation: a
         frame with a few hundred numbers against their tracks took a Python loop 0.15-0.7 s.
         """
@@ -265,8 +278,13 @@ class Stabiliser:
         tracks = self._tracks
         cn, hn = _centres_heights(numbers)
         ct, ht = _centres_heights([t.last for t in tracks])
-        gap = np.hypot(cn[:, None, 0] - ct[None, :, 0], cn[:, None, 1] - ct[None, :, 1])
-        dist = gap / np.maximum(np.maximum(hn[:, None], ht[None, :]), 1.0)
+        scale = np.maximum(np.maximum(hn[:, None], ht[None, :]), 1.0)
+        step = cn[:, None, :] - ct[None, :, :]
+        dist = np.hypot(step[..., 0], step[..., 1]) / scale
+        shift = _page_shift(step, dist, scale, self.params.match_tolerance)
+        if shift is not None:
+            moved = np.hypot(step[..., 0] - shift[0], step[..., 1] - shift[1]) / scale
+            dist = np.minimum(dist, moved)
         idx, tj = np.nonzero(dist <= self.params.match_tolerance)
         ids = np.array([t.id for t in tracks])
         order = np.lexsort((ids[tj], idx, dist[idx, tj]))
@@ -287,4 +305,38 @@ class Stabiliser:
                 log.debug("track %d (%r) moved to track %d", old.id, value, track.id)
                 self._tracks.remove(old)
                 return
+
+
+def _page_shift(step: np.ndarray, dist: np.ndarray, scale: np.ndarray, tolerance: float) -> np.ndarray | None:
+    """The step (pixels) that most numbers share since their tracks were last seen, or None.
+
+    ``step[i, j]`` is number i's centre minus track j's, ``dist`` the same in digit heights, ``scale`` the
+    digit height of each pair. Each pairing within twice ``tolerance`` proposes its step (a number may then
+    move up to ``tolerance`` against the page, and the page as much again); the one that
+    the most numbers agree with (within :data:`SHIFT_AGREE` heights) wins if it is shared by at least half
+    of them and by more than stand still, so jitter and noise never invent a page movement.
+    """
+    n_numbers, n_tracks = dist.shape
+    if n_numbers < 2 or n_tracks < 2:
+        return None
+    ci, cj = np.nonzero(dist <= 2.0 * tolerance)  # row-major: ci ascending
+    if ci.size < 2:
+        return None
+    still = np.unique(ci[dist[ci, cj] <= SHIFT_AGREE]).size
+    if still >= np.unique(ci).size:
+        return None  # every number is where a track was: the usual, still page
+    steps, scales = step[ci, cj], scale[ci, cj]
+    rows = np.arange(ci.size)
+    if ci.size > MAX_SHIFT_CANDIDATES:
+        rows = np.linspace(0, ci.size - 1, MAX_SHIFT_CANDIDATES).astype(np.intp)
+    diff = steps[rows, None, :] - steps[None, :, :]
+    agree = np.hypot(diff[..., 0], diff[..., 1]) <= SHIFT_AGREE * np.maximum(scales[rows, None], scales[None, :])
+    # Count numbers, not pairs: a number near two tracks agrees once.
+    starts = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]])
+    support = np.logical_or.reduceat(agree, starts, axis=1).sum(axis=1)
+    size = np.hypot(steps[rows, 0], steps[rows, 1]) / scales[rows]
+    best = int(np.lexsort((size, -support))[0])
+    if support[best] < 2 or support[best] <= still or 2 * support[best] < min(n_numbers, n_tracks):
+        return None
+    return np.median(steps[agree[best]], axis=0)
 

@@ -312,3 +312,37 @@ def test_say_again_waits_for_a_confirmed_reading_and_counts_it_as_published() ->
     assert fresh.say_again() is None
     feed(fresh, [[]] * fresh.params.window)
     assert values(fresh.say_again()) == []  # a window of frames with nothing on the page: that is the answer
+
+
+@pytest.mark.parametrize("step_heights", [0.9, 1.5])
+def test_a_column_sliding_more_than_half_its_line_spacing_between_reads_keeps_its_tracks(step_heights: float) -> None:
+    # The change gate reads a moving page only every 12th frame (the frames between repeat the last read),
+    # so a column moves further than half its line spacing from one read to the next: each number is then
+    # nearer to its neighbour's old place than to its own.
+    st = Stabiliser()
+    spacing = int(1.6 * DIGIT_H)
+    column = ["111", "222", "333"]
+
+    def page(dy: int) -> list[Number]:
+        return [num(v, 100, 600 - dy + spacing * i) for i, v in enumerate(column)]
+
+    frames = [page(0)] * 10
+    for k in range(1, 5):
+        frames += [page(int(k * step_heights * DIGIT_H))] * 12
+    frames += [page(int(4 * step_heights * DIGIT_H))] * 20
+    outs = feed(st, frames)
+    assert [values(o) for o in outs if o is not None] == [column]
+    assert st.tracked == 3
+
+
+def test_a_number_that_stays_put_while_the_others_move_keeps_its_track() -> None:
+    # Only part of the page moved (a second sheet slid over a fixed one): the still number is not dragged
+    # along with the others' step.
+    st = Stabiliser()
+    still = num("9", 900, 100)
+    frames = [[still, num("111", 100, 300), num("222", 100, 396), num("333", 100, 492)]] * 5
+    frames += [[still, num("111", 100, 250), num("222", 100, 346), num("333", 100, 442)]] * 8
+    outs = feed(st, frames)
+    assert [values(o) for o in outs if o is not None] == [["9", "111", "222", "333"]]
+    assert st.tracked == 4
+
