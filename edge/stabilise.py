@@ -17,18 +17,22 @@ publishes whatever ``update`` returns.
   before matching, so a number is not paired with its neighbour's track.
 - If a number moves further than the tolerance (paper slid), its new track becomes stable while the old one
   is still missing: the new one takes the old one's place instead of publishing the number twice.
+- The stable set is published in reading order of the tracks' latest positions (as ``edge.numbers`` orders
+  a frame), so a frame that missed one number cannot reorder the others.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import count
 
 import numpy as np
 
-from edge.types import Number
+from edge.numbers import NumbersParams, group_lines
+from edge.types import Digit, Number
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +119,6 @@ class _Track:
     votes: deque[str | None]
     missing: int = 0
     stable: Number | None = None
-    #: position in the most recent frame that saw it; keeps the published set in the reader's order.
-    rank: float = 0.0
     born: int = 0
     #: the latest observation of each value still in the vote window, so a winner is published with its
     #: own box, confidence and digits even when the current frame read something else.
@@ -138,10 +140,12 @@ class Stabiliser:
         self._published: tuple[str, ...] = ()
         self._primed_until = 0  # see prime()
         self._last_emit_ts: float | None = None
+        self._stable_cache: list[Number] | None = None
 
     def reset(self) -> None:
         """Forget everything (new source, reloaded config)."""
         self._tracks.clear()
+        self._stable_cache = None
         self._published = ()
         self._primed_until = 0
         self._last_emit_ts = None
@@ -149,8 +153,10 @@ class Stabiliser:
     @property
     def stable(self) -> list[Number]:
         """The current stable readings in reading order (may be empty)."""
-        tracks = sorted((t for t in self._tracks if t.stable is not None), key=lambda t: (t.rank, t.born))
-        return [t.stable for t in tracks if t.stable is not None]
+        if self._stable_cache is None:
+            tracks = _reading_order([t for t in self._tracks if t.stable is not None])
+            self._stable_cache = [t.stable for t in tracks if t.stable is not None]
+        return list(self._stable_cache)
 
     @property
     def tracked(self) -> int:
@@ -164,6 +170,7 @@ class Stabiliser:
         """
         p = self.params
         self._frames += 1
+        self._stable_cache = None
         matched = self._match(numbers)
         seen: set[int] = set()
         for idx, number in enumerate(numbers):
@@ -174,7 +181,6 @@ class Stabiliser:
                 self._tracks.append(track)
             track.last = number
             track.missing = 0
-            track.rank = idx
             track.votes.append(vote)
             if vote is not None:
                 track.recent[vote] = number
@@ -209,7 +215,8 @@ class Stabiliser:
             log.debug("track %d stable %r -> %r", track.id, track.stable_value, winner)
             track.stable = track.recent[winner]
 
-        values = tuple(n.value for n in self.stable)
+        stable = self.stable
+        values = tuple(n.value for n in stable)
         if values == self._published:
             return None
         if self._frames < self._primed_until and len(values) < len(self._published) and \
@@ -217,7 +224,7 @@ class Stabiliser:
             return None  # restored readings not all confirmed yet: not a change
         self._published = values
         self._last_emit_ts = ts
-        return self.stable
+        return stable
 
     def prime(self, values: list[str]) -> None:
         """Count ``values`` as already published (the readings restored after a restart): the same stable
@@ -340,3 +347,31 @@ def _page_shift(step: np.ndarray, dist: np.ndarray, scale: np.ndarray, tolerance
         return None
     return np.median(steps[agree[best]], axis=0)
 
+
+def _reading_order(tracks: list[_Track]) -> list[_Track]:
+    """``tracks`` in reading order of their latest positions: lines top to bottom, each left to right.
+
+    Lines are cut as :func:`edge.numbers.group_lines` cuts a frame's digits, here one mark per number at
+    its centre; the page's tilt is the median slant of the numbers' own digits (cheaper than estimating it
+    from every digit again, which the reader has just done).
+    """
+    if len(tracks) < 2:
+        return list(tracks)
+    slants = []
+    for t in tracks:
+        digits = t.last.digits
+        if len(digits) >= 2:
+            (x0, y0), (x1, y1) = centre(digits[0].box), centre(digits[-1].box)
+            if x1 > x0:
+                slants.append(math.atan2(y1 - y0, x1 - x0))
+    limit = math.radians(NumbersParams().max_tilt_deg)
+    theta = float(np.clip(np.median(slants), -limit, limit)) if slants else 0.0
+    owner: dict[int, int] = {}
+    marks: list[Digit] = []
+    for k, t in enumerate(tracks):
+        (cx, cy), h = centre(t.last.box), digit_height(t.last)
+        mark = Digit(0, 1.0, (round(cx - h / 2), round(cy - h / 2), round(h), round(h)))
+        owner[id(mark)] = k
+        marks.append(mark)
+    ordered = [owner[id(m)] for line in group_lines(marks, theta=theta) for m in line]
+    return [tracks[k] for k in ordered]

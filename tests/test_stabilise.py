@@ -346,3 +346,16 @@ def test_a_number_that_stays_put_while_the_others_move_keeps_its_track() -> None
     assert [values(o) for o in outs if o is not None] == [["9", "111", "222", "333"]]
     assert st.tracked == 4
 
+
+def test_one_frame_missing_a_number_does_not_reorder_the_others() -> None:
+    # A number written above another one is tracked later than it; one frame that misses it (a hand, glare)
+    # must not publish the two in another order, nor publish again when it is back.
+    st = Stabiliser()
+    bottom, top = num("111", 100, 400), num("222", 100, 100)
+    outs = feed(st, [[bottom]] * 4 + [[top, bottom]] * 4 + [[bottom]] + [[top, bottom]] * 3)
+    assert [values(o) for o in outs if o is not None] == [["111"], ["222", "111"]]
+    a, b, c = num("111", 100, 100), num("222", 100, 250), num("333", 100, 400)
+    st = Stabiliser()
+    outs = feed(st, [[a, b, c]] * 4 + [[a, c]] * 6 + [[a, b, c]] * 4 + [[a, c]] + [[a, b, c]] * 3)
+    assert [values(o) for o in outs if o is not None] == [["111", "222", "333"], ["111", "333"],
+                                                         ["111", "222", "333"]]
