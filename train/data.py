@@ -75,7 +75,9 @@ def read_bytes(path: Path) -> bytes:
         if raw[:2] == b"\x1f\x8b":
             return gzip.decompress(raw)
         return raw
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+    except zlib.error as exc:
+        raise DataError(f"{path}: cannot read (corrupt gzip data: {exc})") from exc
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from exc
 
 
