@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +27,107 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="models/digits_int8.tflite", help="model file (.tflite or .keras)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the verified download cache)")
     p.add_argument("--realdata", help="folder of non-MNIST digit sets (default ../shared/realdata/digits)")
-    p.add_argument("--sets", default="all", help="comma-separated: mnist," + ",".join(SETS) + " (default all)")
+    p.add_argument("--sets", default=None, help="comma-separated: mnist," + ",".join(SETS) + " (default all)")
     p.add_argument("--fixture", help="evaluate on a .npz (keys x, y) instead (e.g. tests/fixtures/mnist_sample.npz)")
     p.add_argument("--plots", default=None, help="folder for PNG plots (omit for none)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--require", type=float, default=None,
                    help="exit 1 when any set's accuracy is below this fraction (e.g. 0.996)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.fixture:
+        # a fixture is one set of its own: --sets would be silently ignored
+        if args.sets is not None:
+            p.error("--fixture and --sets cannot be combined (the fixture is the only set evaluated)")
+        if not Path(args.fixture).is_file():
+            p.error(f"--fixture {args.fixture}: no such file")
+    else:
+        text, args.sets = args.sets, wanted_sets(args.sets)
+        if not args.sets:
+            p.error(f"--sets {text!r}: nothing to evaluate (choose from mnist, {', '.join(SETS)})")
+        unknown = [s for s in args.sets if s != "mnist" and s not in SETS]
+        if unknown:
+            p.error(f"--sets: unknown set {unknown[0]!r} (choose from mnist, {', '.join(SETS)})")
+    if args.require is not None and not 0.0 <= args.require <= 1.0:
+        p.error(f"--require is a fraction between 0 and 1, not {args.require}")
+    if args.plots and (why := _folder_problem(Path(args.plots))):
+        p.error(f"--plots {args.plots}: {why}")
+    return args
 
 
-def predictor(model_path: Path):
+def wanted_sets(text: str | None) -> list[str]:
+    if text is None or text.strip() == "all":
+        return ["mnist", *SETS]
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold the plots (None when it can): checked before the model runs, not after."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            return None if part.is_dir() else f"cannot be created: {part} is a file"
+    return None
+
+
+def predictor(model_path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from uint8 digits to probabilities; a model that cannot be loaded is a DataError naming
+    the file (not TensorFlow's or LiteRT's traceback)."""
     if not model_path.is_file():
         raise DataError(f"{model_path}: model not found")
     if model_path.suffix == ".tflite":
-        from edge.classify import Classifier
+        from edge.classify import Classifier, ModelError
 
-        clf = Classifier(model_path, num_threads=2)
+        try:
+            clf = Classifier(model_path, num_threads=2)
+        except ModelError as exc:
+            raise DataError(f"{model_path}: not a usable int8 digit model ({_first_line(exc)})") from exc
 
         def run(x: np.ndarray) -> np.ndarray:
             return np.concatenate([clf.predict(x[i:i + 256]) for i in range(0, len(x), 256)])
         return run
+    if model_path.suffix not in (".keras", ".h5"):
+        raise DataError(f"{model_path}: expected a .tflite or .keras model")
+    model = load_keras_model(model_path)
+    return lambda x: model.predict((x.astype(np.float32) / 255.0)[..., None], batch_size=512, verbose=0)
+
+
+def load_keras_model(path: Path) -> object:
+    """``keras.models.load_model`` with every failure a DataError naming the file. Keras says "File not
+    found" of a .keras file that is there but truncated, so the format is checked first."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if path.suffix == ".h5":
+        if head != b"\x89HDF\r\n\x1a\n":
+            raise DataError(f"{path}: not an HDF5 Keras model (wrong format or corrupt)")
+    elif not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive; truncated or corrupt?)")
     from tensorflow import keras
 
-    model = keras.models.load_model(model_path)
-    return lambda x: model.predict((x.astype(np.float32) / 255.0)[..., None], batch_size=512, verbose=0)
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # noqa: BLE001 - Keras raises anything from ValueError to KeyError on a bad file
+        raise DataError(f"{path}: cannot load the Keras model ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text.splitlines()[0]}" if text else exc.__class__.__name__
+
+
+def load_fixture(path: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path) as d:
+            x, y = d["x"], d["y"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a digit fixture (.npz with x and y): {_first_line(exc)}") from exc
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
+        raise DataError(f"{path}: x must be [N, 28, 28] and y [N], got {x.shape} and {y.shape}")
+    return x, y
 
 
 def per_set(probs: np.ndarray, y: np.ndarray) -> dict:
@@ -142,11 +221,10 @@ def plot_sets(results: dict, path: Path) -> None:
 
 def evaluate(args: argparse.Namespace) -> dict:
     run = predictor(Path(args.model))
-    wanted = ["mnist", *SETS] if args.sets == "all" else [s.strip() for s in args.sets.split(",") if s.strip()]
+    wanted = args.sets if isinstance(args.sets, list) else wanted_sets(args.sets)
     data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if args.fixture:
-        d = np.load(args.fixture)
-        data["fixture"] = (d["x"], d["y"])
+        data["fixture"] = load_fixture(args.fixture)
     else:
         for name in wanted:
             if name == "mnist":
@@ -160,7 +238,10 @@ def evaluate(args: argparse.Namespace) -> dict:
     results = {}
     plots = Path(args.plots) if args.plots else None
     if plots:
-        plots.mkdir(parents=True, exist_ok=True)
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"{plots}: cannot create the plots folder ({exc.strerror or exc})") from exc
     for name, (x, y) in data.items():
         print(f"[evaluate] {name}: {len(y)} digits", file=sys.stderr, flush=True)
         probs = run(x)
@@ -181,19 +262,30 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RealDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if not results:
+        print("error: nothing was evaluated (none of the sets asked for was found)", file=sys.stderr)
+        return 2
     failed = [k for k, r in results.items() if args.require is not None and r["accuracy"] < args.require]
     if args.json:
         print(json.dumps(results, indent=1))
+        _report_failed(results, failed, args.require)
         return 1 if failed else 0
     print(f"{'set':18s} {'n':>6s} {'accuracy':>9s} {'strict':>8s} {'not-digit':>9s}  per class 0..9")
     for name, r in results.items():
         pc = " ".join(f"{100 * r['per_class'].get(str(d), float('nan')):5.1f}" for d in range(10))
         print(f"{name:18s} {r['n']:6d} {100 * r['accuracy']:8.2f}% {100 * r['strict_accuracy']:7.2f}% "
               f"{100 * r.get('rejected_as_not_digit', 0):8.2f}%  {pc}")
-    for k in failed:
-        print(f"error: {k} accuracy {results[k]['accuracy']:.4%} is below the required {args.require:.2%}",
-              file=sys.stderr)
+    _report_failed(results, failed, args.require)
     return 1 if failed else 0
+
+
+def _report_failed(results: dict, failed: list[str], require: float | None) -> None:
+    for k in failed:
+        print(f"error: {k} accuracy {results[k]['accuracy']:.4%} is below the required {require:.2%}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
