@@ -226,6 +226,9 @@ class Daemon:
             self.status.set_stable(list(saved.numbers))
             if self.stabiliser is not None:
                 self.stabiliser.prime([n.value for n in saved.numbers])
+            # The last run's error was never answered (it ended while the camera was away): the restored
+            # reading, once confirmed, is said again, or the error stays the last word on the same page.
+            self._error_unanswered = saved.error_outstanding
 
     def _teardown(self) -> None:
         sdnotify.notify("STOPPING=1")
@@ -341,6 +344,7 @@ class Daemon:
         if self.source is not None and self.source.live:
             self.status.set_state("waiting", frame.error or "source error")
             self._error_unanswered = True
+            self._save_error_outstanding()
 
     def _on_frame(self, frame: Frame) -> bool:
         """Read one frame and publish what it gives; False when the reader failed on it."""
@@ -451,6 +455,15 @@ class Daemon:
             self.state.save_readings(event.numbers, event.ts, event.source)
         except OSError as exc:
             log.warning("cannot save last readings: %s", exc)
+
+    def _save_error_outstanding(self) -> None:
+        # Kept with the readings so that a restart (a stuck camera's exit, a reboot) still answers the error.
+        if self.state is None:
+            return
+        try:
+            self.state.save_error_outstanding(True)
+        except OSError as exc:
+            log.warning("cannot save the error flag: %s", exc)
 
     def _sync_source_metrics(self) -> None:
         src = self.source

@@ -114,6 +114,9 @@ class SavedReadings:
     #: ISO timestamp of the event that published them (the event's ``ts``)
     ts: str
     source: str
+    #: a camera error was published after them and no reading since: the next confirmed reading must be
+    #: published even if unchanged, or the error stays the last word across a restart
+    error_outstanding: bool = False
 
 
 class StateStore:
@@ -152,6 +155,8 @@ class StateStore:
                 numbers=tuple(number_from_dict(n) for n in doc["numbers"]),
                 ts=str(doc.get("ts", "")),
                 source=str(doc.get("source", "")),
+                # absent in files written before the flag existed: no error outstanding
+                error_outstanding=doc.get("error_outstanding", False) is True,
             )
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
             # (1e400 in a box overflows int(); a file of nested brackets exhausts the JSON parser's stack)
@@ -161,18 +166,31 @@ class StateStore:
                 os.replace(self.path, aside)
             log.warning("saved state %s is unreadable (%s); moved to %s, starting empty", self.path, exc, aside)
             return None
-        self._last_written = self._payload(saved.numbers, saved.ts, saved.source)
+        self._last_written = self._payload(saved.numbers, saved.ts, saved.source, saved.error_outstanding)
         log.info("restored %d reading(s) from %s (%s)", len(saved.numbers), self.path, saved.ts)
         return saved
 
     @staticmethod
-    def _payload(numbers: Sequence[Number], ts: str, source: str) -> dict[str, Any]:
+    def _payload(numbers: Sequence[Number], ts: str, source: str, error_outstanding: bool = False) -> dict[str, Any]:
+        # Same version: a file without "error_outstanding" loads as False, and an older daemon ignores the key.
         return {"version": FORMAT_VERSION, "ts": ts, "source": source,
-                "numbers": [number_to_dict(n) for n in numbers]}
+                "numbers": [number_to_dict(n) for n in numbers], "error_outstanding": bool(error_outstanding)}
 
     def save_readings(self, numbers: Sequence[Number], ts: str, source: str = "") -> bool:
-        """Persist ``numbers`` atomically. Returns False (no write) when the values are unchanged."""
+        """Persist ``numbers`` (a published reading answers any error before it) atomically. Returns False
+        (no write) when the values are unchanged and no error was outstanding."""
         payload = self._payload(numbers, ts, source)
+        return self._write(payload)
+
+    def save_error_outstanding(self, outstanding: bool) -> bool:
+        """Record that an error was published after the saved readings (True) or answered (False). Returns
+        False (no write) when there are no saved readings - nothing will be primed after a restart, so the
+        first reading is published anyway - or the flag is already so."""
+        if self._last_written is None:
+            return False
+        return self._write({**self._last_written, "error_outstanding": bool(outstanding)})
+
+    def _write(self, payload: dict[str, Any]) -> bool:
         if self._last_written is not None and self._same_values(self._last_written, payload):
             return False
         atomic_write_json(self.path, payload)
@@ -182,4 +200,5 @@ class StateStore:
     @staticmethod
     def _same_values(a: dict[str, Any], b: dict[str, Any]) -> bool:
         # Only the values matter for "did the reading change"; confidence and boxes jitter every frame.
-        return [n["value"] for n in a["numbers"]] == [n["value"] for n in b["numbers"]]
+        return ([n["value"] for n in a["numbers"]] == [n["value"] for n in b["numbers"]]
+                and bool(a.get("error_outstanding")) == bool(b.get("error_outstanding")))

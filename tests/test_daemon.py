@@ -452,6 +452,48 @@ def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: P
     assert values[0] and values[0] == values[1]  # the same page: the same reading, said again once
 
 
+def test_an_error_left_unanswered_by_a_restart_is_answered_on_the_same_page(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The camera went away and the service restarted (a stuck camera's exit 1, a reboot) before it came
+    back; it comes back on the same page. The restored reading is not a change, but it must be said once,
+    or the error stays the last word (Home Assistant's "Read error" stays on) until the number changes."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    out = tmp_path / "e.jsonl"
+    overrides: dict[tuple[str, ...], Any] = {("service", "persist_state"): True, ("stabilise", "heartbeat_s"): 0,
+                                             ("source", "reconnect_min_s"): 0.1}
+
+    def events() -> list[dict]:
+        return [json.loads(line) for line in _lines(out)]
+
+    camera = _mjpeg_camera(frames_per_connection=50)  # 2 s of the page, then it hangs up
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    first = Daemon(load_config(_config(tmp_path, Path("x"), [f"file:{out}"]), {**overrides, ("source", "spec"): url}))
+    worker = threading.Thread(target=first.run, daemon=True)
+    worker.start()
+    try:
+        _wait_for(lambda: any(e.get("numbers") for e in events()), timeout=30)
+        camera.shutdown()  # ... and is not there any more when it hangs up
+        camera.server_close()
+        _wait_for(lambda: events()[-1].get("error") is not None, timeout=30)
+    finally:
+        first.stop()
+        worker.join(30)
+    before = [e for e in events() if not e.get("error")]
+    n = len(_lines(out))
+    camera = _mjpeg_camera(frames_per_connection=10_000)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    try:
+        cfg = load_config(_config(tmp_path, Path("x"), [f"file:{out}"]), {**overrides, ("source", "spec"): url})
+        assert Daemon(cfg, max_frames=30).run() == 0
+    finally:
+        camera.shutdown()
+        camera.server_close()
+    again = [e for e in map(json.loads, _lines(out)[n:])]
+    assert [e.get("error") for e in again] == [None], again  # said once, not on every frame
+    assert [x["value"] for x in again[0]["numbers"]] == [x["value"] for x in before[-1]["numbers"]]
+    assert json.loads((tmp_path / "state" / "state.json").read_text())["error_outstanding"] is False
+
+
 def test_heartbeats_go_on_when_the_wall_clock_steps_back(tmp_path: Path, long_video: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A Pi has no real-time clock: its wall clock steps when NTP first answers, back as well as forward.

@@ -88,6 +88,30 @@ def test_wrong_version_is_ignored(tmp_path: Path) -> None:
     assert store.load_readings() is None
 
 
+def test_an_outstanding_error_is_kept_with_the_readings_until_a_reading_answers_it(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    assert store.save_error_outstanding(True) is False  # no readings: nothing is restored, nothing to say again
+    store.save_readings([_number("12")], ts="t1", source="cam0")
+    assert store.save_error_outstanding(True) is True
+    assert store.save_error_outstanding(True) is False  # already so: no SD-card write
+    saved = StateStore(tmp_path).load_readings()
+    assert saved is not None and saved.error_outstanding and [n.value for n in saved.numbers] == ["12"]
+    assert saved.ts == "t1" and saved.source == "cam0"
+    # the same value published again answers the error: written although the value did not change
+    assert store.save_readings([_number("12")], ts="t2") is True
+    assert StateStore(tmp_path).load_readings().error_outstanding is False
+
+
+def test_a_state_file_from_before_the_error_flag_still_loads(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.path.write_text(json.dumps({"version": 1, "ts": "t0", "source": "cam0", "numbers": [
+        {"value": "7", "confidence": 0.9, "box": [1, 2, 3, 4], "digits": []}]}))
+    saved = store.load_readings()
+    assert saved is not None and [n.value for n in saved.numbers] == ["7"]
+    assert saved.error_outstanding is False
+    assert store.save_readings([_number("7")], ts="t1") is False  # nothing changed: no rewrite
+
+
 def test_state_dir_prefers_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path / 'sd'}:{tmp_path / 'other'}")
     assert state_dir(tmp_path / "configured") == tmp_path / "sd"
