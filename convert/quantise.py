@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -77,4 +79,10 @@ def convert_int8(model, rep: np.ndarray, logits: bool = False) -> bytes:
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    return conv.convert()
+    # Keras's export prints "Saved artifact at ..." and a ~30-line signature dump on stdout, in among the
+    # command's own output; it says nothing the user needs.
+    dump = io.StringIO()
+    with contextlib.redirect_stdout(dump):
+        flat = conv.convert()
+    log.debug("converter output: %s", dump.getvalue())
+    return flat
