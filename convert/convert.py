@@ -13,14 +13,18 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge.cli import OneLineParser
 from edge.host import cpu_description
 from train.data import MD5, DataError, load_mnist
+from train.evaluate import load_fixture, load_keras_model
 from train.realdata import RealDataError, available_sets, load_set
 
 from .verify import VerifyError, check_format, float_predict, int8_predict, latency_us_per_digit, scores
@@ -61,16 +65,65 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.logit_scale is not None and not args.logit_scale > 0:
         p.error(f"--logit-scale must be positive, not {args.logit_scale}")
+    if args.representative < 1:
+        p.error(f"--representative must be at least 1, not {args.representative}")
+    if args.fixture and not Path(args.fixture).is_file():
+        p.error(f"--fixture {args.fixture}: no such file")
+    # Checked now, not after the minutes of quantising and scoring that come before the model is written.
+    out = Path(args.out)
+    if out.is_dir():
+        p.error(f"--out {args.out}: is a folder (give the .tflite file to write)")
+    for part in (out.parent, *out.parent.parents):
+        if part.exists():
+            if not part.is_dir():
+                p.error(f"--out {args.out}: cannot be created: {part} is a file")
+            break
     return args
 
 
 def _train_summary(model_path: Path) -> dict:
     f = model_path.parent / (model_path.stem + ".train.json")
     if f.is_file():
-        d = json.loads(f.read_text())
-        keys = ("best_val_loss", "best_val_accuracy", "best_epoch", "epochs_run", "train_seconds", "seed", "config")
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{f}: unreadable training summary ({exc})") from exc
+        if not isinstance(d, dict):
+            raise DataError(f"{f}: unreadable training summary (not a JSON object)")
+        keys = ("complete", "best_val_loss", "best_val_accuracy", "best_epoch", "epochs_run", "train_seconds",
+                "seed", "data", "config")
         return {k: d[k] for k in keys if k in d}
     return {}
+
+
+MNIST_TRAINING_DATA = "MNIST train (60,000; last 5,000 held out for validation)"
+AUGMENTATION = ("generated not-a-digit crops; augmented every epoch (train/augment.py, train/styles.py; "
+                "settings in config)")
+
+
+def describe_training_data(trained: dict) -> dict[str, Any]:
+    """The card's account of what the model was trained on, from the training summary's ``data`` record
+    (train/train.py). Only a full MNIST run is described as MNIST with its checksums: a card must not claim
+    60,000 MNIST digits for a model trained on a test fixture or a --limit smoke run."""
+    if not trained:
+        return {"data": "unknown (no training summary)"}
+    record = trained.get("data")
+    if not isinstance(record, dict):
+        return {"data": "unknown (the training summary does not record its data)"}
+    source, limit = record.get("source"), record.get("limit")
+    n_train, n_val = record.get("train_digits"), record.get("val_digits")
+    counts = (f"{n_train:,} digits, {n_val:,} more held out for validation"
+              if isinstance(n_train, int) and isinstance(n_val, int) else "digit count not recorded")
+    if source == "mnist" and not limit:
+        text = f"{MNIST_TRAINING_DATA} + {AUGMENTATION}"
+        return {"data": text, "data_md5_decompressed": MD5, "data_record": record}
+    if source == "mnist":
+        text = f"MNIST train, cut to the first digits by --limit {limit} ({counts}) + {AUGMENTATION}"
+        return {"data": text, "data_md5_decompressed": MD5, "data_record": record}
+    if source == "fixture":
+        text = f"test fixture {record.get('path') or '(path not recorded)'}, not MNIST ({counts}) + {AUGMENTATION}"
+        return {"data": text, "data_record": record}
+    return {"data": f"{source or 'unknown source'} ({counts}) + {AUGMENTATION}", "data_record": record}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -79,7 +132,6 @@ def run(args: argparse.Namespace) -> dict:
     if not model_path.is_file():
         raise DataError(f"{model_path}: trained model not found (run python -m train first)")
     import tensorflow as tf
-    from tensorflow import keras
 
     from .quantise import convert_int8, representative_images, scale_logits
 
@@ -87,7 +139,7 @@ def run(args: argparse.Namespace) -> dict:
         print(f"[convert] {msg}", file=sys.stderr, flush=True)
 
     step(f"loading {model_path}")
-    model = keras.models.load_model(model_path)
+    model = load_keras_model(model_path)
     trained = _train_summary(model_path)
     k = args.logit_scale
     if k is None:
@@ -96,8 +148,7 @@ def run(args: argparse.Namespace) -> dict:
         step(f"scaling the final logits by {k:g} (temperature {1 / k:.3g})")
         scale_logits(model, k)
     if args.fixture:
-        d = np.load(args.fixture)
-        x_tr, y_tr = x_te, y_te = d["x"], d["y"]
+        x_tr, y_tr = x_te, y_te = load_fixture(args.fixture)
     else:
         x_tr, y_tr = load_mnist(args.data_dir, "train")
         x_te, y_te = load_mnist(args.data_dir, "test")
@@ -113,18 +164,54 @@ def run(args: argparse.Namespace) -> dict:
     step("quantising to full-integer int8")
     flat = convert_int8(model, rep, logits=args.output == "logits")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tflite.part")
-    tmp.write_bytes(flat)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from exc
+    # A unique temp name in the output folder (same file system, so the rename is atomic): two converts
+    # writing side by side must not share one. Removed whatever happens, Ctrl-C and SIGTERM included.
+    tmp = _temp_beside(out, ".part")
+    card_tmp: Path | None = None
+    try:
+        tmp.write_bytes(flat)
+        card = _verify_and_describe(args, model, tmp, flat, k, trained, x_te, y_te, out, tf.__version__, step)
+        if not args.no_card:
+            card_tmp = _temp_beside(out.with_suffix(".json"), ".part")
+            card_tmp.write_text(json.dumps(card, indent=2) + "\n")
+            # The card goes in first, then the model: a crash between the two renames leaves the new card
+            # beside the old model, which its sha256 shows at once, never a new model described by an old
+            # card that looks valid. The device reads only the model, and that is always a whole one.
+            os.replace(card_tmp, out.with_suffix(".json"))
+        os.replace(tmp, out)
+    finally:
+        for t in (tmp, card_tmp):
+            if t is not None:
+                t.unlink(missing_ok=True)
+    return card
 
+
+def _temp_beside(path: Path, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=suffix, dir=path.parent)
+    # mkstemp makes the file private (0600); the renamed model and card get the modes a plain write gives.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    os.close(fd)
+    return Path(name)
+
+
+def _verify_and_describe(args: argparse.Namespace, model: Any, tmp: Path, flat: bytes, k: float, trained: dict,
+                         x_te: np.ndarray, y_te: np.ndarray, out: Path, tf_version: str,
+                         step: Any) -> dict:
     step("verifying format (int8 in/out, resizable batch)")
     fmt = check_format(tmp)
     step("scoring float and int8 models on the MNIST test set")
-    f_scores = scores(float_predict(model, x_te), y_te)
+    f_probs = float_predict(model, x_te)
+    f_scores = scores(f_probs, y_te)
     q_probs = int8_predict(tmp, x_te)
     q_scores = scores(q_probs, y_te)
     drop = 100 * (f_scores["accuracy"] - q_scores["accuracy"])
-    agree = float((q_probs.argmax(1) == float_predict(model, x_te).argmax(1)).mean())
+    agree = float((q_probs.argmax(1) == f_probs.argmax(1)).mean())
     if drop > args.max_drop:
         raise VerifyError(f"int8 accuracy {q_scores['accuracy']:.4%} is {drop:.2f} points below float "
                           f"{f_scores['accuracy']:.4%} (allowed {args.max_drop})")
@@ -140,9 +227,9 @@ def run(args: argparse.Namespace) -> dict:
         results[name] = {"float": scores(float_predict(model, x), y), "int8": scores(int8_predict(tmp, x), y)}
     step("timing int8 inference (1 thread, batches of 32)")
     us = latency_us_per_digit(tmp)
-    os.replace(tmp, out)
-
-    card = {
+    trained = dict(trained)
+    training = {**describe_training_data(trained), **{key: v for key, v in trained.items() if key != "data"}}
+    return {
         "name": "digits_int8",
         "file": out.name,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -155,30 +242,41 @@ def run(args: argparse.Namespace) -> dict:
         "logit_scale": k,
         "logit_scale_note": "final logits multiplied by this before quantising (see python -m convert --help)",
         "params": int(model.count_params()),
-        "accuracy": {k: {kk: vv for kk, vv in v.items()} for k, v in results.items()},
+        "accuracy": {name: dict(v) for name, v in results.items()},
         "accuracy_note": "accuracy = argmax over the ten digits; strict_accuracy = argmax over all classes "
                          "(a digit called 'not a digit' counts as wrong); rejected_as_not_digit = share of "
                          "real digits put in the 11th class.",
         "latency_us_per_digit": {"value": round(us, 1), "how": "median invoke() time of a batch of 32 / 32, "
                                  "1 thread, ai_edge_litert XNNPACK", "cpu": cpu_description()},
-        "training": {"data": "MNIST train (60,000; last 5,000 held out for validation) + generated not-a-digit crops; "
-                             "augmented every epoch (train/augment.py, train/styles.py; settings in config)",
-                     "data_md5_decompressed": MD5, **trained},
-        "versions": {"tensorflow": tf.__version__, "python": platform.python_version(), "numpy": np.__version__},
+        "training": training,
+        "versions": {"tensorflow": tf_version, "python": platform.python_version(), "numpy": np.__version__},
         "reproduce": "MNIST_DIR=../shared/mnist python -m train && python -m convert",
     }
-    if not args.no_card:
-        out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    return card
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is so it unwinds like Ctrl-C and the temp files are removed
+    (Python's default for SIGTERM ends the process on the spot)."""
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
     try:
         card = run(args)
     except (DataError, VerifyError, RealDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, DataError) else 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.out} not written", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print(f"terminated: {args.out} not written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     acc = card["accuracy"]
     print(f"wrote {args.out} ({card['size_bytes']} bytes, {card['latency_us_per_digit']['value']} us/digit)")
     for name, r in acc.items():

@@ -5,9 +5,14 @@ files."""
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +109,154 @@ def test_evaluate_with_no_set_found_is_an_error(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert ours(r.stderr) == ["skipping usps: not found",
                               "error: nothing was evaluated (none of the sets asked for was found)"]
+
+
+# ------------------------------------------------------------------------------------------ python -m convert
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--fixture", "/nonexistent.npz"], "--fixture /nonexistent.npz: no such file"),
+    (["--representative", "-1"], "--representative must be at least 1, not -1"),
+    (["--representative", "0"], "--representative must be at least 1, not 0"),
+])
+def test_convert_bad_usage_is_one_line(args, message):
+    line = one_line_error(run("convert", *args))
+    assert line == f"python -m convert: error: {message} (see --help)"
+
+
+def test_convert_out_under_a_file_is_refused_before_converting(tmp_path):
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "d.tflite"
+    line = one_line_error(run("convert", "--out", str(out)))
+    assert line == (f"python -m convert: error: --out {out}: cannot be created: {tmp_path / 'afile'} is a file "
+                    "(see --help)")
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("trunc.keras", lambda: b"PK\x03\x04" + b"\x00" * 100),  # Keras called this "File not found"
+    ("text.keras", lambda: b"hello\n"),
+    ("text.h5", lambda: b"hello\n"),
+])
+def test_convert_bad_model_file_names_it(tmp_path, name, content):
+    model = tmp_path / name
+    model.write_bytes(content())
+    line = one_line_error(run("convert", "--model", str(model), "--out", str(tmp_path / "o.tflite")))
+    assert line.startswith(f"error: {model}: not a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+@pytest.fixture(scope="module")
+def keras_model(tmp_path_factory):
+    """A real (untrained) model of the shipped architecture, saved as python -m train saves it: converting it
+    runs every step of python -m convert in seconds."""
+    pytest.importorskip("tensorflow")
+    from train.model import build_model
+
+    path = tmp_path_factory.mktemp("model") / "d.keras"
+    build_model().save(path)
+    return path
+
+
+def convert_args(model: Path, out: Path, *extra: str) -> list[str]:
+    return ["--model", str(model), "--out", str(out), "--fixture", str(FIXTURE), "--representative", "50",
+            "--max-drop", "100", *extra]
+
+
+def _model_with_summary(tmp_path: Path, keras_model: Path, summary: dict | None) -> Path:
+    model = tmp_path / "m" / "d.keras"
+    model.parent.mkdir()
+    model.write_bytes(keras_model.read_bytes())
+    if summary is not None:
+        (model.parent / "d.train.json").write_text(json.dumps(summary))
+    return model
+
+
+@pytest.mark.slow
+def test_convert_card_describes_fixture_training_data_and_stdout_is_quiet(tmp_path, keras_model):
+    record = {"source": "fixture", "path": str(FIXTURE), "limit": None, "train_digits": 400, "val_digits": 100}
+    model = _model_with_summary(tmp_path, keras_model, {"seed": 1, "data": record, "config": {}})
+    out = tmp_path / "o" / "d.tflite"
+    r = run("convert", *convert_args(model, out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert "MNIST train (60,000" not in training["data"] and "data_md5_decompressed" not in training
+    assert training["data"].startswith(f"test fixture {FIXTURE}, not MNIST (400 digits, 100 more held out")
+    assert training["data_record"] == record
+    # Keras's "Saved artifact at ..." and its signature dump no longer land among the command's output
+    assert "Saved artifact" not in r.stdout and "TensorSpec" not in r.stdout
+    assert r.stdout.splitlines()[0].startswith(f"wrote {out} (")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["d.json", "d.tflite"]
+
+
+@pytest.mark.slow
+def test_convert_card_without_a_training_summary_claims_no_data(tmp_path, keras_model):
+    model = _model_with_summary(tmp_path, keras_model, None)
+    out = tmp_path / "d.tflite"
+    r = run("convert", *convert_args(model, out, "--logit-scale", "1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"] == {"data": "unknown (no training summary)"}
+    assert card["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert out.stat().st_mode & 0o777 == out.with_suffix(".json").stat().st_mode & 0o777
+
+
+def test_card_training_data_text_per_source():
+    from convert.convert import MNIST_TRAINING_DATA, describe_training_data
+    from train.data import MD5
+
+    full = describe_training_data({"data": {"source": "mnist", "path": None, "limit": None,
+                                            "train_digits": 55000, "val_digits": 5000}})
+    assert full["data"].startswith(MNIST_TRAINING_DATA) and full["data_md5_decompressed"] == MD5
+    cut = describe_training_data({"data": {"source": "mnist", "limit": 2000, "train_digits": 2000,
+                                           "val_digits": 500}})["data"]
+    assert cut.startswith("MNIST train, cut to the first digits by --limit 2000 (2,000 digits, 500 more held out")
+    assert describe_training_data({})["data"] == "unknown (no training summary)"
+    old = describe_training_data({"seed": 1, "config": {}})
+    assert old == {"data": "unknown (the training summary does not record its data)"}
+
+
+@pytest.mark.slow
+def test_convert_failing_the_accuracy_check_leaves_nothing(tmp_path, keras_model):
+    out = tmp_path / "d.tflite"
+    r = run("convert", *convert_args(keras_model, out)[:-2], "--max-drop", "-5")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = ours(r.stderr)[-1]  # after the converter's own notes
+    assert line.startswith("error: int8 accuracy") and "(allowed -5.0)" in line
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "terminated")])
+def test_convert_interrupted_leaves_nothing_and_says_so(tmp_path, keras_model, sig, code, word):
+    out = tmp_path / "d.tflite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "convert", *convert_args(keras_model, out)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(tmp_path.glob("*.part")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "convert ended before writing its temp file"
+        time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code and "Traceback" not in err, err[-3000:]
+    assert ours(err)[-1] == f"{word}: {out} not written"
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_two_converts_to_the_same_file_do_not_trip_over_each_other(tmp_path, keras_model):
+    out = tmp_path / "d.tflite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    procs = [subprocess.Popen([sys.executable, "-m", "convert", *convert_args(keras_model, out)], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.communicate(timeout=300)[1], p.returncode) for p in procs]
+    for err, code in results:
+        assert code == 0 and "Traceback" not in err, err[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json", "d.tflite"]
