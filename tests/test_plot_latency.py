@@ -74,3 +74,57 @@ def test_missing_video_is_one_line_exit_2(tmp_path) -> None:
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == f"error: video not found: {tmp_path / 'none.mp4'}"
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--frames", "x"], "argument --frames: invalid int value: 'x'"),
+    (["--frames", "0"], "--frames and --threads must be at least 1"),
+])
+def test_bad_usage_is_one_line(args, message) -> None:
+    r = _run(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"python tools/plot_latency.py: error: {message} (see --help)"]
+
+
+@pytest.mark.parametrize("flag", ["--out", "--samples-out"])
+def test_output_under_a_file_is_refused_before_measuring(tmp_path, flag) -> None:
+    (tmp_path / "afile").write_text("")
+    target = tmp_path / "afile" / "x"
+    # a missing model would fail the measuring: the path check must come first
+    r = _run(flag, str(target), "--model", str(tmp_path / "no-model.tflite"), "--frames", "2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"python tools/plot_latency.py: error: {flag} {target}: cannot be created: {tmp_path / 'afile'} is a file "
+        "(see --help)"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"meta": {}, "samples": {"total": []}}', "no per-frame times in it"),
+    ('{"meta": {}, "samples": {}}', "no per-frame times in it"),
+    ("[]", "not a --samples-out file"),
+    ('{"meta": {}, "samples": {"total": ["x"]}}', "samples.total is not a list of times"),
+    ('{"meta": {"video": "v"}, "samples": {"total": [1.0, 2.0]}}', "meta lacks size, runtime"),
+])
+def test_unusable_saved_samples_are_one_line(tmp_path, content, message) -> None:
+    saved = tmp_path / "samples.json"
+    saved.write_text(content)
+    r = _run("--from", str(saved), "--out", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {saved}: {message}")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_replot_writes_the_png_through_a_temp_file(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    meta = {"video": "v", "size": [640, 480], "runtime": "ai_edge_litert", "threads": 1, "digits_per_frame": 3.0,
+            "machine": "m", "date": "2024-01-01 00:00"}
+    rng = np.random.default_rng(0)
+    samples = {"total": list(rng.uniform(5, 9, 40)), "infer": list(rng.uniform(1, 2, 40))}
+    saved = tmp_path / "s.json"
+    saved.write_text(json.dumps({"meta": meta, "samples": samples}))
+    png = tmp_path / "out" / "lat.png"
+    r = _run("--from", str(saved), "--out", str(png))
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(png)) is not None
+    assert sorted(p.name for p in png.parent.iterdir()) == ["lat.png"]

@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from edge import bench  # noqa: E402
+from edge.cli import OneLineParser  # noqa: E402
 from edge.host import cpu_description  # noqa: E402
 
 log = logging.getLogger("plot_latency")
@@ -170,9 +171,69 @@ def plot(samples: dict[str, list[float]], meta: dict[str, Any], out: Path) -> Pa
     fig.text(0.01, 0.01, f"{meta['machine']}{load} - {meta['date']}", fontsize=7, color="#666666")
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    # Through a temp file: an interrupted save must not leave half a PNG where the last good one was.
+    tmp = _temp_beside(out)
+    try:
+        fig.savefig(tmp, dpi=100, format=out.suffix.lstrip(".").lower() or "png")
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return out
+
+
+def _temp_beside(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # the modes a plain write gives, not mkstemp's 0600
+    os.close(fd)
+    return Path(name)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+META_KEYS = ("video", "size", "runtime", "threads", "digits_per_frame", "machine", "date")
+
+
+def load_samples(path: Path) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Per-frame times saved by ``--samples-out``; anything else is a ValueError saying what is missing."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), dict) or \
+            not isinstance(data.get("meta"), dict):
+        raise ValueError("not a --samples-out file (expected an object with 'meta' and 'samples')")
+    samples, meta = data["samples"], data["meta"]
+    for name, values in samples.items():
+        if not isinstance(values, list) or not all(isinstance(v, int | float) for v in values):
+            raise ValueError(f"samples.{name} is not a list of times")
+    if not samples.get("total"):
+        raise ValueError("no per-frame times in it (samples.total is missing or empty)")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"meta lacks {', '.join(missing)}")
+    return samples, meta
+
+
+def _output_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be written (None when it looks writable): checked before the measuring."""
+    if path.is_dir():
+        return "is a folder"
+    for part in path.parents:
+        if part.exists():
+            if not part.is_dir():
+                return f"cannot be created: {part} is a file"
+            if not os.access(part, os.W_OK):
+                return f"cannot be created: {part} is not writable"
+            return None
+    return None
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -180,8 +241,7 @@ def plot(samples: dict[str, list[float]], meta: dict[str, Any], out: Path) -> Pa
 
 def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, Any]]:
     if args.from_file:
-        data = json.loads(Path(args.from_file).read_text())
-        return data["samples"], data["meta"]
+        return load_samples(Path(args.from_file))
     if args.video and not Path(args.video).is_file():
         raise bench.BenchError(f"video not found: {args.video}")
     # A busy machine stretches the tail; say how busy it was, so figures from two runs can be compared.
@@ -204,7 +264,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python tools/plot_latency.py", description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(prog="python tools/plot_latency.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", help="video to time (default: generate the 1280x720 bench video)")
     ap.add_argument("--frames", type=int, default=200, help="frames to time (default 200; short videos loop)")
     ap.add_argument("--model", default=str(bench.DEFAULT_MODEL), help="int8 TFLite model")
@@ -218,8 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
     if args.frames < 1 or args.threads < 1:
-        print("error: --frames and --threads must be at least 1", file=sys.stderr)
-        return 2
+        ap.error("--frames and --threads must be at least 1")
+    # Before measuring: a path that cannot be written must not cost the run first.
+    outputs = [("--samples-out", args.samples_out)] + ([] if args.no_plot else [("--out", args.out)])
+    for flag, path in outputs:
+        if path and (why := _output_problem(Path(path))):
+            ap.error(f"{flag} {path}: {why}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         samples, meta = run(args)
@@ -230,15 +294,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.from_file or 'measurement'}: {exc}", file=sys.stderr)
         return 2
     summary = summarise(samples)
-    if args.samples_out:
-        Path(args.samples_out).write_text(json.dumps({"meta": meta, "samples": samples}))
     written = None
-    if not args.no_plot:
-        try:
+    try:
+        if args.samples_out:
+            write_text_atomically(Path(args.samples_out), json.dumps({"meta": meta, "samples": samples}))
+        if not args.no_plot:
             written = plot(samples, meta, Path(args.out))
-        except ImportError:
-            print("note: matplotlib is not installed (desktop extra); figures only. Save them with "
-                  "--samples-out and plot elsewhere with --from", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print("note: matplotlib is not installed (desktop extra); figures only. Save them with "
+              "--samples-out and plot elsewhere with --from", file=sys.stderr)
     if args.json:
         print(json.dumps({"meta": meta, "ms": summary, "png": str(written) if written else None}, indent=1))
     else:
