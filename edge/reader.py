@@ -122,9 +122,10 @@ def stretch(ink: np.ndarray) -> np.ndarray:
 
 
 def top3(probs: np.ndarray) -> tuple[tuple[int, float], ...]:
-    """Best three DIGIT classes (0-9) with their probabilities."""
+    """Best three DIGIT classes (0-9) with their probabilities; on a tie the lower digit comes first, as
+    ``np.argmax`` picks it, so the first entry is always the digit shown (int8 probabilities tie often)."""
     digits = probs[:NOT_A_DIGIT] if probs.shape[0] > NOT_A_DIGIT else probs
-    order = np.argsort(digits)[::-1][:3]
+    order = np.argsort(-digits, kind="stable")[:3]
     return tuple((int(i), float(digits[i])) for i in order)
 
 

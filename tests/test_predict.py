@@ -253,3 +253,25 @@ def test_predict_module_never_imports_tensorflow_or_matplotlib() -> None:
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
     assert predict.SINGLE_DIGIT_MAX_SIDE == 32
+
+
+def test_top3_on_a_tie_lists_the_digit_argmax_picks_first() -> None:
+    from edge.reader import top3
+
+    # int8 outputs tie often: 2 and 1 equal, as the shipped model reads a single dot
+    probs = np.array([0.01, 0.082, 0.082, 0.0, 0.0586, 0.0, 0.0, 0.0, 0.0, 0.0, 0.582], np.float32)
+    assert top3(probs) == ((1, pytest.approx(0.082)), (2, pytest.approx(0.082)), (4, pytest.approx(0.0586)))
+    assert top3(probs)[0][0] == int(np.argmax(probs[:10]))
+
+
+def test_digit_shown_is_the_first_of_its_top3_on_a_single_dot(tmp_path) -> None:
+    """A 28x28 image with one lit pixel: the shipped model gives two digits the same probability."""
+    dot = np.zeros((28, 28), np.uint8)
+    dot[14, 14] = 255
+    path = tmp_path / "dot28.png"
+    cv2.imwrite(str(path), dot)
+    r = run_predict("--json", str(path))
+    assert r.returncode == 0, r.stderr
+    for number in json.loads(r.stdout)["numbers"]:
+        for d in number["digits"]:
+            assert d["top3"][0] == [d["digit"], d["confidence"]]
