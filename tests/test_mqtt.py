@@ -376,6 +376,44 @@ def test_full_queue_delivers_only_the_newest(tmp_path: Path) -> None:
 
 
 @needs_mosquitto
+def test_a_full_queue_still_says_a_number_is_gone_and_the_error_is_cleared(tmp_path: Path) -> None:
+    # Broker away while the page goes from two numbers to one and the camera recovers from an error; the
+    # readings during the outage overflow the queue, which drops the "number_2 is gone" and "error cleared"
+    # messages. Retained, the broker would show the rubbed-out number and the error for good.
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = Mosquitto(workdir)
+    b.start()
+    sink = make_sink(b.port, tmp_path / "q", queue_max=8)
+    rec = None
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "111", "222"))
+        sink.emit(Event(ts="2026-11-23T18:00:02.000+00:00", source="cam0", frame=2, error="camera disconnected",
+                        kind="error"))
+        assert sink.flush(10)
+        b.stop()
+        assert wait(lambda: not sink.connected)
+        for f in range(3, 13):
+            sink.emit(event(f, str(1000 + f)))
+        assert sink.dropped > 0
+        b.start()
+        assert wait(lambda: sink.connected and sink.queued == 0, 20)
+        # Whether the restarted broker kept the old retained values or lost them, it must now hold these.
+        rec = Recorder(b.port, [f"{PREFIX}/+/state", f"{PREFIX}/error"])
+        rec.wait_for(lambda ms: len({m.topic for m in ms}) >= 3)
+        retained = {m.topic: m.text for m in rec.messages}
+        assert retained.get(f"{PREFIX}/number_1/state") == "1012"
+        assert retained.get(f"{PREFIX}/number_2/state") == "None", retained
+        assert json.loads(retained.get(f"{PREFIX}/error", "{}")).get("error", "missing") is None, retained
+    finally:
+        sink.close()
+        if rec:
+            rec.close()
+        b.stop()
+
+
+@needs_mosquitto
 def test_password_never_logged(broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     sink = MqttSink.from_spec(f"mqtt://alice:Hunter2Secret@127.0.0.1:{broker.port}",

@@ -61,6 +61,8 @@ STATUS_ONLINE = "online"
 STATUS_OFFLINE = "offline"
 #: Home Assistant turns the state payload "None" into "unknown".
 STATE_NONE = "None"
+#: queue meta key: the queue's ``dropped`` count when a reading last carried the whole retained state
+RESYNCED_AT = "resynced_at_dropped"
 
 
 def slug(text: str) -> str:
@@ -548,8 +550,12 @@ class MqttSink(Sink):
         """Reading messages dropped because the disk queue was full (for /metrics)."""
         return self.queue.dropped
 
-    def messages_for(self, event: dict[str, Any]) -> list[tuple[str, str, bool]]:
-        """(topic, payload, retain) for one event dict; pure apart from the error/count bookkeeping."""
+    def messages_for(self, event: dict[str, Any], full: bool = False) -> list[tuple[str, str, bool]]:
+        """(topic, payload, retain) for one event dict; pure apart from the error/count bookkeeping.
+
+        ``full``: a reading says every announced number (None for those not on the page) and clears the
+        error flag even if this sink thinks it is clear - the messages that said so may have been dropped.
+        """
         retain = self.params.retain
         ident = {"ts": event.get("ts"), "source": event.get("source"), "frame": event.get("frame")}
         msgs: list[tuple[str, str, bool]] = []
@@ -566,10 +572,11 @@ class MqttSink(Sink):
             attrs = {"value": str(n["value"]), "confidence": n.get("confidence"), "box": n.get("box"),
                      "digits": n.get("digits", []), "index": i, **ident}
             msgs.append((f"{base}/attributes", json.dumps(attrs), retain))
-        for i in range(len(numbers) + 1, self._last_count + 1):
+        gone_up_to = max(self._last_count, self._announced) if full else self._last_count
+        for i in range(len(numbers) + 1, gone_up_to + 1):
             msgs.append((f"{self.number_topic(i)}/state", STATE_NONE, retain))
             msgs.append((f"{self.number_topic(i)}/attributes", json.dumps({"index": i, **ident}), retain))
-        if self._error_active is not False:
+        if self._error_active is not False or full:
             # Clear a stale (possibly retained from a previous run) error flag.
             msgs.append((self.error_topic, json.dumps({"error": None, **ident}), retain))
             self._error_active = False
@@ -587,8 +594,18 @@ class MqttSink(Sink):
         self._load_counts()  # an event before start(): queued on disk, worked out against the stored counts
         try:
             count = len(d.get("numbers") or []) if not d.get("error") else self._last_count
-            msgs = self.messages_for(d)
+            # A full queue drops its oldest messages, and a "number gone" (None) or "error cleared" among
+            # them is never said again (retained: Home Assistant shows the stale value for good). So once
+            # anything was dropped, or this put will drop, a reading carries the whole retained state.
+            reading = not d.get("error")
+            full = reading and self.queue.dropped > self._meta_int(RESYNCED_AT)
+            msgs = self.messages_for(d, full=full)
+            if reading and not full and len(self.queue) + len(msgs) > self.params.queue_max:
+                msgs = self.messages_for(d, full=True)
             self.queue.put_many([(topic, payload, self.params.qos, retain) for topic, payload, retain in msgs])
+            if reading and self.queue.dropped > self._meta_int(RESYNCED_AT):
+                # whatever was dropped is older than the full state just queued
+                self.queue.set_meta(RESYNCED_AT, self.queue.dropped)
             if count != self._last_count:
                 self._last_count = count
                 self.queue.set_meta("last_count", count)
