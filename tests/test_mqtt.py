@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -88,6 +89,41 @@ def test_spec_parsing_and_redaction(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="qos"):
         MqttParams(qos=3)
     assert slug("Kitchen Meter #2") == "kitchen_meter_2"
+
+
+def test_device_names_without_latin_letters_get_their_own_stable_node_ids() -> None:
+    # They all slugged to "digits": one client id, one set of topics and unique ids for every such device.
+    names = ["Газ", "Вода", "水道", "電気"]
+    ids = [slug(n) for n in names]
+    assert len(set(ids)) == len(names) and all(re.fullmatch(r"digits_[0-9a-f]{8}", i) for i in ids)
+    assert slug("Газ") == "digits_d7ed7d4e"  # the same in every process and release: it is in topics
+    # names that slugged before keep their slug (existing installs' topics and entity ids)
+    assert [slug(n) for n in ("Küche", "Öl", "Meter 2", "Газ 2", "—", "")] == ["k_che", "l", "meter_2", "2",
+                                                                              "digits", "digits"]
+    assert slug("ÄÖ") == "ao"  # accented only: what is left of it in ASCII
+
+
+@needs_mosquitto
+def test_two_devices_named_without_latin_letters_do_not_throw_each_other_off(broker: Mosquitto,
+                                                                            tmp_path: Path) -> None:
+    sinks = [MqttSink(MqttParams(host="127.0.0.1", port=broker.port, device_name=name,
+                                 queue_dir=str(tmp_path / f"q{i}"))) for i, name in enumerate(("Газ", "Вода"))]
+    try:
+        # distinct node ids: distinct client ids ("digits-<node id>"), topics and unique ids
+        assert len({s.node_id for s in sinks}) == 2
+        assert wait(lambda: all(s.connected for s in sinks))
+        for i, s in enumerate(sinks):
+            s.emit(event(i + 1, f"{i + 1}{i + 1}"))
+        assert all(s.flush(10) for s in sinks)
+    finally:
+        for s in sinks:
+            s.close()
+    rec = Recorder(broker.port, [f"digits/{s.node_id}/number_1/state" for s in sinks])
+    try:
+        assert rec.wait_for(lambda ms: len({m.topic for m in ms}) >= 2)
+        assert sorted(m.text for m in rec.messages) == ["11", "22"]
+    finally:
+        rec.close()
 
 
 def test_password_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

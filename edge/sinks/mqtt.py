@@ -26,6 +26,7 @@ own message lock, so touching our lock from there could deadlock against ``emit`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ import socket
 import ssl
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -66,9 +68,23 @@ RESYNCED_AT = "resynced_at_dropped"
 
 
 def slug(text: str) -> str:
-    """A topic- and entity-id-safe form of a device name: lowercase, [a-z0-9_]."""
+    """A topic- and entity-id-safe form of a device name: lowercase, [a-z0-9_].
+
+    A name with letters or digits but none in ASCII ("Газ", "水道") gets its accents stripped ("Öl" is
+    "l" as it always was, "ÄÖ" becomes "ao"), and with nothing ASCII left ``digits_<hash of the name>``:
+    they all slugged to "digits", so two such devices shared client id, topics and unique ids and threw
+    each other off the broker. Names that gave a slug before keep it: it is in existing installs' topics
+    and Home Assistant entity ids.
+    """
     s = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-    return s or "digits"
+    if s or not any(c.isalnum() for c in text):
+        return s or "digits"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    s = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+    if s:
+        return s
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"digits_{digest}"
 
 
 @dataclass
