@@ -152,6 +152,8 @@ class Daemon:
         self._frames_iter: Iterator[Frame | None] | None = None
         self._dropped_seen = 0
         self._failures_seen = 0
+        #: events each sink (by id) raised on instead of counting a failure itself: lost all the same
+        self._raised: dict[int, int] = {}
         self._reconnects_seen = 0
         self._read_failures = 0
         #: a live source reported an error and no reading has been published since
@@ -302,7 +304,7 @@ class Daemon:
             return 1
         # A run that ended by itself (images, a video file) and lost output says so in its exit code: a
         # script must not take a half-written overlay folder or CSV for a complete one.
-        lost = [f"{getattr(s, 'name', s)} ({s.failures})" for s in self.sinks if getattr(s, "failures", 0)]
+        lost = [f"{getattr(s, 'name', s)} ({self._sink_failures(s)})" for s in self.sinks if self._sink_failures(s)]
         if lost:
             log.error("not every event could be written: %s", ", ".join(lost))
             return 1
@@ -443,10 +445,14 @@ class Daemon:
                 sink.emit(event, frame, result)
             except Exception:  # noqa: BLE001 - sinks must not take the daemon down
                 log.exception("sink %s failed to emit", getattr(sink, "name", sink))
-        failures = sum(int(getattr(s, "failures", 0)) for s in self.sinks)
+                self._raised[id(sink)] = self._raised.get(id(sink), 0) + 1
+        failures = sum(self._sink_failures(s) for s in self.sinks)
         if failures > self._failures_seen:
             self.metrics.inc("sink_failures", failures - self._failures_seen)
         self._failures_seen = failures
+
+    def _sink_failures(self, sink: Any) -> int:
+        return int(getattr(sink, "failures", 0)) + self._raised.get(id(sink), 0)
 
     def _save_state(self, event: Event) -> None:
         if self.state is None:
@@ -560,6 +566,7 @@ class Daemon:
             close_all(self.sinks)
             self.sinks = sinks
             self._failures_seen = 0
+            self._raised = {}
             for sink in sinks:
                 try:
                     sink.start()

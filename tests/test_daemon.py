@@ -217,6 +217,38 @@ def test_in_process_image_run_counts_metrics_and_status(tmp_path: Path) -> None:
     assert snap.runtime in ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
 
+def test_an_event_a_sink_raised_on_is_a_lost_event_in_the_exit_code(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A sink's own bug (an exception out of emit) was logged but not counted: the run exited 0 with the
+    # event missing from that sink's output.
+    import edge.daemon as daemon_module
+    from edge.sinks.base import Sink
+
+    class RaisesOnTheSecond(Sink):  # a real sink of the daemon's; its emit is what fails
+        name = "raises"
+
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def emit(self, event: Any, frame: Any = None, result: Any = None) -> None:
+            self.seen += 1
+            if self.seen == 2:
+                raise UnicodeEncodeError("utf-8", "\udce9", 0, 1, "surrogates not allowed")
+
+    real_make_sinks = daemon_module.make_sinks
+    monkeypatch.setattr(daemon_module, "make_sinks",
+                        lambda cfg, start=True: [*real_make_sinks(cfg, start), RaisesOnTheSecond()])
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for name in ("page_clean.jpg", "page_ruled.jpg"):
+        (pages / name).write_bytes((ROOT / "samples" / name).read_bytes())
+    out = tmp_path / "e.jsonl"
+    daemon = Daemon(load_config(_config(tmp_path, pages, [f"file:{out}"])))
+    assert daemon.run() == 1
+    assert len(_lines(out)) == 2  # the other sinks got every event
+    assert daemon.metrics.snapshot()["sink_failures"] == 1
+
+
 def test_max_frames_on_a_video_and_event_timestamps(tmp_path: Path, long_video: Path) -> None:
     out = tmp_path / "e.jsonl"
     cfg = load_config(_config(tmp_path, long_video, [f"file:{out}"]))

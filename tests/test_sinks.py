@@ -473,3 +473,27 @@ def test_window_keys_without_showing(tmp_path: Path) -> None:
     sink.handle_key(ord("q"))
     assert sink.quit_requested
     sink.close()
+
+
+def test_a_source_path_that_is_not_utf8_is_written_by_the_file_and_csv_sinks(tmp_path: Path,
+                                                                            subprocess_env: dict[str, str]) -> None:
+    # A Latin-1 file name ("café" from an old camera's SD card) reaches Python with a surrogate; the strict
+    # UTF-8 encode raised and the event was missing from both files while the run still exited 0.
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    jpeg = (Path(__file__).resolve().parents[1] / "samples" / "page_clean.jpg").read_bytes()
+    (pages / "a.jpg").write_bytes(jpeg)
+    latin = os.path.join(os.fsencode(pages), b"caf\xe9.jpg")
+    with open(latin, "wb") as fh:
+        fh.write(jpeg)
+    jsonl, table = tmp_path / "e.jsonl", tmp_path / "e.csv"
+    proc = subprocess.run([sys.executable, "-m", "edge", "--source", str(pages), "--sink", f"file:{jsonl}",
+                           "--sink", f"csv:{table}"], env=subprocess_env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [e["source"] for e in events] == [str(pages / "a.jpg"), os.fsdecode(latin)]  # \udce9 reads back
+    assert all(e["numbers"] for e in events)
+    with table.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["source"] for r in rows} == {str(pages / "a.jpg"), str(pages / "caf\\udce9.jpg")}

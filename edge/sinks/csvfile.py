@@ -26,7 +26,9 @@ def csv_lines(rows: Iterable[Sequence[object]]) -> bytes:
     buf = io.StringIO()
     # "\n" not the csv default "\r\n": the files are read on Linux by tail, grep and pandas alike.
     csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue().encode("utf-8")
+    # A source path that is not valid UTF-8 (a Latin-1 file name) holds surrogates: written as \udcXX, not
+    # an exception that loses the row.
+    return buf.getvalue().encode("utf-8", "backslashreplace")
 
 
 def event_rows(event: Event) -> list[list[object]]:

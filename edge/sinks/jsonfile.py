@@ -29,7 +29,9 @@ class JsonFileSink(Sink):
         return self.writer.failures
 
     def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
-        self.writer.write((event_json(event) + "\n").encode("utf-8"))
+        # A source path that is not valid UTF-8 (a Latin-1 file name) holds surrogates: written as the JSON
+        # escape \udcXX (what json.loads gives back), not an exception that loses the event.
+        self.writer.write((event_json(event) + "\n").encode("utf-8", "backslashreplace"))
 
     def close(self) -> None:
         self.writer.close()
