@@ -359,3 +359,22 @@ def test_one_frame_missing_a_number_does_not_reorder_the_others() -> None:
     outs = feed(st, [[a, b, c]] * 4 + [[a, c]] * 6 + [[a, b, c]] * 4 + [[a, c]] + [[a, b, c]] * 3)
     assert [values(o) for o in outs if o is not None] == [["111", "222", "333"], ["111", "333"],
                                                          ["111", "222", "333"]]
+
+
+def test_the_defaults_shown_in_config_yaml_are_the_ones_in_effect() -> None:
+    # config.yaml documents each key commented out with its default; a wrong one misleads whoever tunes it.
+    import re
+
+    import yaml
+
+    from edge.config import Config
+
+    text = (Path(__file__).resolve().parents[1] / "config.yaml").read_text()
+    section = re.search(r"^stabilise:\n((?:[ #].*\n|\n)*)", text, re.M)
+    assert section is not None
+    shown = {m.group(1): yaml.safe_load(m.group(2)) for m in re.finditer(r"^  # (\w+): (.+)$", section.group(1), re.M)}
+    assert {"votes", "window", "change_streak", "drop_after"} <= set(shown)
+    effective = Config().stabilise.to_params()
+    for key, value in shown.items():
+        assert getattr(effective, key) == value, key
+        assert getattr(StabiliseParams(), key) == value, key
