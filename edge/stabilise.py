@@ -17,22 +17,21 @@ publishes whatever ``update`` returns.
   before matching, so a number is not paired with its neighbour's track.
 - If a number moves further than the tolerance (paper slid), its new track becomes stable while the old one
   is still missing: the new one takes the old one's place instead of publishing the number twice.
-- The stable set is published in reading order of the tracks' latest positions (as ``edge.numbers`` orders
-  a frame), so a frame that missed one number cannot reorder the others.
+- The stable set is published in the order of the latest frame (the reader's reading order, with the
+  configured ``numbers:`` settings and the page's tilt), each number missing from that frame kept after the
+  one it followed before, so a frame that missed one number cannot reorder the others.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import count
 
 import numpy as np
 
-from edge.numbers import NumbersParams, group_lines
-from edge.types import Digit, Number
+from edge.types import Number
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +119,9 @@ class _Track:
     missing: int = 0
     stable: Number | None = None
     born: int = 0
+    #: how far the page has moved (pixels) since this track was last seen: it moves with the page, so a
+    #: number missed for a read while the page slides still finds its own track when it is seen again
+    drift: tuple[float, float] = (0.0, 0.0)
     #: the latest observation of each value still in the vote window, so a winner is published with its
     #: own box, confidence and digits even when the current frame read something else.
     recent: dict[str, Number] = field(default_factory=dict)
@@ -141,10 +143,13 @@ class Stabiliser:
         self._primed_until = 0  # see prime()
         self._last_emit_ts: float | None = None
         self._stable_cache: list[Number] | None = None
+        #: every track's id in reading order (see :func:`_merge_order`)
+        self._order: list[int] = []
 
     def reset(self) -> None:
         """Forget everything (new source, reloaded config)."""
         self._tracks.clear()
+        self._order = []
         self._stable_cache = None
         self._published = ()
         self._primed_until = 0
@@ -154,7 +159,8 @@ class Stabiliser:
     def stable(self) -> list[Number]:
         """The current stable readings in reading order (may be empty)."""
         if self._stable_cache is None:
-            tracks = _reading_order([t for t in self._tracks if t.stable is not None])
+            by_id = {t.id: t for t in self._tracks}
+            tracks = [by_id[i] for i in self._order if i in by_id]
             self._stable_cache = [t.stable for t in tracks if t.stable is not None]
         return list(self._stable_cache)
 
@@ -173,6 +179,7 @@ class Stabiliser:
         self._stable_cache = None
         matched = self._match(numbers)
         seen: set[int] = set()
+        frame_order: list[int] = []
         for idx, number in enumerate(numbers):
             track = matched.get(idx)
             vote = number.value if number.confidence >= p.min_confidence else None
@@ -180,6 +187,7 @@ class Stabiliser:
                 track = _Track(id=next(self._ids), last=number, votes=deque(maxlen=p.window), born=self._frames)
                 self._tracks.append(track)
             track.last = number
+            track.drift = (0.0, 0.0)
             track.missing = 0
             track.votes.append(vote)
             if vote is not None:
@@ -187,6 +195,7 @@ class Stabiliser:
             if track.stable is not None and vote == track.stable.value:
                 track.stable = number  # same reading, fresher box and confidence
             seen.add(track.id)
+            frame_order.append(track.id)
 
         for track in self._tracks:
             if track.id not in seen:
@@ -203,6 +212,8 @@ class Stabiliser:
             keep = sorted(self._tracks, key=lambda t: (t.stable is None, t.missing, -t.born))[:MAX_TRACKS]
             kept = {t.id for t in keep}
             self._tracks = [t for t in self._tracks if t.id in kept]
+        alive = {t.id for t in self._tracks}
+        self._order = [i for i in _merge_order(self._order, frame_order) if i in alive]
 
         for track in list(self._tracks):
             in_window = set(track.votes)
@@ -240,6 +251,10 @@ class Stabiliser:
         stable = self.stable
         if not stable and self._frames < max(self.params.window, self._primed_until):
             return None
+        values = [n.value for n in stable]
+        if self._frames < self._primed_until and len(values) < len(self._published) and \
+                all(v in self._published for v in values):
+            return None  # restored readings not all confirmed again yet: not a partial set either
         self._published = tuple(n.value for n in stable)
         return stable
 
@@ -285,13 +300,16 @@ class Stabiliser:
         tracks = self._tracks
         cn, hn = _centres_heights(numbers)
         ct, ht = _centres_heights([t.last for t in tracks])
+        ct = ct + np.array([t.drift for t in tracks], np.float64)
         scale = np.maximum(np.maximum(hn[:, None], ht[None, :]), 1.0)
         step = cn[:, None, :] - ct[None, :, :]
         dist = np.hypot(step[..., 0], step[..., 1]) / scale
         shift = _page_shift(step, dist, scale, self.params.match_tolerance)
         if shift is not None:
             moved = np.hypot(step[..., 0] - shift[0], step[..., 1] - shift[1]) / scale
-            dist = np.minimum(dist, moved)
+            # With the page moving, moving with it is the likelier story: a number that lands on its
+            # neighbour's old place is as near that track as its own shifted one, up to reading jitter.
+            dist = np.minimum(dist + SHIFT_AGREE, moved)
         idx, tj = np.nonzero(dist <= self.params.match_tolerance)
         ids = np.array([t.id for t in tracks])
         order = np.lexsort((ids[tj], idx, dist[idx, tj]))
@@ -303,6 +321,10 @@ class Stabiliser:
                 continue
             out[i] = tracks[j]
             used.add(j)
+        if shift is not None:
+            for j, t in enumerate(tracks):
+                if j not in used:
+                    t.drift = (t.drift[0] + float(shift[0]), t.drift[1] + float(shift[1]))
         return out
 
     def _take_over_moved(self, track: _Track, value: str) -> None:
@@ -348,30 +370,16 @@ def _page_shift(step: np.ndarray, dist: np.ndarray, scale: np.ndarray, tolerance
     return np.median(steps[agree[best]], axis=0)
 
 
-def _reading_order(tracks: list[_Track]) -> list[_Track]:
-    """``tracks`` in reading order of their latest positions: lines top to bottom, each left to right.
-
-    Lines are cut as :func:`edge.numbers.group_lines` cuts a frame's digits, here one mark per number at
-    its centre; the page's tilt is the median slant of the numbers' own digits (cheaper than estimating it
-    from every digit again, which the reader has just done).
-    """
-    if len(tracks) < 2:
-        return list(tracks)
-    slants = []
-    for t in tracks:
-        digits = t.last.digits
-        if len(digits) >= 2:
-            (x0, y0), (x1, y1) = centre(digits[0].box), centre(digits[-1].box)
-            if x1 > x0:
-                slants.append(math.atan2(y1 - y0, x1 - x0))
-    limit = math.radians(NumbersParams().max_tilt_deg)
-    theta = float(np.clip(np.median(slants), -limit, limit)) if slants else 0.0
-    owner: dict[int, int] = {}
-    marks: list[Digit] = []
-    for k, t in enumerate(tracks):
-        (cx, cy), h = centre(t.last.box), digit_height(t.last)
-        mark = Digit(0, 1.0, (round(cx - h / 2), round(cy - h / 2), round(h), round(h)))
-        owner[id(mark)] = k
-        marks.append(mark)
-    ordered = [owner[id(m)] for line in group_lines(marks, theta=theta) for m in line]
-    return [tracks[k] for k in ordered]
+def _merge_order(previous: list[int], frame: list[int]) -> list[int]:
+    """Track ids in reading order: the frame's own order (the reader's, with the configured ``numbers:``
+    settings and the page's tilt), and each track the frame did not see right after the one it followed
+    in ``previous`` (first if it led), so one missed number leaves the others where they were."""
+    out = list(frame)
+    placed = set(out)
+    anchor: int | None = None
+    for tid in previous:
+        if tid not in placed:
+            out.insert(out.index(anchor) + 1 if anchor is not None else 0, tid)
+            placed.add(tid)
+        anchor = tid
+    return out
