@@ -103,6 +103,15 @@ def test_device_names_without_latin_letters_get_their_own_stable_node_ids() -> N
     assert slug("ÄÖ") == "ao"  # accented only: what is left of it in ASCII
 
 
+def test_a_pinned_node_id_is_used_for_topics_and_checked() -> None:
+    # An install from before non-Latin names got their own node id keeps "digits" by pinning it.
+    sink = MqttSink(MqttParams(host="127.0.0.1", port=1, device_name="Газ", node_id="digits"), start=False)
+    assert sink.node_id == "digits" and sink.status_topic == "digits/digits/status"
+    for bad in ("", "Kitchen", "a/b", "x" * 65):
+        with pytest.raises(ValueError, match="mqtt.node_id"):
+            MqttParams(host="127.0.0.1", node_id=bad)
+
+
 @needs_mosquitto
 def test_two_devices_named_without_latin_letters_do_not_throw_each_other_off(broker: Mosquitto,
                                                                             tmp_path: Path) -> None:

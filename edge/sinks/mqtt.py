@@ -110,6 +110,9 @@ class MqttParams:
     base_topic: str = "digits"
     #: shown in Home Assistant; None: the host name. Its slug is the node id in topics and entity ids.
     device_name: str | None = None
+    #: the node id itself ([a-z0-9_]), when it must not follow the name (two devices whose names slug
+    #: alike, or an install from before non-Latin names got their own); None: the slug of device_name
+    node_id: str | None = None
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
     qos: int = 1
@@ -141,6 +144,8 @@ class MqttParams:
             raise ValueError(f"mqtt.keepalive_s must be 5..65535, got {self.keepalive_s}")
         if not 0 <= self.numbers <= 100:
             raise ValueError(f"mqtt.numbers must be 0..100, got {self.numbers}")
+        if self.node_id is not None and not re.fullmatch(r"[a-z0-9_]{1,64}", self.node_id):
+            raise ValueError(f"mqtt.node_id must be 1-64 of a-z, 0-9 and _, got {self.node_id!r}")
         for name in ("base_topic", "discovery_prefix"):
             v = getattr(self, name).strip("/")
             if not v or any(c in v for c in "#+"):
@@ -211,7 +216,7 @@ class MqttSink(Sink):
             raise ValueError("mqtt: no broker host (give mqtt://HOST or mqtt.host)")
         self.params = params
         self.device_name = params.device_name or socket.gethostname()
-        self.node_id = slug(self.device_name)
+        self.node_id = params.node_id or slug(self.device_name)
         self.prefix = f"{params.base_topic}/{self.node_id}"
         self.status_topic = f"{self.prefix}/status"
         self.error_topic = f"{self.prefix}/error"
