@@ -79,3 +79,37 @@ def test_every_checkpoint_carries_its_summary_and_the_data_it_was_trained_on(tmp
     assert summary["data"]["train_digits"] == 120 and summary["data"]["val_digits"] == 30
     assert out.stat().st_size > 10_000
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@requires_tf
+@pytest.mark.desktop
+@pytest.mark.slow
+def test_sigterm_during_training_leaves_a_whole_checkpoint_and_exits_130(tmp_path):
+    import signal
+    import time
+    import zipfile
+
+    home, run = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    run.mkdir()
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(home)}
+    log = tmp_path / "log"
+    with log.open("w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "train", "--fixture", str(FIXTURE), "--epochs", "40", "--quiet",
+                              "--out", str(run / "d.keras")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 240
+            while "epoch 2:" not in log.read_text() and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert p.poll() is None, log.read_text()[-1000:]
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+    assert rc == 130, log.read_text()[-1000:]
+    assert "interrupted" in log.read_text() and "Traceback" not in log.read_text()
+    assert zipfile.is_zipfile(run / "d.keras")
+    summary = json.loads((run / "d.train.json").read_text())
+    assert summary["complete"] is False and summary["best_epoch"] >= 1
+    assert sorted(q.name for q in run.iterdir()) == ["d.keras", "d.train.json"]

@@ -438,5 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint at --out is whole", file=sys.stderr)
-        return 130
+        sys.stderr.flush()
+        sys.stdout.flush()
+        # Not a normal exit: TensorFlow's and the epoch builder's threads, torn down by the interpreter's
+        # shutdown mid-step, aborted the process now and then (exit 134) after the files were safe.
+        os._exit(130)
     return 0
