@@ -210,7 +210,7 @@ class Daemon:
     def _make_stabiliser(cfg: Config) -> Any:
         from edge.stabilise import Stabiliser
 
-        return Stabiliser(cfg.stabilise.to_params())
+        return Stabiliser(cfg.stabilise.to_params(), cfg.numbers.to_params())
 
     def _open_state(self, cfg: Config) -> None:
         from edge.state import StateStore

@@ -17,9 +17,10 @@ publishes whatever ``update`` returns.
   before matching, so a number is not paired with its neighbour's track.
 - If a number moves further than the tolerance (paper slid), its new track becomes stable while the old one
   is still missing: the new one takes the old one's place instead of publishing the number twice.
-- The stable set is published in the order of the latest frame (the reader's reading order, with the
-  configured ``numbers:`` settings and the page's tilt), each number missing from that frame kept after the
-  one it followed before, so a frame that missed one number cannot reorder the others.
+- The stable set is published in reading order of the stable numbers' latest positions, found as the
+  reader finds it (``edge.numbers``: the page's tilt from their digits, lines with the configured
+  ``numbers:`` settings), over the stable numbers only - a missed number (at its last place, moved with the
+  page) and a speck that never becomes stable cannot reorder the others.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from itertools import count
 
 import numpy as np
 
-from edge.types import Number
+from edge.numbers import NumbersParams, estimate_tilt, group_lines
+from edge.types import Digit, Number
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +136,10 @@ class _Track:
 class Stabiliser:
     """Feed ``update(numbers, ts)`` once per frame; it returns the stable set when it appears or changes."""
 
-    def __init__(self, params: StabiliseParams | None = None) -> None:
+    def __init__(self, params: StabiliseParams | None = None, numbers: NumbersParams | None = None) -> None:
         self.params = params or StabiliseParams()
+        #: how the reader groups digits into lines: the published order follows the same rules
+        self.numbers = numbers or NumbersParams()
         self._tracks: list[_Track] = []
         self._ids = count()
         self._frames = 0
@@ -143,13 +147,10 @@ class Stabiliser:
         self._primed_until = 0  # see prime()
         self._last_emit_ts: float | None = None
         self._stable_cache: list[Number] | None = None
-        #: every track's id in reading order (see :func:`_merge_order`)
-        self._order: list[int] = []
 
     def reset(self) -> None:
         """Forget everything (new source, reloaded config)."""
         self._tracks.clear()
-        self._order = []
         self._stable_cache = None
         self._published = ()
         self._primed_until = 0
@@ -159,8 +160,7 @@ class Stabiliser:
     def stable(self) -> list[Number]:
         """The current stable readings in reading order (may be empty)."""
         if self._stable_cache is None:
-            by_id = {t.id: t for t in self._tracks}
-            tracks = [by_id[i] for i in self._order if i in by_id]
+            tracks = _reading_order([t for t in self._tracks if t.stable is not None], self.numbers)
             self._stable_cache = [t.stable for t in tracks if t.stable is not None]
         return list(self._stable_cache)
 
@@ -179,7 +179,6 @@ class Stabiliser:
         self._stable_cache = None
         matched = self._match(numbers)
         seen: set[int] = set()
-        frame_order: list[int] = []
         for idx, number in enumerate(numbers):
             track = matched.get(idx)
             vote = number.value if number.confidence >= p.min_confidence else None
@@ -195,7 +194,6 @@ class Stabiliser:
             if track.stable is not None and vote == track.stable.value:
                 track.stable = number  # same reading, fresher box and confidence
             seen.add(track.id)
-            frame_order.append(track.id)
 
         for track in self._tracks:
             if track.id not in seen:
@@ -212,8 +210,6 @@ class Stabiliser:
             keep = sorted(self._tracks, key=lambda t: (t.stable is None, t.missing, -t.born))[:MAX_TRACKS]
             kept = {t.id for t in keep}
             self._tracks = [t for t in self._tracks if t.id in kept]
-        alive = {t.id for t in self._tracks}
-        self._order = [i for i in _merge_order(self._order, frame_order) if i in alive]
 
         for track in list(self._tracks):
             in_window = set(track.votes)
@@ -370,16 +366,22 @@ def _page_shift(step: np.ndarray, dist: np.ndarray, scale: np.ndarray, tolerance
     return np.median(steps[agree[best]], axis=0)
 
 
-def _merge_order(previous: list[int], frame: list[int]) -> list[int]:
-    """Track ids in reading order: the frame's own order (the reader's, with the configured ``numbers:``
-    settings and the page's tilt), and each track the frame did not see right after the one it followed
-    in ``previous`` (first if it led), so one missed number leaves the others where they were."""
-    out = list(frame)
-    placed = set(out)
-    anchor: int | None = None
-    for tid in previous:
-        if tid not in placed:
-            out.insert(out.index(anchor) + 1 if anchor is not None else 0, tid)
-            placed.add(tid)
-        anchor = tid
-    return out
+def _reading_order(tracks: list[_Track], p: NumbersParams) -> list[_Track]:
+    """``tracks`` in reading order of their latest positions (moved with the page while missed), as the
+    reader orders a frame: the tilt estimated from all their digits, lines grouped with ``p``, each track
+    placed where its first digit comes."""
+    if len(tracks) < 2:
+        return list(tracks)
+    owner: dict[int, int] = {}
+    digits: list[Digit] = []
+    for k, t in enumerate(tracks):
+        dx, dy = t.drift
+        for d in t.last.digits or (Digit(0, 1.0, t.last.box),):
+            x, y, w, h = d.box
+            mark = Digit(d.digit, d.confidence, (round(x + dx), round(y + dy), w, h))
+            owner[id(mark)] = k
+            digits.append(mark)
+    first: dict[int, int] = {}
+    for pos, mark in enumerate(m for line in group_lines(digits, p, estimate_tilt(digits, p)) for m in line):
+        first.setdefault(owner[id(mark)], pos)
+    return [tracks[k] for k in sorted(range(len(tracks)), key=lambda k: first[k])]

@@ -623,3 +623,13 @@ def test_a_camera_driver_that_never_returns_ends_the_run_so_the_service_restarts
     assert events[-1]["error"].startswith("camera stuck: no answer from its driver for ")
     # an existing config with a long read timeout stays valid (it was refused for a key it never wrote)
     assert load_config(_config(tmp_path, Path("x"), []), {("source", "read_timeout_s"): 90.0}).source.stall_s == 60.0
+
+
+def test_the_stabiliser_orders_lines_with_the_configured_numbers_settings(tmp_path: Path) -> None:
+    # The published order follows the reader's line rules; a numbers: setting the stabiliser did not get
+    # would order a stream differently from the same page read as an image.
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text("numbers:\n  line_gap: 1.0\n  max_tilt_deg: 30\n")
+    cfg = load_config(str(cfg_path))
+    stab = Daemon._make_stabiliser(cfg)
+    assert stab.numbers.line_gap == 1.0 and stab.numbers.max_tilt_deg == 30
