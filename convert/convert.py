@@ -17,7 +17,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -263,6 +263,14 @@ def _sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once, the temp files already removed: TensorFlow's threads, torn down by the interpreter's
+    shutdown in the middle of their work, now and then aborted the process (exit 134) instead."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
@@ -273,10 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, DataError) else 1
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} not written", file=sys.stderr)
-        return 130
+        _exit_now(130)
     except _Terminated:
         print(f"terminated: {args.out} not written", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        _exit_now(128 + signal.SIGTERM)
     acc = card["accuracy"]
     print(f"wrote {args.out} ({card['size_bytes']} bytes, {card['latency_us_per_digit']['value']} us/digit)")
     for name, r in acc.items():
