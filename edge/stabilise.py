@@ -147,11 +147,16 @@ class Stabiliser:
         self._primed_until = 0  # see prime()
         self._last_emit_ts: float | None = None
         self._stable_cache: list[Number] | None = None
+        #: the last reading order worked out, and what it was worked out from (ids, boxes, drifts): the change
+        #: gate repeats a read for many frames, and ordering costs several times the rest of an update
+        self._order_key: tuple = ()
+        self._order_ids: list[int] = []
 
     def reset(self) -> None:
         """Forget everything (new source, reloaded config)."""
         self._tracks.clear()
         self._stable_cache = None
+        self._order_key, self._order_ids = (), []
         self._published = ()
         self._primed_until = 0
         self._last_emit_ts = None
@@ -160,7 +165,12 @@ class Stabiliser:
     def stable(self) -> list[Number]:
         """The current stable readings in reading order (may be empty)."""
         if self._stable_cache is None:
-            tracks = _reading_order([t for t in self._tracks if t.stable is not None], self.numbers)
+            tracks = [t for t in self._tracks if t.stable is not None]
+            key = tuple((t.id, t.last.box, t.drift) for t in tracks)
+            if key != self._order_key:
+                self._order_key, self._order_ids = key, [t.id for t in _reading_order(tracks, self.numbers)]
+            by_id = {t.id: t for t in tracks}
+            tracks = [by_id[i] for i in self._order_ids]
             self._stable_cache = [t.stable for t in tracks if t.stable is not None]
         return list(self._stable_cache)
 
