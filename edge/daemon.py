@@ -96,6 +96,21 @@ def make_sinks(cfg: Config, start: bool = True) -> list[Any]:
     return sinks
 
 
+def tell_source(sinks: list[Any], source: Source | None) -> None:
+    """Tell the sinks what is read: the overlay writes a video for a stream, a folder of images for images.
+    It cannot tell from a frame's file name (capture reads .jpe, .gif, a name without an extension as images)."""
+    if source is None:
+        return
+    for sink in sinks:
+        set_source = getattr(sink, "set_source", None)
+        if set_source is None:
+            continue
+        try:
+            set_source(source.is_images)
+        except Exception:  # noqa: BLE001 - sinks must not take the daemon down
+            log.exception("sink %s failed to take the source", getattr(sink, "name", sink))
+
+
 def close_all(sinks: list[Any]) -> None:
     for sink in sinks:
         try:
@@ -180,6 +195,7 @@ class Daemon:
         except FatalError:
             self.source.close()
             raise
+        tell_source(self.sinks, self.source)
         self.stabiliser = None if self.source.is_images else self._make_stabiliser(cfg)
         self.gate = self._make_gate(cfg, self.reader, self.source)
         # A camera's readings persist; a video file is a replay, read the same every time it is read.
@@ -562,11 +578,13 @@ class Daemon:
             self.status.set_info(source.name, str(new.model.path), classifier.runtime, classifier.num_threads)
             if source.is_images:
                 log.warning("the new source %s is a set of images; the run ends after them", source.name)
+            tell_source(self.sinks, source)  # the kept sinks; new ones are told below
         if sinks is not self.sinks:
             close_all(self.sinks)
             self.sinks = sinks
             self._failures_seen = 0
             self._raised = {}
+            tell_source(sinks, self.source)
             for sink in sinks:
                 try:
                     sink.start()

@@ -451,6 +451,54 @@ def test_overlay_mode_can_be_forced(tmp_path: Path) -> None:
     cap.release()
 
 
+def _daemon_config(tmp_path: Path, source: Path, outputs: list[str]) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"source:\n  spec: {json.dumps(str(source))}\nmodel:\n  path: {ROOT / 'models' / 'digits_int8.tflite'}\n"
+                   f"  num_threads: 1\nsinks:\n  outputs: {json.dumps(outputs)}\nservice:\n  persist_state: false\n")
+    return cfg
+
+
+@pytest.mark.parametrize("which", ["folder", "one file"])
+def test_overlay_follows_the_source_capture_opened_not_the_file_name(tmp_path: Path, which: str) -> None:
+    # The overlay guessed the mode from the first frame's extension with a shorter list than capture's and
+    # cut the name at "?": a folder starting with a .jpe, a name without an extension or "what?.jpg" became
+    # one video of all the pages.
+    from edge.config import load_config
+    from edge.daemon import Daemon
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    page = cv2.imread(str(ROOT / "samples" / "page_clean.jpg"))
+    for name, ext in (("a.jpe", ".jpg"), ("b", ".png"), ("what?.jpg", ".jpg")):
+        (pages / name).write_bytes(cv2.imencode(ext, page)[1].tobytes())
+    out = tmp_path / "annotated"
+    source = pages if which == "folder" else pages / "a.jpe"
+    assert Daemon(load_config(_daemon_config(tmp_path, source, [f"overlay:{out}"]))).run() == 0
+    assert not (tmp_path / "annotated.mp4").exists()
+    expected = ["000000_a.jpg", "000001_b.jpg", "000002_what_.jpg"] if which == "folder" else ["000000_a.jpg"]
+    assert sorted(f.name for f in out.iterdir()) == expected
+    for f in out.iterdir():
+        assert cv2.imread(str(f)).shape == page.shape
+
+
+def test_overlay_told_the_source_kind_by_the_caller(tmp_path: Path) -> None:
+    # What the daemon says wins over the name: images from names that look like nothing, a stream whose
+    # frames carry an image-like name.
+    pics = OverlaySink(str(tmp_path / "pics"))
+    pics.set_source(True)
+    vid = OverlaySink(str(tmp_path / "vid"))
+    vid.set_source(False)
+    for i, name in enumerate(["scan.jpe", "what?.jpg", "noext", "x.avif"]):
+        pics.on_frame(Frame(frame_image(i), f"/in/{name}", i, float(i)), result_for(i))
+        vid.on_frame(Frame(frame_image(i), "still.jpg", i, float(i)), result_for(i))
+    pics.close()
+    vid.close()
+    assert sorted(f.name for f in (tmp_path / "pics").iterdir()) == [
+        "000000_scan.jpg", "000001_what_.jpg", "000002_noext.jpg", "000003_x.jpg"]
+    assert _frames_in(tmp_path / "vid.mp4") == 4
+    assert pics.failures == vid.failures == 0
+
+
 # ------------------------------------------------------------------------------------------------ window
 
 

@@ -4,8 +4,10 @@ Stream sources (camera, video file, RTSP) give a video at PATH through ``cv2.Vid
 frame, so the video shows what the daemon saw), in segments of ``overlay_segment_s`` seconds of video rotated
 like log files (PATH, then PATH.1.mp4 .. PATH.N.mp4, newest first): an MP4 gets its index only when it is
 closed, so one file for a months-long run would grow without end and be lost whole to a crash. Image
-sources (a file, a folder, a glob) give a folder PATH with one annotated JPEG per input. ``SinkOptions.overlay_mode`` forces either; "auto" looks at the first
-frame: a source that names an image file means image mode.
+sources (a file, a folder, a glob) give a folder PATH with one annotated JPEG per input. ``SinkOptions.overlay_mode``
+forces either; "auto" follows the source the daemon reads (``set_source``), which knows what it opened: a guess from
+a frame's file name went wrong for names capture reads as images but the guess did not (``.jpe``, ``.gif``, no
+extension, ``what?.jpg``) and put a folder of pages into one video.
 """
 
 from __future__ import annotations
@@ -24,17 +26,23 @@ from edge.types import Frame, FrameResult, Number
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".jp2"}
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".m4v"}
 
 
 def is_image_source(source: str) -> bool:
-    return Path(source.split("?")[0]).suffix.lower() in IMAGE_EXTS
+    """Whether a frame's ``source`` names still images, for a caller that never said (``set_source``).
+
+    Asks capture, which opens the sources: its own extension list, a file's header, a glob."""
+    from edge.capture import classify_spec
+
+    return classify_spec(source) == "images"
 
 
-def choose_mode(mode: str, source: str) -> str:
+def choose_mode(mode: str, source: str, source_is_images: bool | None = None) -> str:
     if mode in ("video", "images"):
         return mode
+    if source_is_images is not None:
+        return "images" if source_is_images else "video"
     return "images" if is_image_source(source) else "video"
 
 
@@ -61,6 +69,19 @@ class OverlaySink(DrawingSink):
         self._fps = FpsMeter()
         self._closed = False
         self._failing = False
+        #: set by the daemon from the source it opened; None = guess from the first frame's name
+        self.source_is_images: bool | None = None
+
+    def set_source(self, is_images: bool) -> None:
+        """The daemon says what it reads (again after a reload changed the source): decides "auto" mode."""
+        self.source_is_images = bool(is_images)
+        if self.opts.overlay_mode != "auto" or self.mode is None:
+            return
+        mode = "images" if is_images else "video"
+        if mode != self.mode:
+            if self._writer is not None:
+                self._rotate()
+            self.mode = None  # decided (and logged) again at the next frame
 
     @property
     def video_path(self) -> Path:
@@ -101,7 +122,7 @@ class OverlaySink(DrawingSink):
             return
         self._pending = None
         if self.mode is None:
-            self.mode = choose_mode(self.opts.overlay_mode, frame.source)
+            self.mode = choose_mode(self.opts.overlay_mode, frame.source, self.source_is_images)
             log.info("overlay: writing %s to %s", "a video" if self.mode == "video" else "annotated images",
                      self.video_path if self.mode == "video" else self.path)
         measured = self._fps.tick(frame.mono)
