@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -307,6 +308,78 @@ def test_dev_full_never_raises() -> None:
     assert w.write(b"y\n") is False
     assert w.failures >= 2
     w.close()
+
+
+@pytest.fixture
+def video_fs(tmp_path: Path):
+    """A real 6 MB tmpfs: room for a few hundred KB of overlay video beyond the sink's safety margins."""
+    mnt = tmp_path / "vmnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def noise(i: int) -> np.ndarray:
+    """Incompressible frames (~28 KB each as mp4v): the disk fills in a few dozen."""
+    return np.random.default_rng(i).integers(0, 255, (240, 320, 3), np.uint8)
+
+
+def test_overlay_video_on_a_disk_filled_at_once(video_fs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # VideoWriter.write reports nothing: every frame counted as written, no failure, no log, and the segment,
+    # its index never written, was unplayable - the frames from before the disk filled too.
+    path = video_fs / "out.mp4"
+    sink = OverlaySink(str(path), SinkOptions(overlay_mode="video", overlay_segment_s=60.0))
+    n = 0
+
+    def frames(k: int) -> None:
+        nonlocal n
+        for _ in range(k):
+            sink.on_frame(Frame(noise(n), "/dev/video0", n, float(n), mono=float(n) / 10), result_for(n))
+            n += 1
+
+    with caplog.at_level("ERROR", logger="edge.sinks.overlay"):
+        frames(5)
+        filler = fill(video_fs)
+        frames(10)
+        assert sink.failures == 10 and sink.written == 5
+        filler.unlink()
+        frames(10)
+        # once for the outage, not once per frame
+        assert len(caplog.records) == 1 and "disk full" in caplog.records[0].getMessage()
+        assert sink.written == 15 and sink.failures == 10
+        filler = fill(video_fs)  # a second outage later in the run is logged again
+        frames(3)
+        filler.unlink()
+        frames(4)
+        assert len(caplog.records) == 2
+    sink.close()
+    assert sink.written == 19 and sink.failures == 13
+    # each outage closed its segment while there was room for its index: every frame written plays back
+    assert [_frames_in(video_fs / n) for n in ("out.mp4", "out.1.mp4", "out.2.mp4")] == [4, 10, 5]
+    assert sorted(p.name for p in video_fs.iterdir()) == ["out.1.mp4", "out.2.mp4", "out.mp4"]  # no reserve
+
+
+def test_overlay_video_that_fills_the_disk_itself(video_fs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The overlay is what fills a disk most often (~1 GB a day): the segment is closed before the disk is full.
+    path = video_fs / "out.mp4"
+    sink = OverlaySink(str(path), SinkOptions(overlay_mode="video", overlay_segment_s=0))
+    with caplog.at_level("ERROR", logger="edge.sinks.overlay"):
+        for i in range(300):  # ~8 MB of video for 6 MB
+            sink.on_frame(Frame(noise(i), "/dev/video0", i, float(i), mono=i / 10), result_for(i))
+        assert sink.failures > 0 and sink.written + sink.failures == 300
+        assert len(caplog.records) == 1
+        written = sink.written
+        shutil.move(video_fs / "out.1.mp4", video_fs.parent / "moved.mp4")  # the operator makes room
+        for i in range(6):
+            sink.on_frame(Frame(noise(i), "/dev/video0", 300 + i, 300.0 + i, mono=30 + i / 10), result_for(i))
+    sink.close()
+    assert _frames_in(video_fs.parent / "moved.mp4") == written
+    assert _frames_in(path) == 6 and sink.written == written + 6
 
 
 # ------------------------------------------------------------------------------------------------ overlay:

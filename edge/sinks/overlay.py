@@ -8,10 +8,18 @@ sources (a file, a folder, a glob) give a folder PATH with one annotated JPEG pe
 forces either; "auto" follows the source the daemon reads (``set_source``), which knows what it opened: a guess from
 a frame's file name went wrong for names capture reads as images but the guess did not (``.jpe``, ``.gif``, no
 extension, ``what?.jpg``) and put a folder of pages into one video.
+
+A full disk: ``cv2.VideoWriter.write`` reports nothing, and an MP4 whose index (written at close) did not fit is
+unplayable, frames from before the disk filled included. So free space is checked before every frame; below a
+margin the segment is closed early, frames are dropped (counted, logged once per outage) and a new segment begins
+when space returns. A small reserve file next to the video is given up to close the segment when something else
+filled the disk at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import re
@@ -27,6 +35,14 @@ from edge.types import Frame, FrameResult, Number
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".m4v"}
+
+
+#: never let free space drop below this while a segment is open (its index and FFmpeg's buffer must still fit)
+MIN_FREE_BYTES = 1 << 20
+#: what the reserve file holds back for closing a segment: FFmpeg's unwritten buffer (256 KiB) and the index
+RESERVE_BYTES = 1 << 20
+#: the index grows by about this much per frame (sample size, chunk offset, time entries), with room to spare
+INDEX_BYTES_PER_FRAME = 32
 
 
 def is_image_source(source: str) -> bool:
@@ -71,6 +87,8 @@ class OverlaySink(DrawingSink):
         self._failing = False
         #: set by the daemon from the source it opened; None = guess from the first frame's name
         self.source_is_images: bool | None = None
+        self._low_space = False  # frames are being dropped for want of space
+        self._reserved = False  # a reserve file was made (and is removed at close)
 
     def set_source(self, is_images: bool) -> None:
         """The daemon says what it reads (again after a reload changed the source): decides "auto" mode."""
@@ -149,15 +167,89 @@ class OverlaySink(DrawingSink):
                 raise OSError(f"cannot encode {target.name}")
             tmp = target.with_name(target.name + ".tmp")
             # Write then rename: a reader (or a crash) never sees half an image.
-            tmp.write_bytes(buf.tobytes())
-            os.replace(tmp, target)
+            try:
+                tmp.write_bytes(buf.tobytes())
+                os.replace(tmp, target)
+            except OSError:
+                tmp.unlink(missing_ok=True)  # half an image on a full disk holds space the next one needs
+                raise
         except OSError as exc:
             self._trouble("cannot write %s: %s", target, exc.strerror or exc)
             return
         self._failing = False
         self.written += 1
 
+    @property
+    def reserve_path(self) -> Path:
+        v = self.video_path
+        return v.with_name(f".{v.name}.reserve")
+
+    def _reserve_size(self) -> int:
+        frames = self._segment_frames() or max(self._segment_written, 6000)
+        return RESERVE_BYTES + INDEX_BYTES_PER_FRAME * frames
+
+    def _free_bytes(self) -> int | None:
+        try:
+            st = os.statvfs(self.video_path.parent)
+        except OSError:
+            return None  # no folder yet: opening the writer says what is wrong
+        return st.f_bavail * st.f_frsize
+
+    def _margin(self) -> int:
+        """Free space below which the open segment is closed: a few frames of it, at least MIN_FREE_BYTES."""
+        per_frame = 0
+        if self._writer is not None and self._segment_written:
+            with contextlib.suppress(OSError):
+                per_frame = self.video_path.stat().st_size // self._segment_written
+        return max(MIN_FREE_BYTES, 4 * per_frame)
+
+    def _make_reserve(self) -> OSError | None:
+        """Hold back the space to close a segment, in case something else fills the disk between two frames."""
+        size = self._reserve_size()
+        path = self.reserve_path
+        with contextlib.suppress(OSError):
+            if path.stat().st_size >= size:
+                return None
+        try:
+            self._reserved = True
+            with open(path, "wb") as f:
+                # Written, not sparse (truncate): the blocks must really be taken now.
+                chunk = b"\0" * (1 << 16)
+                for _ in range(0, size, len(chunk)):
+                    f.write(chunk)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            return exc
+        return None
+
+    def _drop_reserve(self) -> None:
+        with contextlib.suppress(OSError):
+            self.reserve_path.unlink(missing_ok=True)
+
+    def _out_of_space(self, free: int) -> None:
+        """Close the open segment while its index still fits, drop this frame and count it."""
+        closed = self._writer is not None
+        if closed:
+            if free < self._reserve_size():
+                self._drop_reserve()  # filled at once by something else: the reserve makes room to close
+            self._rotate()
+        self._low_space = True
+        self._trouble("disk full: %s has %d KiB free; %sframes are dropped until space returns",
+                      self.video_path.parent, free // 1024,
+                      "the video segment is closed early (kept whole) and " if closed else "")
+
     def _write_video(self, img: np.ndarray) -> None:
+        # VideoWriter.write reports nothing on a full disk, and the MP4 whose index does not fit at close is
+        # lost whole: look before each frame instead.
+        free = self._free_bytes()
+        if free is not None:
+            margin = self._margin()
+            # Resuming needs room for the reserve and a new segment's start, so it does not flap at the margin.
+            needed = margin + self._reserve_size() + MIN_FREE_BYTES if self._low_space else margin
+            if free < needed:
+                self._out_of_space(free)
+                return
         if self._writer is None:
             h, w = img.shape[:2]
             target = self.video_path
@@ -165,6 +257,13 @@ class OverlaySink(DrawingSink):
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 self._trouble("cannot create %s: %s", target.parent, exc.strerror or exc)
+                return
+            exc = self._make_reserve()
+            if exc is not None:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    self._out_of_space(self._free_bytes() or 0)
+                else:
+                    self._trouble("cannot write %s: %s", self.reserve_path, exc.strerror or exc)
                 return
             if self.written == 0 and self._segment_frames() and target.exists():
                 # The previous run's last segment (a restart, a reload): kept as PATH.1.mp4, not overwritten.
@@ -180,6 +279,7 @@ class OverlaySink(DrawingSink):
             # A video has one size; a camera that changes resolution mid-run is scaled to the first one.
             img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(img)
+        self._failing = self._low_space = False  # the next outage is logged again
         self.written += 1
         self._segment_written += 1
         if self._segment_written >= (self._segment_frames() or float("inf")):
@@ -194,3 +294,5 @@ class OverlaySink(DrawingSink):
             self._writer.release()
             self._writer = None
             log.info("overlay: %d frame(s) written to %s", self.written, self.video_path)
+        if self._reserved:
+            self._drop_reserve()
