@@ -191,6 +191,10 @@ class ImageSource(Source):
             yield Frame(image=img, source=path, index=i, ts=ts, error=err, mono=mono)
 
 
+#: Undecodable frames in a row a video file may have before the rest of it is given up (with an error).
+MAX_BAD_VIDEO_FRAMES = 300
+
+
 class VideoFileSource(Source):
     """Every frame of a video file, in order.
 
@@ -208,6 +212,8 @@ class VideoFileSource(Source):
         self.loop = loop
         self.realtime = realtime
         self.loops = 0
+        #: frames that could not be decoded and were passed over (a damaged stretch of the file)
+        self.skipped = 0
         self._cap = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -221,6 +227,15 @@ class VideoFileSource(Source):
         log.info("video %s: %dx%d, %.1f fps, %d frames%s%s", path, w, h, self.fps,
                  int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), ", looping" if loop else "",
                  ", paced in real time" if realtime else "")
+
+    def _frames_left(self) -> int:
+        """Frames the container says are still to come (0 when it does not say)."""
+        if self._cap is None:
+            return 0
+        total = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES))
+        # The position stops one short of the count at the end of some files: that is the end too.
+        return max(0, total - 1 - pos) if total > 0 else 0
 
     def _rewind(self) -> bool:
         """Back to the first frame; reopening is the fallback for containers that cannot seek."""
@@ -237,14 +252,31 @@ class VideoFileSource(Source):
         period = 1.0 / self.fps if self.realtime and self.fps > 0 else 0.0
         next_due = time.monotonic()
         in_this_pass = 0
+        bad = 0
         while self._cap is not None:
             ok, img = self._cap.read()
             if not ok or img is None:
+                if self._frames_left() and bad < MAX_BAD_VIDEO_FRAMES:
+                    # A damaged stretch, not the end: the decoder moves past a frame it cannot decode, and
+                    # the rest of the file is still there (stopping here lost every later reading).
+                    if bad == 0:
+                        log.warning("%s: frame %d cannot be decoded, skipping the damaged stretch", self.path,
+                                    int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)))
+                    bad += 1
+                    self.skipped += 1
+                    continue
+                if bad and self._frames_left():
+                    self.failed = True
+                    yield Frame(image=None, source=self.name, index=index, ts=time.time(),
+                                error=f"video damaged: {bad} frames in a row cannot be decoded, "
+                                      f"{self._frames_left()} frames not read")
+                    return
                 if not self.loop or in_this_pass == 0 or not self._rewind():
                     return
                 self.loops += 1
                 in_this_pass = 0
                 continue
+            bad = 0
             in_this_pass += 1
             if period:
                 # Sleep in idle_timeout slices so the caller's loop still turns (signals, watchdog).
@@ -340,6 +372,11 @@ class LiveSource(Source):
         with self._cond:
             if error:
                 self._errors.append(frame)
+                if self._slot is not None:
+                    # Taken before the outage: handed out after the error it would "answer" it, and a
+                    # camera that is gone would look fine (the error flag cleared by an old reading).
+                    self._slot = None
+                    self.dropped += 1
             else:
                 if self._slot is not None:
                     self.dropped += 1

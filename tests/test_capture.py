@@ -27,6 +27,7 @@ from edge.capture import (
     read_image,
 )
 from edge.config import SourceConfig
+from tests.conftest import ROOT
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -327,6 +328,47 @@ def test_a_device_that_opens_but_gives_no_frames_is_one_outage_with_a_growing_ba
     assert gaps[-1] >= 0.4 + 0.2 and gaps[-1] > gaps[0] + 0.3
     assert faulty_opens <= 8
     assert good == 3 and cam.reconnects == 1
+
+
+def test_no_frame_from_before_an_outage_is_handed_out_after_its_error() -> None:
+    # The grabber's last frame waited in the slot while the error was posted; handed out after the error,
+    # it "answered" the outage (the daemon said the reading again and the error flag cleared) although the
+    # camera was gone. A consumer slower than the grabber's failure detection always saw it.
+    cam = _Camera(_cfg(reconnect_min_s=5.0, reconnect_max_s=5.0))
+    cam.working.set()
+    seen: list[str] = []
+    deadline = time.monotonic() + 10.0
+    try:
+        for frame in cam.frames(idle_timeout=0.05):
+            if time.monotonic() > deadline or (frame is None and "error" in seen and len(seen) > 3):
+                break
+            if frame is None:
+                continue
+            seen.append("error" if frame.error else "frame")
+            if len(seen) == 3:
+                cam.working.clear()  # unplugged: every read fails from now on
+                time.sleep(1.0)  # a slow read (a Pi on a busy frame) while the grabber notices
+    finally:
+        cam.close()
+    assert seen[:3] == ["frame"] * 3 and seen[3:] == ["error"], seen
+    assert cam.dropped >= 1
+
+
+def test_a_damaged_stretch_in_a_video_file_is_passed_over_not_taken_for_its_end(tmp_path: Path) -> None:
+    # A few kB of garbage a third of the way in: the decoder fails on one frame and goes on; the source
+    # stopped there and the run ended with exit 0, two thirds of the file (and its readings) unread.
+    data = bytearray((ROOT / "samples" / "sample.mp4").read_bytes())
+    at = int(len(data) * 0.3)
+    data[at:at + 4096] = bytes(4096)
+    video = tmp_path / "damaged.mp4"
+    video.write_bytes(bytes(data))
+    whole = VideoFileSource(str(ROOT / "samples" / "sample.mp4"), 40_000_000)
+    n_whole = sum(1 for _ in whole.frames())
+    src = VideoFileSource(str(video), 40_000_000)
+    frames = list(src.frames())
+    assert all(f.error is None for f in frames) and not src.failed
+    assert src.skipped >= 1 and len(frames) + src.skipped >= n_whole - 1
+    assert len(frames) > 0.9 * n_whole
 
 
 def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pytest.LogCaptureFixture) -> None:
