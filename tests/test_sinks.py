@@ -246,17 +246,21 @@ def test_csv_rotated_files_each_have_a_header(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ disk full
 
 
-@pytest.fixture
-def tiny_fs(tmp_path: Path):
-    mnt = tmp_path / "mnt"
+def _small_tmpfs(mnt: Path, size: str):
+    """A real tmpfs of ``size`` at ``mnt`` for the test's length (skipped where mounting is not allowed)."""
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
     try:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path):
+    yield from _small_tmpfs(tmp_path / "mnt", "64k")
 
 
 def fill(mnt: Path) -> Path:
@@ -313,15 +317,7 @@ def test_dev_full_never_raises() -> None:
 @pytest.fixture
 def video_fs(tmp_path: Path):
     """A real 6 MB tmpfs: room for a few hundred KB of overlay video beyond the sink's safety margins."""
-    mnt = tmp_path / "vmnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from _small_tmpfs(tmp_path / "vmnt", "6m")
 
 
 def noise(i: int) -> np.ndarray:
