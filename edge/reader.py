@@ -282,6 +282,39 @@ class Reader:
         ink = crop.ink[r0:r1, a:b] * keep
         return _Piece(ci, (a, b), crop.to_source((a, r0, b - a, r1 - r0), shape), ink)
 
+    def merge_piece(self, seg: Segmentation, a: int, b: int) -> _Piece:
+        """Neighbouring candidates ``a`` and ``b`` read as one (a digit written in two strokes)."""
+        ca, cb = seg.candidates[a], seg.candidates[b]
+        x0, y0 = min(ca.box[0], cb.box[0]), min(ca.box[1], cb.box[1])
+        x1 = max(ca.box[0] + ca.box[2], cb.box[0] + cb.box[2])
+        y1 = max(ca.box[1] + ca.box[3], cb.box[1] + cb.box[3])
+        both = Candidate((x0, y0, x1 - x0, y1 - y0), ca.labels + cb.labels)
+        return _Piece(-1, (a, b), seg.to_source(both.box), self._crop(seg, both).ink)
+
+    def split_pieces(self, seg: Segmentation, ci: int, crop: CropInk) -> tuple[list[int], int, list[_Piece]]:
+        """Candidate ``ci`` cut for touching digits: its cut columns (ends included), its ink height, and a
+        piece for every span between two cuts narrow enough to be one digit (not the whole, which the
+        first stage reads)."""
+        p = self.params
+        rows = np.nonzero(crop.own.any(axis=1))[0]
+        h = int(rows[-1] - rows[0] + 1) if rows.size else crop.own.shape[0]
+        # Evenly spaced cuts only across components as tall as the frame's digits: the fragments of a desk's
+        # grain or of a shadow's edge, sliced finely, read as rows of 1s.
+        grid = seg.candidates[ci].box[3] >= MIN_HEIGHT_FOR_GRID * seg.typical_height
+        cuts = [0, *cut_points(crop.own, h, p, grid), crop.own.shape[1]]
+        pieces: list[_Piece] = []
+        for i in range(len(cuts) - 1):
+            for j in range(i + 1, len(cuts)):
+                if (i, j) == (0, len(cuts) - 1):
+                    continue
+                if cuts[j] - cuts[i] > p.max_digit_aspect * h:
+                    break
+                piece = self._piece(ci, crop, cuts[i], cuts[j], seg.source_shape)
+                if piece is not None:
+                    piece.span = (i, j)
+                    pieces.append(piece)
+        return cuts, h, pieces
+
     def _normalise(self, inks: list[np.ndarray]) -> np.ndarray:
         if not inks:
             return np.zeros((0, 28, 28), np.uint8)
@@ -304,7 +337,6 @@ class Reader:
 
         # Stage 1: every candidate whole.
         t = time.perf_counter()
-        shape = seg.source_shape
         crops = [self._crop(seg, c) for c in seg.candidates]
         batch = self._normalise([c.ink for c in crops])
         timings["normalise"] += (time.perf_counter() - t) * 1e3
@@ -332,32 +364,11 @@ class Reader:
             pieces: list[_Piece] = []
             layouts: dict[int, list[int]] = {}
             heights: dict[int, int] = {}
-            for a, b in pairs:
-                ca, cb = seg.candidates[a], seg.candidates[b]
-                x0, y0 = min(ca.box[0], cb.box[0]), min(ca.box[1], cb.box[1])
-                x1 = max(ca.box[0] + ca.box[2], cb.box[0] + cb.box[2])
-                y1 = max(ca.box[1] + ca.box[3], cb.box[1] + cb.box[3])
-                both = Candidate((x0, y0, x1 - x0, y1 - y0), ca.labels + cb.labels)
-                pieces.append(_Piece(-1, (a, b), seg.to_source(both.box), self._crop(seg, both).ink))
+            pieces.extend(self.merge_piece(seg, a, b) for a, b in pairs)
             for ci in search:
-                crop = crops[ci]
-                rows = np.nonzero(crop.own.any(axis=1))[0]
-                h = int(rows[-1] - rows[0] + 1) if rows.size else crop.own.shape[0]
-                # Evenly spaced cuts only across components as tall as the frame's digits: the fragments
-                # of a desk's grain or of a shadow's edge, sliced finely, read as rows of 1s.
-                grid = seg.candidates[ci].box[3] >= MIN_HEIGHT_FOR_GRID * seg.typical_height
-                cuts = [0, *cut_points(crop.own, h, p, grid), crop.own.shape[1]]
+                cuts, h, found = self.split_pieces(seg, ci, crops[ci])
                 layouts[ci], heights[ci] = cuts, max(h, 1)
-                for i in range(len(cuts) - 1):
-                    for j in range(i + 1, len(cuts)):
-                        if (i, j) == (0, len(cuts) - 1):
-                            continue  # the whole component was read in stage 1
-                        if cuts[j] - cuts[i] > p.max_digit_aspect * h:
-                            break
-                        piece = self._piece(ci, crop, cuts[i], cuts[j], shape)
-                        if piece is not None:
-                            piece.span = (i, j)
-                            pieces.append(piece)
+                pieces.extend(found)
                 if len(pieces) > p.max_crops:
                     timings["normalise"] += (time.perf_counter() - t) * 1e3
                     return FrameResult(numbers=[], timings=timings, cluttered=True)

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.cli import OneLineParser
-from edge.reader import MIN_HEIGHT_FOR_GRID, Reader, ReaderParams, cut_points, merge_pairs
-from edge.segment import Candidate, segment
+from edge.reader import Reader, ReaderParams, merge_pairs
+from edge.segment import segment
 
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT
@@ -72,39 +72,16 @@ def scene_crops(image: np.ndarray, truth: list[tuple[int, tuple[int, int, int, i
     seg = segment(image, reader.segment_params)
     if seg.cluttered:
         return [], []
-    shape = seg.source_shape
-    inks: list[np.ndarray] = []
-    boxes: list[tuple[int, int, int, int]] = []
     crops = [reader._crop(seg, c) for c in seg.candidates]
-    for c, crop in zip(seg.candidates, crops, strict=True):
-        inks.append(crop.ink)
-        boxes.append(seg.to_source(c.box))
-    for a, b in merge_pairs([c.box for c in seg.candidates], set(), p):
-        ca, cb = seg.candidates[a], seg.candidates[b]
-        x0, y0 = min(ca.box[0], cb.box[0]), min(ca.box[1], cb.box[1])
-        x1 = max(ca.box[0] + ca.box[2], cb.box[0] + cb.box[2])
-        y1 = max(ca.box[1] + ca.box[3], cb.box[1] + cb.box[3])
-        both = Candidate((x0, y0, x1 - x0, y1 - y0), ca.labels + cb.labels)
-        inks.append(reader._crop(seg, both).ink)
-        boxes.append(seg.to_source(both.box))
+    inks = [crop.ink for crop in crops]
+    boxes = [seg.to_source(c.box) for c in seg.candidates]
+    pieces = [reader.merge_piece(seg, a, b) for a, b in merge_pairs([c.box for c in seg.candidates], set(), p)]
     for ci, (c, crop) in enumerate(zip(seg.candidates, crops, strict=True)):
         _, _, w, h = c.box
-        if w / max(h, 1) <= p.min_split_aspect:
-            continue
-        rows = np.nonzero(crop.own.any(axis=1))[0]
-        hh = int(rows[-1] - rows[0] + 1) if rows.size else crop.own.shape[0]
-        grid = c.box[3] >= MIN_HEIGHT_FOR_GRID * seg.typical_height
-        cuts = [0, *cut_points(crop.own, hh, p, grid), crop.own.shape[1]]
-        for i in range(len(cuts) - 1):
-            for j in range(i + 1, len(cuts)):
-                if (i, j) == (0, len(cuts) - 1):
-                    continue
-                if cuts[j] - cuts[i] > p.max_digit_aspect * hh:
-                    break
-                piece = Reader._piece(ci, crop, cuts[i], cuts[j], shape)
-                if piece is not None:
-                    inks.append(piece.ink)
-                    boxes.append(piece.box)
+        if w / max(h, 1) > p.min_split_aspect:
+            pieces.extend(reader.split_pieces(seg, ci, crop)[2])
+    inks += [pc.ink for pc in pieces]
+    boxes += [pc.box for pc in pieces]
     out, labels = [], []
     keep = [(ink, label_for(box, truth)) for ink, box in zip(inks, boxes, strict=True)]
     keep = [(ink, lab) for ink, lab in keep if lab is not None]
