@@ -21,10 +21,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from edge.cli import OneLineParser
+from edge.cli import OneLineParser, file_in_the_way
 from edge.host import cpu_description
-from train.data import MD5, DataError, load_mnist
-from train.evaluate import load_fixture, load_keras_model
+from train.data import MD5, DataError, load_fixture, load_mnist
+from train.evaluate import load_keras_model
 from train.realdata import RealDataError, available_sets, load_set
 
 from .verify import VerifyError, check_format, float_predict, int8_predict, latency_us_per_digit, scores
@@ -73,11 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out = Path(args.out)
     if out.is_dir():
         p.error(f"--out {args.out}: is a folder (give the .tflite file to write)")
-    for part in (out.parent, *out.parent.parents):
-        if part.exists():
-            if not part.is_dir():
-                p.error(f"--out {args.out}: cannot be created: {part} is a file")
-            break
+    if why := file_in_the_way(out.parent):
+        p.error(f"--out {args.out}: {why}")
     return args
 
 
@@ -227,7 +224,6 @@ def _verify_and_describe(args: argparse.Namespace, model: Any, tmp: Path, flat: 
         results[name] = {"float": scores(float_predict(model, x), y), "int8": scores(int8_predict(tmp, x), y)}
     step("timing int8 inference (1 thread, batches of 32)")
     us = latency_us_per_digit(tmp)
-    trained = dict(trained)
     training = {**describe_training_data(trained), **{key: v for key, v in trained.items() if key != "data"}}
     return {
         "name": "digits_int8",

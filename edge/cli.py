@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 from edge import __version__
@@ -30,6 +31,15 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage dump: the user sees what is wrong at once.
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def file_in_the_way(folder: Path) -> str | None:
+    """Why ``folder`` cannot be made (None when nothing is in the way): the nearest part of it that exists is
+    a file. Checked by the commands before their long work, not when they come to write."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            return None if part.is_dir() else f"cannot be created: {part} is a file"
+    return None
 
 
 def _positive_int(text: str) -> int:

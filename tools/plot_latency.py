@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from edge import bench  # noqa: E402
-from edge.cli import OneLineParser  # noqa: E402
+from edge.cli import OneLineParser, file_in_the_way  # noqa: E402
 from edge.host import cpu_description  # noqa: E402
 
 log = logging.getLogger("plot_latency")
@@ -226,13 +226,11 @@ def _output_problem(path: Path) -> str | None:
     """Why ``path`` cannot be written (None when it looks writable): checked before the measuring."""
     if path.is_dir():
         return "is a folder"
-    for part in path.parents:
-        if part.exists():
-            if not part.is_dir():
-                return f"cannot be created: {part} is a file"
-            if not os.access(part, os.W_OK):
-                return f"cannot be created: {part} is not writable"
-            return None
+    if why := file_in_the_way(path.parent):
+        return why
+    existing = next((part for part in path.parents if part.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK):
+        return f"cannot be created: {existing} is not writable"
     return None
 
 

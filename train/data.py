@@ -19,6 +19,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -150,6 +151,24 @@ def load_mnist(data_dir: str | Path | None = None, split: str = "train",
 
 def checksum_summary() -> dict[str, str]:
     return dict(MD5)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text.splitlines()[0]}" if text else exc.__class__.__name__
+
+
+def load_fixture(path: str, what: str = "digit fixture") -> tuple[np.ndarray, np.ndarray]:
+    """``(x [N,28,28], y [N])`` from an .npz with keys x and y (a test fixture, a reader-crop set); anything
+    else is a DataError naming the file."""
+    try:
+        with np.load(path) as d:
+            x, y = d["x"], d["y"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a {what} (.npz with x and y): {first_line(exc)}") from exc
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
+        raise DataError(f"{path}: x must be [N, 28, 28] and y [N], got {x.shape} and {y.shape}")
+    return x, y
 
 
 def _progress_printer(name: str) -> Callable[[int, int], None]:

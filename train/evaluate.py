@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
 from collections.abc import Callable
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.cli import OneLineParser
+from edge.cli import OneLineParser, file_in_the_way
 
-from .data import DataError, load_mnist
+from .data import DataError, first_line, load_fixture, load_mnist
 from .realdata import SETS, RealDataError, available_sets, load_set
 
 
@@ -49,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--sets: unknown set {unknown[0]!r} (choose from mnist, {', '.join(SETS)})")
     if args.require is not None and not 0.0 <= args.require <= 1.0:
         p.error(f"--require is a fraction between 0 and 1, not {args.require}")
-    if args.plots and (why := _folder_problem(Path(args.plots))):
+    if args.plots and (why := file_in_the_way(Path(args.plots))):
         p.error(f"--plots {args.plots}: {why}")
     return args
 
@@ -58,14 +59,6 @@ def wanted_sets(text: str | None) -> list[str]:
     if text is None or text.strip() == "all":
         return ["mnist", *SETS]
     return [s.strip() for s in text.split(",") if s.strip()]
-
-
-def _folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot hold the plots (None when it can): checked before the model runs, not after."""
-    for part in (folder, *folder.parents):
-        if part.exists():
-            return None if part.is_dir() else f"cannot be created: {part} is a file"
-    return None
 
 
 def predictor(model_path: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -79,7 +72,7 @@ def predictor(model_path: Path) -> Callable[[np.ndarray], np.ndarray]:
         try:
             clf = Classifier(model_path, num_threads=2)
         except ModelError as exc:
-            raise DataError(f"{model_path}: not a usable int8 digit model ({_first_line(exc)})") from exc
+            raise DataError(f"{model_path}: not a usable int8 digit model ({first_line(exc)})") from exc
 
         def run(x: np.ndarray) -> np.ndarray:
             return np.concatenate([clf.predict(x[i:i + 256]) for i in range(0, len(x), 256)])
@@ -93,8 +86,6 @@ def predictor(model_path: Path) -> Callable[[np.ndarray], np.ndarray]:
 def load_keras_model(path: Path) -> object:
     """``keras.models.load_model`` with every failure a DataError naming the file. Keras says "File not
     found" of a .keras file that is there but truncated, so the format is checked first."""
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         with path.open("rb") as f:
@@ -111,23 +102,7 @@ def load_keras_model(path: Path) -> object:
     try:
         return keras.models.load_model(path)
     except Exception as exc:  # noqa: BLE001 - Keras raises anything from ValueError to KeyError on a bad file
-        raise DataError(f"{path}: cannot load the Keras model ({_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{exc.__class__.__name__}: {text.splitlines()[0]}" if text else exc.__class__.__name__
-
-
-def load_fixture(path: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path) as d:
-            x, y = d["x"], d["y"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a digit fixture (.npz with x and y): {_first_line(exc)}") from exc
-    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
-        raise DataError(f"{path}: x must be [N, 28, 28] and y [N], got {x.shape} and {y.shape}")
-    return x, y
+        raise DataError(f"{path}: cannot load the Keras model ({first_line(exc)})") from exc
 
 
 def per_set(probs: np.ndarray, y: np.ndarray) -> dict:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.cli import OneLineParser
+from edge.cli import OneLineParser, file_in_the_way
 
 from .augment import DEFAULT_DAMAGE, Damage, augment_batch
-from .data import DataError, load_mnist
+from .data import DataError, load_fixture, load_mnist
 from .junk import NOT_A_DIGIT, TOUCHING_MIXED, make_junk
 from .model import ARCHS
 from .styles import DEFAULT_EXTRA, EXTRA, add_styles, parse_extra
@@ -122,11 +122,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _folder_problem(folder: Path) -> str | None:
     """Why files cannot be written in ``folder`` (None when they can, creating it if need be)."""
-    for part in (folder, *folder.parents):
-        if part.exists():
-            if not part.is_dir():
-                return f"cannot be created: {part} is a file"
-            break
+    why = file_in_the_way(folder)
+    if why:
+        return why
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -244,25 +242,29 @@ def save_checkpoint(model, out: Path, summary: dict) -> None:
     """Write the model and its training summary so that neither is ever half-written and the summary
     never describes another model: both go to temporary files first and are renamed one after the other.
     (Keras opens ``out`` for writing, which empties it: a signal during the save lost the last good model.)"""
-    summary_path = out.parent / (out.stem + ".train.json")
     tmp_model = out.parent / f".{out.stem}.{os.getpid()}.tmp{out.suffix}"
-    tmp_summary = summary_path.with_name(f".{summary_path.name}.{os.getpid()}.tmp")
     try:
         model.save(tmp_model)
-        tmp_summary.write_text(json.dumps(summary, indent=1))
-        os.replace(tmp_summary, summary_path)
+        write_summary(out, summary)
         os.replace(tmp_model, out)
     finally:
         tmp_model.unlink(missing_ok=True)
-        tmp_summary.unlink(missing_ok=True)
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    """``<out>.train.json`` (what convert reads for the logit scale and the card), through a temporary file."""
+    path = out.parent / (out.stem + ".train.json")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_reader_crops(path: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path) as d:
-            return d["x"].astype(np.uint8), d["y"].astype(np.int64)
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read reader crops ({exc})") from exc
+    x, y = load_fixture(path, "reader-crop set (python -m train.reader_crops)")
+    return x.astype(np.uint8), y.astype(np.int64)
 
 
 def to_input(x: np.ndarray) -> np.ndarray:
@@ -307,11 +309,7 @@ def train(args: argparse.Namespace) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
     if args.fixture:
-        try:
-            with np.load(args.fixture) as d:
-                x_all, y_all = d["x"], d["y"]
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"{args.fixture}: cannot read the fixture (an .npz with keys x and y: {exc})") from exc
+        x_all, y_all = load_fixture(args.fixture)
         n_val = max(1, len(x_all) // 5)
     else:
         x_all, y_all = load_mnist(args.data_dir, "train")
@@ -414,10 +412,7 @@ def train(args: argparse.Namespace) -> dict:
     plots = Path(args.plots) if args.plots else out.parent
     done = summary(complete=True)
     # The summary first: the plot is a picture of it, and a failed plot must not lose what convert reads.
-    summary_path = out.parent / (out.stem + ".train.json")
-    tmp = summary_path.with_name(f".{summary_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(done, indent=1))
-    os.replace(tmp, summary_path)
+    write_summary(out, done)
     plot_history(history, plots / "training_history.png", averaged=bool(args.ema))
     print(json.dumps({k: v for k, v in done.items() if k != "history"}))
     return done
