@@ -619,12 +619,13 @@ class MqttSink(Sink):
             # them is never said again (retained: Home Assistant shows the stale value for good). So once
             # anything was dropped, or this put will drop, a reading carries the whole retained state.
             reading = not d.get("error")
-            full = reading and self.queue.dropped > self._meta_int(RESYNCED_AT)
+            resynced_at = self._meta_int(RESYNCED_AT) if reading else 0
+            full = reading and self.queue.dropped > resynced_at
             msgs = self.messages_for(d, full=full)
             if reading and not full and len(self.queue) + len(msgs) > self.params.queue_max:
                 msgs = self.messages_for(d, full=True)
             self.queue.put_many([(topic, payload, self.params.qos, retain) for topic, payload, retain in msgs])
-            if reading and self.queue.dropped > self._meta_int(RESYNCED_AT):
+            if reading and self.queue.dropped > resynced_at:
                 # whatever was dropped is older than the full state just queued
                 self.queue.set_meta(RESYNCED_AT, self.queue.dropped)
             if count != self._last_count:
