@@ -236,8 +236,7 @@ class Stabiliser:
         values = tuple(n.value for n in stable)
         if values == self._published:
             return None
-        if self._frames < self._primed_until and len(values) < len(self._published) and \
-                all(v in self._published for v in values):
+        if self._partly_confirmed(values):
             return None  # restored readings not all confirmed yet: not a change
         self._published = values
         self._last_emit_ts = ts
@@ -257,12 +256,16 @@ class Stabiliser:
         stable = self.stable
         if not stable and self._frames < max(self.params.window, self._primed_until):
             return None
-        values = [n.value for n in stable]
-        if self._frames < self._primed_until and len(values) < len(self._published) and \
-                all(v in self._published for v in values):
-            return None  # restored readings not all confirmed again yet: not a partial set either
-        self._published = tuple(n.value for n in stable)
+        values = tuple(n.value for n in stable)
+        if self._partly_confirmed(values):
+            return None  # not a partial set either
+        self._published = values
         return stable
+
+    def _partly_confirmed(self, values: tuple[str, ...]) -> bool:
+        """Within the primed window, ``values`` are some of the restored readings, not yet all confirmed."""
+        return self._frames < self._primed_until and len(values) < len(self._published) and \
+            all(v in self._published for v in values)
 
     def heartbeat(self, ts: float) -> bool:
         """True when ``heartbeat_s`` has passed since the last reading or heartbeat (and resets the timer)."""
@@ -293,10 +296,10 @@ class Stabiliser:
     def _match(self, numbers: list[Number]) -> dict[int, _Track]:
         """Greedy nearest-first assignment of this frame's numbers to tracks, each used at most once.
 
-        A pair's distance is the smaller of the plain one and the one after the page's common step
-        (:func:`_page_shift`): a column sliding by more than half its line spacing between reads would
-        otherwise pair each number with the neighbour's track (nearer than its own), and a number that did
-        not move with the page still finds its own track.
+        When the page moved (:func:`_page_shift`), a pair's distance is the smaller of the one after the
+        page's common step and the plain one plus ``SHIFT_AGREE``: a column sliding by more than half its
+        line spacing between reads would otherwise pair each number with the neighbour's track (nearer than
+        its own), and a number that did not move with the page still finds its own track.
 
         The distances (:func:`match_distance`) of every number to every track in one array operation: a
         frame with a few hundred numbers against their tracks took a Python loop 0.15-0.7 s.

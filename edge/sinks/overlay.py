@@ -218,8 +218,7 @@ class OverlaySink(DrawingSink):
                 for _ in range(0, size, len(chunk)):
                     f.write(chunk)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
+            self._drop_reserve()
             return exc
         return None
 
