@@ -315,27 +315,16 @@ def test_optdigits_cut_mid_block_is_truncated(tmp_path):
         load_set("optdigits_windep", tmp_path)
 
 
-def test_optdigits_with_fewer_digits_than_the_header_says_is_truncated(tmp_path):
+@pytest.mark.parametrize(("labels", "ntot", "tail", "says"), [
+    (["1", "7"], 3, None, r": truncated \(2 digits, the header says ntot = 3\)"),  # fewer digits than the header
+    (["1", "7"], 2, "0101\n", r":\d+: truncated or corrupt"),  # lines left over after the last block
+    (["1", "7x"], 2, None, r":70: label '7x' is not a digit 0-9"),  # a bad label, named with its line
+])
+def test_a_damaged_optdigits_file_is_one_error_naming_file_and_line(tmp_path, labels, ntot, tail, says):
     from train.realdata import RealDataError, load_set
 
-    path = _optdigits(tmp_path, ["1", "7"], ntot=3)
-    with pytest.raises(RealDataError, match=rf"{path}: truncated \(2 digits, the header says ntot = 3\)"):
-        load_set("optdigits_windep", tmp_path)
-
-
-def test_optdigits_lines_left_over_are_an_error(tmp_path):
-    from train.realdata import RealDataError, load_set
-
-    path = _optdigits(tmp_path, ["1", "7"], ntot=2, tail="0101\n")
-    with pytest.raises(RealDataError, match=rf"{path}:\d+: truncated or corrupt"):
-        load_set("optdigits_windep", tmp_path)
-
-
-def test_optdigits_bad_label_names_file_and_line(tmp_path):
-    from train.realdata import RealDataError, load_set
-
-    path = _optdigits(tmp_path, ["1", "7x"], ntot=2)
-    with pytest.raises(RealDataError, match=rf"{path}:70: label '7x' is not a digit 0-9"):
+    path = _optdigits(tmp_path, labels, ntot=ntot) if tail is None else _optdigits(tmp_path, labels, ntot=ntot, tail=tail)
+    with pytest.raises(RealDataError, match=rf"{path}{says}"):
         load_set("optdigits_windep", tmp_path)
 
 
