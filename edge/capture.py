@@ -85,6 +85,38 @@ def _flatten_alpha(img: np.ndarray) -> np.ndarray:
     return img
 
 
+#: Formats whose EXIF orientation OpenCV's loader applies after decoding - except with IMREAD_UNCHANGED, the
+#: only flag that keeps an alpha channel (a TIFF's decoder orients it itself, whatever the flag).
+_LOADER_ORIENTED = frozenset({"JPEG", "PNG", "WEBP", "AVIF"})
+
+
+def _exif_orientation(path: str | os.PathLike[str]) -> int:
+    """The EXIF orientation tag (1-8) of a format in ``_LOADER_ORIENTED``; 1 when absent or unknown.
+
+    Only the metadata Pillow read with the header is looked at (``getexif`` may decode a PNG's pixels).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.format not in _LOADER_ORIENTED or not im.info.get("exif"):
+                return 1
+            exif = Image.Exif()
+            exif.load(im.info["exif"])
+            value = int(exif.get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - damaged metadata: take the pixels as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an image stored with EXIF ``orientation`` upright, as OpenCV's loader does for IMREAD_COLOR."""
+    t = img.swapaxes(0, 1)  # transpose: rows become columns
+    out = {2: img[:, ::-1], 3: img[::-1, ::-1], 4: img[::-1], 5: t, 6: t[:, ::-1], 7: t[::-1, ::-1],
+           8: t[::-1]}.get(orientation, img)
+    return np.ascontiguousarray(out)
+
+
 def _too_large(w: int, h: int, max_pixels: int) -> str:
     return f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
 
@@ -120,8 +152,10 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
         return None, f"cannot read file: {exc.strerror}"
     try:
         if alpha:
+            # IMREAD_UNCHANGED keeps the alpha but skips the EXIF orientation IMREAD_COLOR applies: a phone's
+            # or editor's transparent PNG/WebP came out on its side (and read as other numbers).
             img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-            img = _flatten_alpha(img) if img is not None else None
+            img = _flatten_alpha(_orient(img, _exif_orientation(p))) if img is not None else None
         else:
             img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error:

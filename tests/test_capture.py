@@ -148,6 +148,36 @@ def test_missing_file_and_transparent_png(tmp_path: Path) -> None:
     assert img[5, 5].tolist() == [0, 0, 0]
 
 
+@pytest.mark.parametrize("ext", ["png", "webp"])
+def test_a_transparent_image_honours_its_exif_orientation_like_an_opaque_one(tmp_path: Path, ext: str) -> None:
+    # A phone's or editor's transparent PNG/WebP stored on its side with an EXIF orientation tag was decoded
+    # with IMREAD_UNCHANGED (to keep the alpha), which skips the orientation: the page came out rotated and
+    # read as other numbers. It must come out as the same file without transparency does.
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)  # no symmetry: every orientation differs
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    rgb[3, 4], alpha[3, 4] = 255, 0  # one transparent pixel (an all-opaque alpha may be dropped): white paper
+    kw = {"lossless": True} if ext == "webp" else {}
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        opaque, clear = tmp_path / f"o{orientation}.{ext}", tmp_path / f"a{orientation}.{ext}"
+        Image.fromarray(rgb, "RGB").save(opaque, exif=exif.tobytes(), **kw)
+        Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(clear, exif=exif.tobytes(), **kw)
+        assert capture_module.header_info(clear)[2]  # really read as a transparent image
+        want, err = read_image(opaque, 10**6)
+        assert err is None
+        # the oracle: OpenCV's own loader, which applies the tag for IMREAD_COLOR
+        np.testing.assert_array_equal(want, cv2.imread(str(opaque), cv2.IMREAD_COLOR))
+        if orientation != 1:
+            assert want.shape[:2] != rgb.shape[:2] or not np.array_equal(want, rgb[:, :, ::-1])
+        got, err = read_image(clear, 10**6)
+        assert err is None, orientation
+        np.testing.assert_array_equal(got, want, err_msg=f"orientation {orientation}")
+
+
 def test_single_missing_image_gives_an_error_frame_but_missing_folder_is_a_source_error(tmp_path: Path) -> None:
     frames = list(open_source(str(tmp_path / "gone.jpg"), _cfg()).frames())
     assert len(frames) == 1 and frames[0].error == "file not found"
