@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -160,7 +162,26 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+class _HupUntilRunning:
+    """SIGHUP's default action kills the process: one sent while the daemon starts (imports, the config, the
+    model: seconds on a Pi) or ends ended it with no word. Until the daemon's own handler is in place, and
+    again once it is gone, a HUP is only noted; one noted before the loop runs is a reload once it does."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, self._note)
+
+    def _note(self, _signum: int, _frame: Any) -> None:
+        self.pending = True
+
+    def take(self) -> bool:
+        pending, self.pending = self.pending, False
+        return pending
+
+
 def main(argv: list[str] | None = None) -> int:
+    hup = _HupUntilRunning()
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or "INFO")
 
@@ -187,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s", warning)
     reload = (lambda: load_config(path, overrides)) if path is not None else None
     try:
-        return run(cfg, max_frames=args.max_frames, reload=reload)
+        return run(cfg, max_frames=args.max_frames, reload=reload, hup_pending=hup.take)
     except FatalError as exc:
         return _fail(f"error: {exc}", exc.code)
     except KeyboardInterrupt:

@@ -292,8 +292,11 @@ class Daemon:
                 last_status = now
             if self._reload_requested:
                 self._reload_requested = False
+                source = self.source
                 self._reload()
-                continue
+                if self.source is not source:
+                    continue  # the frame came from the source just closed
+                # else the frame is read as usual: an image skipped here had no event at all
             if frame is None:
                 self._idle()
                 continue
@@ -627,8 +630,9 @@ class Daemon:
 
 
 def run(config: Config, max_frames: int | None = None, reload: Callable[[], Config] | None = None,
-        install_signals: bool = True) -> int:
-    """Run the daemon until its source ends, ``max_frames`` are read or a signal stops it."""
+        install_signals: bool = True, hup_pending: Callable[[], bool] | None = None) -> int:
+    """Run the daemon until its source ends, ``max_frames`` are read or a signal stops it. ``hup_pending``
+    says whether a SIGHUP came before the handlers here were installed (it is then a reload)."""
     daemon = Daemon(config, max_frames=max_frames, reload=reload)
     previous: dict[int, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
@@ -647,6 +651,8 @@ def run(config: Config, max_frames: int | None = None, reload: Callable[[], Conf
 
         for sig, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
             previous[sig] = signal.signal(sig, handler)
+        if hup_pending is not None and hup_pending():
+            daemon.request_reload()
     try:
         return daemon.run()
     finally:
