@@ -138,6 +138,13 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
         return None, "not a file"
     if st.st_size == 0:
         return None, "cannot decode image: empty file"
+    try:
+        # header_info takes every failure for "not an image": one the service user may not read (or an SD
+        # card's read error) must say so, not send the user looking for a corrupt file.
+        with open(p, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror}"
     info = header_info(p)
     if info is None:
         # Not even the header could be read: corrupt, not an image, or a format Pillow cannot size (Radiance

@@ -426,3 +426,28 @@ def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pyte
     cfg = Config()
     cfg.source.spec = url
     assert "S3cretCamPass" not in summary(cfg) and "rtsp://admin:***@127.0.0.1:1/stream1" in summary(cfg)
+
+
+def test_a_file_that_may_not_be_read_says_so_and_the_rest_are_read(tmp_path: Path, subprocess_env: dict) -> None:
+    # It was "cannot decode image", as for a corrupt file; the service user lacking the right is the cause.
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    d = tmp_path / "pages"
+    d.mkdir()
+    cv2.imwrite(str(d / "a_locked.png"), np.full((40, 50, 3), 200, np.uint8))
+    cv2.imwrite(str(d / "b_ok.png"), np.full((40, 50, 3), 200, np.uint8))
+    (d / "a_locked.png").chmod(0)
+    code = ("import sys; from edge.capture import open_source; from edge.config import SourceConfig\n"
+            "for f in open_source(sys.argv[1], SourceConfig()).frames(): print(f.error)")
+    cmd = [sys.executable, "-c", code, str(d)]
+    if os.geteuid() == 0:  # root reads any file: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *cmd]
+    out = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["cannot read file: Permission denied", "None"]
