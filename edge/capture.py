@@ -561,8 +561,11 @@ class CvCaptureSource(LiveSource):
 
 def _list_images(folder: Path) -> list[str]:
     # Every visible file: a non-image in the folder gets its own error event rather than vanishing silently.
+    # A broken symbolic link (its photo moved or deleted) or a link loop is such a file too: is_file() is
+    # False for both, and they vanished without a word.
     names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
-    return [str(folder / n) for n in names if (folder / n).is_file()]
+    return [str(folder / n) for n in names
+            if (folder / n).is_file() or ((folder / n).is_symlink() and not (folder / n).is_dir())]
 
 
 def classify_spec(spec: str) -> str:

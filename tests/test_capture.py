@@ -451,3 +451,18 @@ def test_a_file_that_may_not_be_read_says_so_and_the_rest_are_read(tmp_path: Pat
     out = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["cannot read file: Permission denied", "None"]
+
+
+def test_a_broken_link_or_a_link_loop_in_a_folder_is_an_error_frame_not_skipped(tmp_path: Path) -> None:
+    d = tmp_path / "pages"
+    d.mkdir()
+    cv2.imwrite(str(d / "a_ok.png"), np.full((40, 50, 3), 200, np.uint8))
+    (d / "b_moved.png").symlink_to(tmp_path / "gone.png")
+    (d / "c_loop.png").symlink_to(d / "d_loop.png")
+    (d / "d_loop.png").symlink_to(d / "c_loop.png")
+    (d / "e_dirlink").symlink_to(tmp_path)  # a link to a folder is a folder: not read
+    frames = list(open_source(str(d), _cfg()).frames())
+    assert [(Path(f.source).name, f.error) for f in frames] == [
+        ("a_ok.png", None), ("b_moved.png", "file not found"),
+        ("c_loop.png", "cannot read file: Too many levels of symbolic links"),
+        ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
