@@ -597,8 +597,13 @@ class Daemon:
             self.gate = self._make_gate(new, reader, self.source)
         self.classifier, self.reader = classifier, reader
         if self.source is not None and not self.source.is_images and (
-                changed & {"stabilise", "source"} or self.stabiliser is None):
+                changed & {"stabilise", "numbers", "source"} or self.stabiliser is None):
+            previous = self.stabiliser
             self.stabiliser = self._make_stabiliser(new)
+            if previous is not None and not source_changed and previous.stable:
+                # The same page: what was published stays published. A new stabiliser knew nothing, so a
+                # reload that touched stabilise: (a heartbeat) sent the unchanged reading again.
+                self.stabiliser.prime([n.value for n in previous.stable])
         if "logging" in changed:
             logging.getLogger().setLevel(new.logging.level)
         if "web" in changed:

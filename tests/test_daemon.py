@@ -188,6 +188,30 @@ def test_sighup_during_an_image_run_skips_no_image(subprocess_env: dict[str, str
     assert all(e.get("numbers") for e in events)
 
 
+def test_a_reload_that_changes_stabilise_does_not_publish_the_same_reading_again(
+        subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
+    # The stabiliser was built anew knowing nothing: the unchanged reading was published again (a second
+    # CSV row, an MQTT publish, "changed" for Home Assistant) after a SIGHUP that only changed heartbeat_s.
+    out = tmp_path / "events.jsonl"
+    cfg = _config(tmp_path, long_video, [f"file:{out}"], paced=True)
+    err = tmp_path / "stderr.txt"
+    proc = _start(["--config", str(cfg)], subprocess_env, err)
+    try:
+        _wait_for(lambda: any(not json.loads(line).get("heartbeat") for line in _lines(out)), proc=proc)
+        cfg.write_text(cfg.read_text().replace("heartbeat_s: 0.1", "heartbeat_s: 0.2"))
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: "config reloaded" in err.read_text(), proc=proc)
+        n = len(_lines(out))
+        _wait_for(lambda: len(_lines(out)) >= n + 4, proc=proc)  # heartbeats go on: frames were read after it
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, err.read_text()
+    readings = [e for e in map(json.loads, _lines(out)) if not e.get("heartbeat")]
+    assert len(readings) == 1, readings
+
+
 def _catches(pid: int, sig: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
