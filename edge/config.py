@@ -170,6 +170,12 @@ class SourceConfig(_Section):
     loop: bool = False
     realtime: bool = False
 
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _camera_index(cls, v: Any) -> Any:
+        # `spec: 0`, the camera index this file's comment shows, is a YAML integer: "must be a string" refused it
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else v
+
     @field_validator("spec")
     @classmethod
     def _spec(cls, v: str, info: ValidationInfo) -> str:

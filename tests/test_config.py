@@ -286,3 +286,14 @@ def test_web_off_loopback_needs_a_token(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_config(p).web.token() == "t0k-long-enough-to-keep"
     monkeypatch.delenv("DIGITS_WEB_TOKEN")
     assert load_config(_write(tmp_path, "web:\n  enabled: true\n  host: 127.0.0.1\n")).web.enabled
+
+
+def test_a_camera_index_written_as_a_yaml_number_is_a_camera_index(tmp_path: Path) -> None:
+    # config.yaml's comment shows `a camera index (0)`; written so, YAML makes it an integer and the
+    # config was refused with "source.spec: must be a string (got 0)"
+    assert load_config(_write(tmp_path, "source:\n  spec: 0\n")).source.spec == "0"
+    assert load_config(_write(tmp_path, "source:\n  spec: 2\n")).source.spec == "2"
+    p = _write(tmp_path, "source:\n  spec: -1\n")
+    assert _error(p) == f"{p}:2: source.spec: must be a string (got -1)"
+    p = _write(tmp_path, "source:\n  spec: true\n")
+    assert _error(p) == f"{p}:2: source.spec: must be a string (got True)"
