@@ -117,6 +117,25 @@ def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def _gray_key_to_alpha(img: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
+    """A grey PNG's transparency is one grey value (tRNS) that OpenCV leaves in the pixels: make it alpha.
+
+    Without this the transparent paper kept its stored value (often black, as optimisers write it) and black
+    ink on it was black on black: nothing was read.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            key = im.info.get("transparency")
+    except Exception:  # noqa: BLE001 - header read a moment ago; take the pixels as they are
+        return img
+    if not isinstance(key, int):
+        return img
+    alpha = np.where(img == key, 0, np.iinfo(img.dtype).max).astype(img.dtype)
+    return np.dstack([img, img, img, alpha])  # BGRA
+
+
 def _too_large(w: int, h: int, max_pixels: int) -> str:
     return f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP (source.max_pixels is {max_pixels / 1e6:g} MP)"
 
@@ -162,6 +181,8 @@ def read_image(path: str | os.PathLike[str], max_pixels: int) -> tuple[np.ndarra
             # IMREAD_UNCHANGED keeps the alpha but skips the EXIF orientation IMREAD_COLOR applies: a phone's
             # or editor's transparent PNG/WebP came out on its side (and read as other numbers).
             img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            if img is not None and img.ndim == 2:
+                img = _gray_key_to_alpha(img, p)
             img = _flatten_alpha(_orient(img, _exif_orientation(p))) if img is not None else None
         else:
             img = cv2.imdecode(data, cv2.IMREAD_COLOR)

@@ -466,3 +466,19 @@ def test_a_broken_link_or_a_link_loop_in_a_folder_is_an_error_frame_not_skipped(
         ("a_ok.png", None), ("b_moved.png", "file not found"),
         ("c_loop.png", "cannot read file: Too many levels of symbolic links"),
         ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_grey_png_whose_transparency_is_one_grey_value_has_white_paper(tmp_path: Path, dtype: type) -> None:
+    # tRNS on a grey PNG (what optimisers make of a binary-alpha drawing): OpenCV leaves the key value in the
+    # pixels, so the transparent paper stayed black and black ink on it was black on black (nothing read).
+    from PIL import Image
+
+    grey = np.zeros((10, 12), dtype)  # paper: 0, the transparent value
+    grey[2:8, 5:7] = 1  # black ink (1, not the key)
+    Image.fromarray(grey).save(tmp_path / "key.png", transparency=0)
+    assert capture_module.header_info(tmp_path / "key.png")[2]
+    img, err = read_image(tmp_path / "key.png", 10**6)
+    assert err is None and img.dtype == np.uint8
+    assert img[0, 0].tolist() == [255, 255, 255]  # transparent paper is white
+    assert img[4, 5].max() <= 1  # the ink stays black
