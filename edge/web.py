@@ -84,7 +84,8 @@ class _CappedRunner(web.AppRunner):
     the time between requests, and not in every release the time before the first)."""
 
     def __init__(self, app: web.Application, cap: int, idle_s: float, **kwargs: Any) -> None:
-        super().__init__(app, keepalive_timeout=idle_s, **kwargs)
+        # lingering_time: how long the unread rest of a body (a login form cut short) is waited for
+        super().__init__(app, keepalive_timeout=idle_s, lingering_time=idle_s, **kwargs)
         self.cap, self.idle_s = cap, idle_s
         #: id() of the connections whose timer has not fired yet, and of those among them that have had a
         #: request (aiohttp's handlers take no weak references; while its timer is pending it holds the
@@ -416,9 +417,15 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
         if not self.token:
             raise web.HTTPSeeOther("/")
         try:
-            form = await request.post()
+            # A body announced but never sent held its connection for ever (twenty of them, and the page
+            # answered nobody); one cut off half-way was an ERROR with a traceback in the journal.
+            form = await asyncio.wait_for(request.post(), timeout=IDLE_TIMEOUT_S)
         except (UnicodeError, ValueError, LookupError):  # bad bytes, or a charset nobody knows
             return self._login_page("The form could not be read.", status=400)
+        except (asyncio.TimeoutError, ConnectionError):
+            page = self._login_page("The form did not arrive.", status=408)
+            page.force_close()  # once the unread rest has lingered (idle_s), the connection is closed
+            return page
         given = str(form.get("token", "")).strip()
         if not hmac.compare_digest(_utf8(given), _utf8(self.token)):
             await self._wrong_token(request)
@@ -514,6 +521,8 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
             "Cache-Control": "no-cache, no-store, private", "Pragma": "no-cache",
         })
         await resp.prepare(request)
+        if request.method == "HEAD":
+            return resp  # the headers only: HEAD got the stream's parts too, with no end
         assert self._closing is not None
         period = 1.0 / float(self.cfg.stream_fps)
         last_frames = -1

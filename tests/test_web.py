@@ -6,6 +6,7 @@ headless Chromium (Debian's, driven by Playwright; no browser download).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -786,5 +787,55 @@ def test_snapshots_are_encoded_once_per_frame(monkeypatch: pytest.MonkeyPatch) -
         assert encodes == [160]
         srv.status.frame_done(Frame(np.full((120, 160, 3), 90, np.uint8), "cam", 1, time.time()), FrameResult([]), [])
         assert _status_of(_raw(srv.port, get)) == 200 and encodes == [160, 160]  # a new frame, a new picture
+    finally:
+        srv.close()
+
+
+def test_a_login_body_that_never_comes_is_cut_off_quietly(monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    # Twenty `POST /login` with a Content-Length and no body held every connection for ever: the page (token
+    # required, so reached from the network) answered nobody. One cut off half-way logged a traceback.
+    from edge import web as web_module
+
+    monkeypatch.setattr(web_module, "IDLE_TIMEOUT_S", 1.0)
+    srv = _web(monkeypatch, host="0.0.0.0", token=TOKEN, max_streams=1)
+    post = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 1000\r\n\r\ntoken=")
+    try:
+        with caplog.at_level(logging.INFO):
+            cut = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            cut.sendall(post)
+            time.sleep(0.3)
+            cut.close()
+            stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            stalled.sendall(post)
+            started = time.monotonic()
+            answer = b""
+            with contextlib.suppress(TimeoutError):
+                while chunk := stalled.recv(65536):
+                    answer += chunk
+            assert _status_of(answer) == 408 and time.monotonic() - started < 4, answer[:80]
+            stalled.close()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    finally:
+        srv.close()
+
+
+def test_head_of_the_stream_is_headers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HEAD /stream.mjpg went on sending JPEG parts after the headers (a HEAD answer has no body: a client
+    # reusing the connection read them as its next answer), and held a viewer slot meanwhile
+    srv = _web(monkeypatch)
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(b"HEAD /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            time.sleep(1.0)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        head, _, rest = out.partition(b"\r\n\r\n")
+        assert _status_of(head) == 200 and b"multipart/x-mixed-replace" in head
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:80]  # the next answer, not a stream part
+        assert srv._streams == 0
     finally:
         srv.close()
