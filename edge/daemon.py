@@ -596,7 +596,9 @@ class Daemon:
         if reader is not self.reader or source_changed or old.segment.gate != new.segment.gate:
             self.gate = self._make_gate(new, reader, self.source)
         self.classifier, self.reader = classifier, reader
-        if self.source is not None and not self.source.is_images and (
+        if self.source is not None and self.source.is_images:
+            self.stabiliser = None  # one event per image: a stream's stabiliser kept them all to itself
+        elif self.source is not None and (
                 changed & {"stabilise", "numbers", "source"} or self.stabiliser is None):
             previous = self.stabiliser
             self.stabiliser = self._make_stabiliser(new)

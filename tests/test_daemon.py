@@ -212,6 +212,33 @@ def test_a_reload_that_changes_stabilise_does_not_publish_the_same_reading_again
     assert len(readings) == 1, readings
 
 
+def test_a_reload_from_a_stream_to_images_gives_one_event_per_image(
+        subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
+    # The stream's stabiliser stayed in front of the images: three pages gave no event at all, exit 0.
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    names = ("page_clean.jpg", "page_ruled.jpg", "page_blue.jpg")
+    for name in names:
+        (pages / name).write_bytes((ROOT / "samples" / name).read_bytes())
+    cfg = _config(tmp_path, long_video, ["stdout"], paced=True)
+    err = tmp_path / "stderr.txt"
+    proc = _start(["--config", str(cfg)], subprocess_env, err)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        cfg.write_text(cfg.read_text().replace(str(long_video), str(pages)))
+        proc.send_signal(signal.SIGHUP)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, err.read_text()
+    assert json.loads(first)["source"] == str(long_video)
+    events = [json.loads(line) for line in stdout.splitlines()]
+    events = [e for e in events if e["source"] != str(long_video)]
+    assert [e["source"] for e in events] == [str(pages / n) for n in sorted(names)]
+    assert all(e["numbers"] and not e.get("heartbeat") for e in events)
+
+
 def _catches(pid: int, sig: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
