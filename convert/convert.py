@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.cli import OneLineParser, file_in_the_way
 from edge.host import cpu_description
+from edge.native_stderr import without_notices
 from train.data import MD5, DataError, load_fixture, load_mnist
 from train.evaluate import load_keras_model
 from train.realdata import RealDataError, available_sets, load_set
@@ -128,7 +129,8 @@ def run(args: argparse.Namespace) -> dict:
     model_path = Path(args.model)
     if not model_path.is_file():
         raise DataError(f"{model_path}: trained model not found (run python -m train first)")
-    import tensorflow as tf
+    with without_notices():
+        import tensorflow as tf
 
     from .quantise import convert_int8, representative_images, scale_logits
 

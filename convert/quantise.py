@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from edge.native_stderr import without_notices
 
 if TYPE_CHECKING:
     from train.augment import Damage
@@ -82,7 +85,9 @@ def convert_int8(model, rep: np.ndarray, logits: bool = False) -> bytes:
     # Keras's export prints "Saved artifact at ..." and a ~30-line signature dump on stdout, in among the
     # command's own output; it says nothing the user needs.
     dump = io.StringIO()
-    with contextlib.redirect_stdout(dump):
+    with contextlib.redirect_stdout(dump), without_notices(), warnings.catch_warnings():
+        # int8 input with a representative dataset needs no input statistics; TensorFlow warns regardless.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         flat = conv.convert()
     log.debug("converter output: %s", dump.getvalue())
     return flat

@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from edge.host import cpu_description
+from edge.native_stderr import without_notices
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +381,8 @@ def run_prior_art(frames: list[np.ndarray], crops: list[list[tuple[int, int, int
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf  # noqa: PLC0415 - desktop-only dependency, never at module import
+        with without_notices():
+            import tensorflow as tf  # noqa: PLC0415 - desktop-only dependency, never at module import
     except Exception as exc:  # noqa: BLE001 - any import failure means "skip"
         return {"skipped": f"TensorFlow not importable ({exc.__class__.__name__})"}
     path = Path(keras_model) if keras_model else _find_keras_model()

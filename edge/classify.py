@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.native_stderr import without_notices
+
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -86,13 +88,15 @@ class Classifier:
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
         self.path = path
-        self.runtime, interpreter_cls = find_interpreter_class(runtime)
         self.num_threads = int(num_threads)
-        try:
-            self._it = interpreter_cls(model_path=str(path), num_threads=self.num_threads)
-            self._it.allocate_tensors()
-        except Exception as exc:  # noqa: BLE001 - report any loader failure as a model error
-            raise ModelError(f"cannot load model {path}: {exc}") from exc
+        # The runtimes announce their delegate (and TensorFlow its oneDNN) on stderr from C++: not news.
+        with without_notices():
+            self.runtime, interpreter_cls = find_interpreter_class(runtime)
+            try:
+                self._it = interpreter_cls(model_path=str(path), num_threads=self.num_threads)
+                self._it.allocate_tensors()
+            except Exception as exc:  # noqa: BLE001 - report any loader failure as a model error
+                raise ModelError(f"cannot load model {path}: {exc}") from exc
         inp = self._it.get_input_details()[0]
         out = self._it.get_output_details()[0]
         if inp["dtype"] != np.int8 or out["dtype"] != np.int8:

@@ -35,6 +35,8 @@ def test_training_saves_model_history_and_plot(tiny_run):
     # the loss went down: the run trained something
     assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
     assert "val_accuracy" in r.stderr
+    # TensorFlow's C++ start-up notices are not the user's business (edge/native_stderr.py)
+    assert "absl::InitializeLog" not in r.stderr and "oneDNN" not in r.stderr, r.stderr[:2000]
 
 
 def test_conversion_is_int8_with_resizable_batch_and_agrees_with_float(tiny_run):
@@ -44,6 +46,9 @@ def test_conversion_is_int8_with_resizable_batch_and_agrees_with_float(tiny_run)
                         "--fixture", str(FIXTURE), "--representative", "200", "--max-drop", "2"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    for noise in ("absl::InitializeLog", "oneDNN", "fully_quantize", "XNNPACK", "Statistics for quantized inputs"):
+        assert noise not in r.stderr, r.stderr[:2000]
+    assert "[convert] quantising" in r.stderr  # the command's own progress still shows
     card = json.loads(tfl.with_suffix(".json").read_text())
     assert card["input"]["dtype"] == "int8" and card["output"]["dtype"] == "int8"
     assert card["input"]["shape"] == [-1, 28, 28, 1]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.cli import OneLineParser, file_in_the_way
+from edge.native_stderr import without_notices
 
 from .data import DataError, first_line, load_fixture, load_mnist
 from .realdata import SETS, RealDataError, available_sets, load_set
@@ -97,7 +98,8 @@ def load_keras_model(path: Path) -> object:
             raise DataError(f"{path}: not an HDF5 Keras model (wrong format or corrupt)")
     elif not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a .keras model (a .keras file is a zip archive; truncated or corrupt?)")
-    from tensorflow import keras
+    with without_notices():
+        from tensorflow import keras
 
     try:
         return keras.models.load_model(path)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.cli import OneLineParser, file_in_the_way
+from edge.native_stderr import without_notices
 
 from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_fixture, load_mnist
@@ -298,8 +299,9 @@ def plot_history(history: dict[str, list[float]], path: Path, averaged: bool = F
 
 def train(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    from tensorflow import keras
+    with without_notices():
+        import tensorflow as tf
+        from tensorflow import keras
 
     from .model import NUM_CLASSES, build_model
 

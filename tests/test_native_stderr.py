@@ -1,0 +1,72 @@
+"""The native libraries' start-up notices are kept off stderr; everything else written there gets through."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from edge.native_stderr import is_notice, keep_lines
+from tests.conftest import ROOT
+
+ABSL = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+ONEDNN = (b"I0000 00:00:1796449430.413383   28889 port.cc:153] oneDNN custom operations are on. You may see "
+          b"slightly different numerical results due to floating-point round-off errors from different "
+          b"computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.")
+XNNPACK = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+QUANT = b"fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8"
+
+
+def test_the_notices_are_known_and_nothing_else_is() -> None:
+    for line in (ABSL, ONEDNN, XNNPACK, QUANT):
+        assert is_notice(line), line
+    for line in (b"ERROR: Created TensorFlow Lite XNNPACK delegate for CPU.", b"Traceback (most recent call last):",
+                 b"E0000 00:00:1796449430.413383   28889 port.cc:153] oneDNN failed", ABSL + b" and more", b""):
+        assert not is_notice(line), line
+    data = b"\n".join([ABSL, b"real 1", ONEDNN, b"real 2", XNNPACK]) + b"\nreal 3 without newline"
+    assert keep_lines(data) == b"real 1\nreal 2\nreal 3 without newline"
+
+
+def _run(body: str) -> subprocess.CompletedProcess[bytes]:
+    code = "import os, sys\nfrom edge.native_stderr import without_notices\n" + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=60)
+
+
+def test_a_block_loses_only_its_notices_in_a_real_process() -> None:
+    r = _run(f"""
+        print("before", file=sys.stderr, flush=True)
+        with without_notices():
+            os.write(2, {ABSL!r} + b"\\n")
+            print("python says", file=sys.stderr)
+            os.write(2, {ONEDNN!r} + b"\\n" + b"native says\\n" + {XNNPACK!r} + b"\\n")
+        os.write(2, b"after\\n")
+        print("stdout untouched")
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().splitlines() == ["before", "python says", "native says", "after"]
+    assert r.stdout == b"stdout untouched\n"
+
+
+def test_what_a_failing_block_wrote_reaches_the_user_and_stderr_is_restored() -> None:
+    r = _run(f"""
+        try:
+            with without_notices():
+                os.write(2, {ABSL!r} + b"\\n" + b"the import failed because of X\\n")
+                with without_notices():  # nested blocks share the outer one
+                    os.write(2, {XNNPACK!r} + b"\\n" + b"inner\\n")
+                raise ImportError("no module named tensorflow")
+        except ImportError as exc:
+            os.write(2, f"caught: {{exc}}\\n".encode())
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().splitlines() == ["the import failed because of X", "inner",
+                                              "caught: no module named tensorflow"]
+
+
+def test_the_reader_prints_no_runtime_notice(subprocess_env: dict[str, str]) -> None:
+    # The LiteRT interpreter announces its XNNPACK delegate from C++ when the classifier is built.
+    r = subprocess.run([sys.executable, "-m", "edge", "--source", "samples/sample.mp4", "--sink", "stdout",
+                        "--max-frames", "5", "--log-level", "WARNING"],
+                       cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "XNNPACK" not in r.stderr and "absl" not in r.stderr, r.stderr
