@@ -51,9 +51,10 @@ def keep_lines(data: bytes) -> bytes:
 @contextlib.contextmanager
 def without_notices() -> Iterator[None]:
     """Run a block with descriptor 2 caught; afterwards write back all but the notices (also when the
-    block raises). Does nothing when descriptor 2 cannot be duplicated (no stderr at all)."""
+    block raises). Runs the block unfiltered when there is no temporary folder to write to (a hardened
+    service without PrivateTmp) or no descriptor 2 to duplicate."""
     global _depth
-    with _lock:
+    with _lock, contextlib.ExitStack() as stack:
         if _depth:
             _depth += 1
             try:
@@ -62,25 +63,26 @@ def without_notices() -> Iterator[None]:
                 _depth -= 1
             return
         try:
+            tmp = stack.enter_context(tempfile.TemporaryFile())
             saved = os.dup(2)
-        except OSError:
+        except OSError as exc:
+            log.debug("stderr notices not filtered: %s", exc)
             yield
             return
-        with tempfile.TemporaryFile() as tmp:
+        _flush()
+        os.dup2(tmp.fileno(), 2)
+        _depth = 1
+        try:
+            yield
+        finally:
+            _depth = 0
             _flush()
-            os.dup2(tmp.fileno(), 2)
-            _depth = 1
-            try:
-                yield
-            finally:
-                _depth = 0
-                _flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                tmp.seek(0)
-                rest = keep_lines(tmp.read())
-                if rest:
-                    _write_all(rest)
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = keep_lines(tmp.read())
+            if rest:
+                _write_all(rest)
 
 
 def _flush() -> None:

@@ -70,3 +70,14 @@ def test_the_reader_prints_no_runtime_notice(subprocess_env: dict[str, str]) -> 
                        cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "XNNPACK" not in r.stderr and "absl" not in r.stderr, r.stderr
+
+
+def test_without_a_writable_temporary_folder_the_block_runs_unfiltered(tmp_path) -> None:
+    import os
+
+    env = {**os.environ, "TMPDIR": str(tmp_path / "missing")}
+    code = ("import os\nfrom edge.native_stderr import without_notices\n"
+            "with without_notices():\n    os.write(2, b'inner\\n')\nprint('ran')")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"ran\n" and r.stderr == b"inner\n"
