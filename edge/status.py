@@ -124,12 +124,16 @@ class Status:
     def snapshot(self) -> StatusSnapshot:
         with self._lock:
             healthy, reason = self._health_locked()
+            age = None if self._last_mono is None else time.monotonic() - self._last_mono
+            # while frames flow, the smoothed rate; else 0: a camera gone for an hour is not still at the rate
+            # it had when it went (the page showed "no frame for 3600 s" next to "12.0 fps")
             return StatusSnapshot(
                 state=self._state, healthy=healthy, reason=reason, source=self._source, model=self._model,
                 runtime=self._runtime, num_threads=self._threads, started=self._started, frames=self._frames,
-                fps=self._fps, last_frame_ts=self._last_ts, frame=self._frame, result=self._result,
+                fps=self._fps if healthy else 0.0, last_frame_ts=self._last_ts, frame=self._frame,
+                result=self._result,
                 stable=self._stable, events=tuple(self._events),
-                last_frame_age_s=None if self._last_mono is None else time.monotonic() - self._last_mono,
+                last_frame_age_s=age,
                 uptime_s=time.monotonic() - self._started_mono,
             )
 

@@ -839,3 +839,36 @@ def test_head_of_the_stream_is_headers_only(monkeypatch: pytest.MonkeyPatch) -> 
         assert srv._streams == 0
     finally:
         srv.close()
+
+
+def test_fps_is_zero_once_frames_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a camera that stalled for an hour still showed the rate it had when it went: "no frame for 3600 s"
+    # next to "12.0 fps" on the page, in /healthz and in /api/readings
+    from edge import web as web_module
+    from edge.config import WebConfig
+
+    monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    status = Status(stale_after_s=0.5)
+    srv = web_module.start(WebConfig(enabled=True, port=0), status, Metrics())
+
+    def get(path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}{path}", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    try:
+        for i in range(10):
+            status.frame_done(Frame(np.zeros((48, 64, 3), np.uint8), "cam", i, time.time()), FrameResult([]), [])
+            time.sleep(0.05)
+        code, health = get("/healthz")
+        assert code == 200 and health["fps"] > 5 and get("/api/readings")[1]["fps"] > 5
+        time.sleep(0.8)  # the camera stalls
+        code, health = get("/healthz")
+        assert code == 503 and "no frame" in health["reason"]
+        assert health["fps"] == 0 and get("/api/readings")[1]["fps"] == 0
+        status.set_state("waiting", "camera not available; reconnecting")
+        assert get("/healthz")[1]["fps"] == 0
+    finally:
+        srv.close()
