@@ -607,7 +607,11 @@ class Daemon:
                 # reload that touched stabilise: (a heartbeat) sent the unchanged reading again.
                 self.stabiliser.prime([n.value for n in previous.stable])
         if "logging" in changed:
-            logging.getLogger().setLevel(new.logging.level)
+            from edge.cli import setup_logging
+
+            setup_logging(new.logging.level, new.logging.format)  # the format too, not just the level
+        if "service" in changed:
+            self.status.stale_after_s = new.service.stale_after_s
         if "web" in changed:
             self._restart_web(old, new)
         self.cfg = new

@@ -239,6 +239,41 @@ def test_a_reload_from_a_stream_to_images_gives_one_event_per_image(
     assert all(e["numbers"] and not e.get("heartbeat") for e in events)
 
 
+def test_a_reload_applies_the_log_format_and_the_staleness_limit(
+        subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
+    # Only logging.level was applied: logging.format and service.stale_after_s stayed as they were started,
+    # while the log said "config reloaded".
+    cfg = _config(tmp_path, long_video, ["stdout"], paced=True, extra="logging:\n  format: plain\n")
+    cfg.write_text(cfg.read_text().replace("service:\n", "service:\n  stale_after_s: 10\n"))
+    err = tmp_path / "stderr.txt"
+    proc = _start(["--config", str(cfg)], subprocess_env, err)
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        cfg.write_text(cfg.read_text().replace("format: plain", "format: journal"))
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lambda: "config reloaded" in err.read_text(), proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0, err.read_text()
+    assert "<6>edge.daemon: config reloaded from" in err.read_text()
+
+    daemon = Daemon(load_config(cfg), reload=lambda: load_config(cfg))
+    runner = threading.Thread(target=daemon.run, daemon=True)
+    runner.start()
+    try:
+        _wait_for(lambda: daemon.status.snapshot().frames > 0)
+        cfg.write_text(cfg.read_text().replace("stale_after_s: 10", "stale_after_s: 60"))
+        daemon.request_reload()
+        _wait_for(lambda: daemon.cfg.service.stale_after_s == 60)
+        assert daemon.status.stale_after_s == 60
+    finally:
+        daemon.stop()
+        runner.join(timeout=30)
+
+
 def _catches(pid: int, sig: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
