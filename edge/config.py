@@ -470,6 +470,10 @@ def _line_map(node: yaml.Node | None, prefix: Key = (), out: dict[Key, int] | No
                 raise _LineError(knode.start_mark.line + 1, _dotted(prefix) or "(top level)",
                                  "a key must be a plain name, not a list or mapping")
             key = knode.value
+            if knode.tag != "tag:yaml.org,2002:str":
+                # `1: x`, `null: x`, `yes: x`: YAML makes them a number, null or boolean, never a key of ours
+                raise _LineError(knode.start_mark.line + 1, _dotted(prefix + (key,)),
+                                 "unknown key (a key must be a name, not a number, null or true/false)")
             path = prefix + (key,)
             if key in seen:
                 raise _LineError(knode.start_mark.line + 1, _dotted(path), "duplicate key")

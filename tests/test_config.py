@@ -297,3 +297,11 @@ def test_a_camera_index_written_as_a_yaml_number_is_a_camera_index(tmp_path: Pat
     assert _error(p) == f"{p}:2: source.spec: must be a string (got -1)"
     p = _write(tmp_path, "source:\n  spec: true\n")
     assert _error(p) == f"{p}:2: source.spec: must be a string (got True)"
+
+
+def test_a_key_yaml_makes_a_number_null_or_boolean_is_named_with_its_line(tmp_path: Path) -> None:
+    # was "config.yaml: [1]: Keys should be strings": no line, and a key in a form nobody wrote
+    p = _write(tmp_path, "sinks:\n  outputs: [stdout]\n1: x\n")
+    assert _error(p) == f"{p}:3: 1: unknown key (a key must be a name, not a number, null or true/false)"
+    p = _write(tmp_path, "source:\n  spec: '0'\n  null: 5\n")
+    assert _error(p) == f"{p}:3: source.null: unknown key (a key must be a name, not a number, null or true/false)"
