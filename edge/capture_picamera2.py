@@ -7,7 +7,9 @@ reader wants, so no colour conversion runs on the Pi's CPU. The grabber/backoff 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ class Picamera2Source(LiveSource):
             return None
         cam = None
         try:
-            cam = Picamera2()
+            cam = _new_camera(Picamera2)
             w, h = self.cfg.picamera2_size
             # lores must be YUV420 and no larger than main; main keeps the sensor's full field of view.
             config = cam.create_video_configuration(
@@ -61,8 +63,44 @@ class Picamera2Source(LiveSource):
         return np.ascontiguousarray(yuv[:h, :w])
 
     def _release(self, handle: Any) -> None:
-        try:
-            handle.stop()
-            handle.close()
-        except Exception:  # noqa: BLE001 - closing a vanished camera may fail; nothing left to do
-            pass
+        # Each on its own: a stop() that fails on a vanished camera must not keep close() from freeing it.
+        for call in (handle.stop, handle.close):
+            with contextlib.suppress(Exception):  # closing a vanished camera may fail; nothing left to do
+                call()
+
+
+def _new_camera(cls: Any) -> Any:
+    """``cls()``, but when the constructor fails, what it had set up is undone (``_forget_half_open``)."""
+    cam = cls.__new__(cls)
+    try:
+        cam.__init__()
+    except BaseException:
+        _forget_half_open(cam)
+        raise
+    return cam
+
+
+def _forget_half_open(cam: Any) -> None:
+    """Undo what picamera2's constructor sets up before it acquires the camera: a notification pipe and the
+    camera's entry in the shared camera manager. ``close()`` does nothing for a camera that never opened, so
+    with the camera missing or busy each retry leaked a pipe (one every 30 s: 1,024 descriptors gone in
+    8 hours, and with them the web page and MQTT) and left the manager holding the dead camera, so a camera
+    that came back was not looked for again."""
+    reader = getattr(cam, "notifymeread", None)
+    if reader is not None:
+        with contextlib.suppress(Exception):
+            reader.close()  # closes notifyme_r with it
+    else:
+        _close_fd(getattr(cam, "notifyme_r", None))
+    _close_fd(getattr(cam, "notifyme_w", None))
+    manager, idx = getattr(cam, "_cm", None), getattr(cam, "camera_idx", None)
+    cameras = getattr(manager, "cameras", None)
+    if idx is not None and isinstance(cameras, dict) and cameras.get(idx) is cam:
+        with contextlib.suppress(Exception):
+            manager.cleanup(idx)  # the last camera gone: the manager starts afresh on the next open
+
+
+def _close_fd(fd: Any) -> None:
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)

@@ -122,3 +122,59 @@ def test_a_picamera2_built_for_another_numpy_is_one_clear_error(monkeypatch: pyt
     with pytest.raises(SourceError, match="cannot open camera picamera2"):
         open_source("picamera2", SourceConfig(), retry=False)
     assert any("numpy<2" in r.getMessage() and "numpy.dtype size changed" in r.getMessage() for r in caplog.records)
+
+
+class _Manager:
+    """picamera2's CameraManager as far as its bookkeeping goes: cameras by index, ``cleanup(index)``."""
+
+    def __init__(self) -> None:
+        self.cameras: dict[int, object] = {}
+
+    def add(self, index: int, camera: object) -> None:
+        self.cameras[index] = camera
+
+    def cleanup(self, index: int) -> None:
+        del self.cameras[index]
+
+
+class _AbsentCamera:
+    """Fails the way picamera2's constructor does with no camera (or a busy one): after it has opened its
+    notification pipe and registered with the manager, and before anything close() would undo."""
+
+    _cm = _Manager()
+    constructed = 0
+
+    def __init__(self) -> None:
+        import os
+
+        self.notifyme_r, self.notifyme_w = os.pipe2(os.O_NONBLOCK)
+        self.notifymeread = os.fdopen(self.notifyme_r, "rb")
+        self.is_open = False
+        self.camera_idx = 0
+        self._cm.add(0, self)
+        _AbsentCamera.constructed += 1
+        raise RuntimeError("Failed to acquire camera: Device or resource busy")
+
+    def close(self) -> None:  # picamera2: nothing to do for a camera that never opened
+        if not self.is_open:
+            return
+
+
+def test_retries_without_a_camera_leak_no_descriptor_and_forget_the_camera(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = _AbsentCamera  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    _AbsentCamera._cm, _AbsentCamera.constructed = _Manager(), 0
+    fds = len(os.listdir("/proc/self/fd"))
+    src = open_source("picamera2", SourceConfig(reconnect_min_s=0.01, reconnect_max_s=0.01), retry=True)
+    try:
+        deadline = time.monotonic() + 10
+        while _AbsentCamera.constructed < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        src.close()
+    assert _AbsentCamera.constructed >= 40
+    assert len(os.listdir("/proc/self/fd")) <= fds + 1  # the grabber may hold none; 40 pipes would be 80
+    assert _AbsentCamera._cm.cameras == {}
