@@ -104,12 +104,17 @@ if [ "$STAGED" = 0 ]; then
     fi
 fi
 
-# 3. the code: replace edge/ wholesale so files deleted upstream do not linger
+# 3. the code: replace edge/ wholesale so files deleted upstream do not linger. The new tree is copied
+#    beside the old one and swapped in by two renames: a running daemon that imports a module late (a
+#    sink, the picamera2 adapter, on a reload) never finds the folder half copied.
 D_PREFIX="${DESTDIR}${PREFIX}"
 run install -d -m 0755 "$D_PREFIX" "$D_PREFIX/models"
-run rm -rf "$D_PREFIX/edge"
-run cp -r "$SRC/edge" "$D_PREFIX/edge"
-run find "$D_PREFIX/edge" -name __pycache__ -prune -exec rm -rf {} +
+run rm -rf "$D_PREFIX/edge.new" "$D_PREFIX/edge.old"
+run cp -r "$SRC/edge" "$D_PREFIX/edge.new"
+run find "$D_PREFIX/edge.new" -name __pycache__ -prune -exec rm -rf {} +
+if [ -e "$D_PREFIX/edge" ]; then run mv "$D_PREFIX/edge" "$D_PREFIX/edge.old"; fi
+run mv "$D_PREFIX/edge.new" "$D_PREFIX/edge"
+run rm -rf "$D_PREFIX/edge.old"
 for f in pyproject.toml README.md config.yaml; do
     if [ -f "$SRC/$f" ]; then run install -m 0644 "$SRC/$f" "$D_PREFIX/$f"; fi
 done
