@@ -606,6 +606,8 @@ class Daemon:
                 # The same page: what was published stays published. A new stabiliser knew nothing, so a
                 # reload that touched stabilise: (a heartbeat) sent the unchanged reading again.
                 self.stabiliser.prime([n.value for n in previous.stable])
+        if source_changed or "service" in changed:
+            self._follow_state(old, new)
         if "logging" in changed:
             from edge.cli import setup_logging
 
@@ -615,6 +617,17 @@ class Daemon:
         if "web" in changed:
             self._restart_web(old, new)
         self.cfg = new
+
+    def _follow_state(self, old: Config, new: Config) -> None:
+        """After a reload: the state store is a camera's, as at start. A reload to a camera opens it (and
+        restores the camera's last readings), one to a video file closes it (a replay's readings would be
+        saved as the camera's), and a changed ``persist_state`` or ``state_dir`` takes effect."""
+        want = self.source is not None and self.source.live and new.service.persist_state
+        if want and self.state is not None and old.service.state_dir == new.service.state_dir:
+            return
+        self.state = None
+        if want:
+            self._open_state(new)
 
     def _stop_web(self) -> None:
         if self.web is None:

@@ -595,6 +595,42 @@ def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Pat
     assert again == [], again
 
 
+def test_the_state_store_follows_a_reload_between_a_video_and_a_camera(tmp_path: Path, long_video: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The store is a camera's: a reload to a camera must restore its last readings (it never did: the store
+    # followed the start-up source), and a reload back to a video must stop saving the replay as the camera's.
+    from edge.state import StateStore
+    from edge.types import Number
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    StateStore(state).save_readings([Number(value="77", confidence=0.9, box=(1, 2, 3, 4), digits=())], ts="t0",
+                                    source="cam")
+    camera = _mjpeg_camera(frames_per_connection=10_000)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    cfg_path = _config(tmp_path, long_video, [f"file:{tmp_path / 'e.jsonl'}"])
+    on_video = load_config(cfg_path, {("service", "persist_state"): True})
+    on_camera = load_config(cfg_path, {("service", "persist_state"): True, ("source", "spec"): url})
+    d = Daemon(on_video, max_frames=1)
+    d._setup()
+    try:
+        assert d.state is None and not d.status.snapshot().stable
+        d._apply(on_camera)
+        assert d.state is not None and d.state.path == state / "state.json"
+        assert [n.value for n in d.status.snapshot().stable] == ["77"]
+        assert d.stabiliser._published == ("77",)  # primed: "77" seen again is not published again
+        d._apply(load_config(cfg_path, {("service", "persist_state"): False, ("source", "spec"): url}))
+        assert d.state is None  # persist_state turned off takes effect
+        d._apply(on_camera)
+        assert d.state is not None
+        d._apply(on_video)
+        assert d.state is None
+    finally:
+        d._teardown()
+        camera.shutdown()
+        camera.server_close()
+
+
 def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: Path) -> None:
     """A real HTTP MJPEG camera that plays 2 s of a page, hangs up (a cable hiccup) and plays it again on
     the next connection. The page does not change, so the stabiliser has nothing new; the daemon must still
