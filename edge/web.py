@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("web_static") / "index.html"
 COOKIE = "digits_session"
+#: the page and the login form are never shown inside another page's frame (browsers without Sec-Fetch-*)
+NO_FRAMES = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 BOUNDARY = "frame"
 #: a viewer that asked for debug material keeps it coming for this long (the page polls every second)
 DEBUG_HOLD_S = 5.0
@@ -359,10 +361,13 @@ class WebServer:
     async def _origin(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if self._runner is not None:
             self._runner.request_seen(request.protocol)
-        navigation = request.method == "GET" and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+        # following a link to the page is a navigation of a whole tab; another site's <iframe> is one too, and
+        # the framed page's own requests then count as same-origin (four frames held every stream slot)
+        navigation = (request.method == "GET" and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+                      and request.headers.get("Sec-Fetch-Dest", "document").lower() == "document")
         if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site" and not navigation:
-            # another site's page: an <img> holding the stream slots, a posted login form, a script reading
-            # the API; following a link to the page is fine
+            # another site's page: an <img> or <iframe> holding the stream slots, a posted login form, a script
+            # reading the API; following a link to the page is fine
             return web.json_response({"error": "cross-site requests are refused"}, status=403)
         host = request.headers.get("Host")
         if self._loopback_only and not (is_loopback_host(host) or host_name(host or "") in self._allowed_hosts):
@@ -406,7 +411,7 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
 <input type="password" name="token" placeholder="access token" autocomplete="current-password" autofocus>
 <button type="submit">Log in</button></form></body></html>"""
         return web.Response(text=body, content_type="text/html", status=status,
-                            headers={"Cache-Control": "no-store"})
+                            headers={"Cache-Control": "no-store", **NO_FRAMES})
 
     async def _login_form(self, request: web.Request) -> web.Response:
         if not self.token:
@@ -443,7 +448,7 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(body=self._page, content_type="text/html", charset="utf-8",
-                            headers={"Cache-Control": "no-cache"})
+                            headers={"Cache-Control": "no-cache", **NO_FRAMES})
 
     def _hold_debug(self, request: web.Request) -> bool:
         debug = request.query.get("debug", "0") not in ("0", "", "false", "no")

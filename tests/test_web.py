@@ -667,6 +667,20 @@ def test_cross_site_requests_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
                 b"Sec-Fetch-Dest: document\r\nConnection: close\r\n\r\n")
         assert _status_of(_raw(srv.port, link)) == 200
         assert _status_of(_raw(srv.port, link.replace(b"GET / ", b"POST /login "))) == 403
+        # another site's <iframe> is a navigation too, and the framed page's own requests are same-origin:
+        # four frames on any web page held every stream slot
+        for dest in (b"iframe", b"frame", b"embed", b"object"):
+            assert _status_of(_raw(srv.port, link.replace(b"document", dest))) == 403, dest
+        # and browsers that send no Sec-Fetch-* are told not to frame the page or the login form
+        page = _raw(srv.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert b"X-Frame-Options: DENY" in page and b"frame-ancestors 'none'" in page
+    finally:
+        srv.close()
+    srv = _web(monkeypatch, host="0.0.0.0", token=TOKEN)
+    try:
+        for path in (b"/", b"/login"):
+            page = _raw(srv.port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert _status_of(page) in (200, 401) and b"X-Frame-Options: DENY" in page, page[:200]
     finally:
         srv.close()
 
