@@ -530,17 +530,19 @@ class Daemon:
             sdnotify.notify("READY=1")
             return
         try:
-            self._apply(new)
+            applied = self._apply(new)
         except FatalError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
         except Exception:  # noqa: BLE001 - as above; a bug's traceback goes to the journal
             log.exception("config reload failed, keeping the running config")
         else:
-            log.info("config reloaded from %s", new.path)
+            if applied:
+                log.info("config reloaded from %s", new.path)
         sdnotify.notify("READY=1")
 
-    def _apply(self, new: Config) -> None:
-        """Rebuild only what changed; build new parts first so a failure leaves the old ones running."""
+    def _apply(self, new: Config) -> bool:
+        """Rebuild only what changed; build new parts first so a failure leaves the old ones running.
+        Returns whether anything changed."""
         old = self.cfg
         changed = {s for s in ("source", "model", "segment", "numbers", "stabilise", "sinks", "mqtt", "web",
                                "service", "logging") if getattr(old, s) != getattr(new, s)}
@@ -555,7 +557,7 @@ class Daemon:
             changed.add("mqtt")
         if not changed:
             log.info("config unchanged")
-            return
+            return False
         classifier, reader, source, sinks = self.classifier, self.reader, self.source, self.sinks
         if "model" in changed:
             classifier = make_classifier(new)
@@ -617,6 +619,7 @@ class Daemon:
         if "web" in changed:
             self._restart_web(old, new)
         self.cfg = new
+        return True
 
     def _follow_state(self, old: Config, new: Config) -> None:
         """After a reload: the state store is a camera's, as at start. A reload to a camera opens it (and

@@ -308,6 +308,7 @@ def test_a_sighup_during_start_up_is_a_reload_not_the_end(subprocess_env: dict[s
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0, err.read_text()
     assert "config unchanged" in err.read_text()
+    assert "config reloaded" not in err.read_text()  # not both: nothing was reloaded
 
 
 def test_systemd_notify_ready_watchdog_status_stopping(
