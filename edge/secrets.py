@@ -10,11 +10,15 @@ from pathlib import Path
 
 # the password runs to the last @ before the path: an unencoded @ in it must not leave its tail showing
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^/\s]*@")
+# many IP cameras take it in the query instead: videostream.cgi?user=admin&pwd=...
+_QUERY_PASSWORD = re.compile(
+    r"([?&;](?:password|passwd|pass|pwd|pw|token|access_token|secret|api_?key|key|auth)=)[^&#;\s]*", re.I)
 
 
 def redact(text: str) -> str:
-    """``scheme://user:password@host/...`` with the password replaced by ``***``: for logs, events, pages."""
-    return _URL_PASSWORD.sub(r"\1:***@", text)
+    """``scheme://user:password@host/...`` and ``...?pwd=password`` with the password replaced by ``***``:
+    for logs, events, pages."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
 
 
 def read_secret_file(path: str, key: str) -> str:

@@ -886,3 +886,17 @@ def test_fps_is_zero_once_frames_stop(monkeypatch: pytest.MonkeyPatch) -> None:
         assert get("/healthz")[1]["fps"] == 0
     finally:
         srv.close()
+
+
+def test_a_camera_password_in_the_url_query_is_hidden(tmp_path: Path) -> None:
+    # many IP cameras take the password in the query (videostream.cgi?user=admin&pwd=...): only a password
+    # before the @ was hidden, this one was on the page, in /api/readings and in the journal
+    spec = "http://127.0.0.1:9/videostream.cgi?user=admin&pwd=s3cretPW&resolution=32"
+    d = _start(tmp_path, f'"{spec}"', "127.0.0.1:0")
+    try:
+        code, api = d.json("/api/readings")
+        assert code == 200 and "pwd=***" in api["source"] and "s3cretPW" not in json.dumps(api)
+        time.sleep(1.0)
+        assert "s3cretPW" not in d.err.read_text()
+    finally:
+        _stop(d)
