@@ -211,6 +211,42 @@ def test_csv_rows_parse_back_and_header_is_written_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["file", "csv"])
+@pytest.mark.parametrize("tail", [b'{"ts": "2026-12-05T04:00', b'{"ts": "2026-12-05T04:00' + b"\0" * 4096, b"\0" * 512])
+def test_a_line_torn_by_a_power_cut_is_cut_before_writing_on(tmp_path: Path, kind: str, tail: bytes,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    # A power cut mid-write leaves the last line torn (ext4 may fill the end with zero bytes). The next
+    # run appended straight onto it: its first event was glued to the torn line and both were unreadable.
+    path = tmp_path / f"r.{kind}"
+    s = open_sink(f"{kind}:{path}")
+    s.emit(event(0, number("11")))
+    s.close()
+    whole = path.read_bytes()
+    with path.open("ab") as f:
+        f.write(tail)
+    s = open_sink(f"{kind}:{path}")
+    s.emit(event(1, number("22")))
+    s.close()
+    data = path.read_bytes()
+    assert data.startswith(whole) and b"\0" not in data and data.endswith(b"\n")
+    if kind == "file":
+        assert [json.loads(x)["frame"] for x in data.decode().splitlines()] == [0, 1]
+    else:
+        rows = list(csv.DictReader(data.decode().splitlines()))
+        assert [(r["frame"], r["value"]) for r in rows] == [("0", "11"), ("1", "22")]
+    assert any("torn line" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_that_is_one_torn_line_starts_again_with_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"ts,source,fra")  # the very first write was cut
+    s = open_sink(f"csv:{path}")
+    s.emit(event(0, number("7")))
+    s.close()
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    assert [r["value"] for r in rows] == ["7"]
+
+
+@pytest.mark.parametrize("kind", ["file", "csv"])
 def test_a_file_deleted_or_renamed_underneath_is_started_again(tmp_path: Path, kind: str) -> None:
     # It was written on into the deleted (invisible, still taking disk space) or renamed file, with no
     # error, until it reached its rotation size - months with change-only events.

@@ -19,6 +19,28 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+#: How far back from the end a torn tail is looked for its last whole line (a line here is well under 64 KiB).
+TAIL_SCAN = 1 << 20
+
+
+def cut_torn_tail(fd: int, path: Path) -> int:
+    """Truncate an open file after its last newline when it does not end with one; returns the bytes cut.
+
+    A power cut while a line was being written leaves it torn (or, on ext4, the file's end filled with zero
+    bytes). Appended to, the next line would be glued to it and both lost to a reader; cut, the file holds
+    whole lines again. A file with no newline in its last ``TAIL_SCAN`` bytes is emptied."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    start = max(0, size - TAIL_SCAN)
+    tail = os.pread(fd, size - start, start)
+    keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    os.ftruncate(fd, keep)
+    log.warning("%s ended in a torn line (a power cut while it was written?): cut its last %d byte(s)",
+                path, size - keep)
+    return size - keep
+
+
 class LineWriter:
     """Append-only line file with size rotation, whole-line writes and an fsync policy.
 
@@ -64,7 +86,13 @@ class LineWriter:
             log.warning("%s was moved or deleted; starting it again", self.path)
             self._close_fd()
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                cut_torn_tail(fd, self.path)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
         return self._fd
 
     def _moved(self) -> bool:
