@@ -546,11 +546,10 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
                 # A new frame, or the last one again now and then while the camera is away, so a proxy
                 # keeps the connection and a vanished viewer is noticed.
                 if frames != last_frames or started - sent >= STREAM_KEEPALIVE_S:
-                    data = await self._jpeg(debug, full_size=False)
-                    if data is None:
-                        data = waiting
-                    else:
-                        last_frames = frames
+                    # the placeholder too counts as sent: it went out stream_fps times a second for as long
+                    # as the camera was missing (30 KB/s for every open page, hours on end)
+                    data = await self._jpeg(debug, full_size=False) or waiting
+                    last_frames = frames
                     part = (b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"
                             + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
                     try:

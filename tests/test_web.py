@@ -900,3 +900,31 @@ def test_a_camera_password_in_the_url_query_is_hidden(tmp_path: Path) -> None:
         assert "s3cretPW" not in d.err.read_text()
     finally:
         _stop(d)
+
+
+def test_the_waiting_picture_is_not_resent_at_the_stream_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # with no frame yet (camera missing at boot) every open page got the same placeholder stream_fps times a
+    # second, for hours; it is sent once, then as a keep-alive, and the first frame goes out when it comes
+    from edge import web as web_module
+    from edge.config import WebConfig
+
+    monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    status = Status()
+    srv = web_module.start(WebConfig(enabled=True, port=0, stream_fps=10), status, Metrics())
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            got, deadline = b"", time.monotonic() + 2.0
+            s.settimeout(0.2)
+            while time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    got += s.recv(65536)
+            assert got.count(b"--frame\r\n") == 1, got.count(b"--frame\r\n")
+            status.frame_done(Frame(np.full((48, 64, 3), 90, np.uint8), "cam", 0, time.time()), FrameResult([]), [])
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and got.count(b"--frame\r\n") < 2:
+                with contextlib.suppress(TimeoutError):
+                    got += s.recv(65536)
+            assert got.count(b"--frame\r\n") == 2
+    finally:
+        srv.close()
