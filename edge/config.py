@@ -618,6 +618,8 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
     data: Any = {}
     base_dir = PROJECT_ROOT
     if path is not None:
+        if not str(path).strip():
+            raise ConfigError("--config: the file name is empty")
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")

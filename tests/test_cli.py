@@ -60,6 +60,9 @@ def test_validate_config_ok_and_bad(subprocess_env: dict[str, str], tmp_path: Pa
     # the same config without --validate-config fails the same way, before opening anything
     r = edge(["--config", str(bad)], subprocess_env)
     assert r.returncode == 2 and only_line(r.stderr).startswith(f"{bad}:5:")
+    # an empty name (an unset variable in a unit file: --config "$CONFIG") says so, not "Is a directory"
+    r = edge(["--config", "", "--validate-config"], subprocess_env)
+    assert r.returncode == 2 and only_line(r.stderr) == "--config: the file name is empty"
 
 
 def test_a_config_that_publishes_nowhere_is_warned_about(subprocess_env: dict[str, str], tmp_path: Path) -> None:
