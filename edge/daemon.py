@@ -503,6 +503,8 @@ class Daemon:
         self._reconnects_seen = reconnects
         healthy, _ = self.status.health()
         self.metrics.set("up", 1 if healthy else 0)
+        if not healthy:
+            self.metrics.set("fps", 0.0)  # not the rate the camera had when it went
 
     def _publish_status(self) -> None:
         depth = 0

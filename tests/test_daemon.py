@@ -535,9 +535,10 @@ def test_live_stream_slower_reader_drops_frames_instead_of_queueing(tmp_path: Pa
     assert len(frames) >= 14 and frames[-1] >= 15  # the first frame only starts the heartbeat timer
 
 
-def _mjpeg_camera(frames_per_connection: int) -> Any:
+def _mjpeg_camera(frames_per_connection: int, gone: threading.Event | None = None) -> Any:
     """A real HTTP MJPEG camera on 127.0.0.1 showing the clean sample page at 25 fps; after
-    ``frames_per_connection`` frames it hangs up (a cable hiccup), the next connection gets the page again."""
+    ``frames_per_connection`` frames it hangs up (a cable hiccup), the next connection gets the page again.
+    Once ``gone`` is set it hangs up at once (shut the server down too, and the camera has gone away)."""
     import http.server
 
     page = cv2.resize(cv2.imread(str(ROOT / "samples" / "page_clean.jpg")), (320, 240))
@@ -553,6 +554,8 @@ def _mjpeg_camera(frames_per_connection: int) -> Any:
             self.end_headers()
             with contextlib.suppress(OSError):
                 for _ in range(frames_per_connection):
+                    if gone is not None and gone.is_set():
+                        break
                     self.wfile.write(b"--f\r\nContent-Type: image/jpeg\r\n"
                                      + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
                     time.sleep(0.04)
@@ -594,6 +597,31 @@ def test_stable_readings_persist_across_restarts(tmp_path: Path, long_video: Pat
     camera.shutdown()
     camera.server_close()
     assert again == [], again
+
+
+def test_fps_metric_falls_to_zero_when_the_camera_goes(tmp_path: Path, long_video: Path) -> None:
+    # /metrics kept "digits_fps 10.0" beside "digits_up 0" for as long as the camera was away: the gauge
+    # was set only when a frame was read.
+    gone = threading.Event()
+    camera = _mjpeg_camera(frames_per_connection=10_000, gone=gone)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    cfg = load_config(_config(tmp_path, long_video, []), {
+        ("source", "spec"): url, ("source", "reconnect_min_s"): 0.1, ("source", "reconnect_max_s"): 0.2,
+        ("source", "read_timeout_s"): 1.0, ("service", "stale_after_s"): 0.5})
+    d = Daemon(cfg)
+    runner = threading.Thread(target=d.run, daemon=True)
+    runner.start()
+    try:
+        _wait_for(lambda: d.metrics.get("fps") > 1)
+        gone.set()
+        camera.shutdown()
+        camera.server_close()  # the camera is gone: no frame, no connection
+        _wait_for(lambda: d.metrics.get("up") == 0, timeout=20)
+        _wait_for(lambda: d.metrics.get("fps") == 0, timeout=5)
+    finally:
+        d.stop()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
 
 
 def test_the_state_store_follows_a_reload_between_a_video_and_a_camera(tmp_path: Path, long_video: Path,
