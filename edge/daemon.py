@@ -618,6 +618,7 @@ class Daemon:
             setup_logging(new.logging.level, new.logging.format)  # the format too, not just the level
         if "service" in changed:
             self.status.stale_after_s = new.service.stale_after_s
+            self.status.set_recent_events(new.service.recent_events)
         if "web" in changed:
             self._restart_web(old, new)
         self.cfg = new

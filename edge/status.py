@@ -72,6 +72,12 @@ class Status:
         self._result: FrameResult | None = None
         self._stable: tuple[Number, ...] = ()
 
+    def set_recent_events(self, n: int) -> None:
+        """Keep the last ``n`` events from now on (a reload); the newest of those already kept stay."""
+        with self._lock:
+            if self._events.maxlen != n:
+                self._events = deque(self._events, maxlen=n)
+
     def set_info(self, source: str, model: str = "", runtime: str = "", num_threads: int = 0) -> None:
         with self._lock:
             self._source, self._model, self._runtime, self._threads = source, model, runtime, num_threads

@@ -265,10 +265,11 @@ def test_a_reload_applies_the_log_format_and_the_staleness_limit(
     runner.start()
     try:
         _wait_for(lambda: daemon.status.snapshot().frames > 0)
-        cfg.write_text(cfg.read_text().replace("stale_after_s: 10", "stale_after_s: 60"))
+        cfg.write_text(cfg.read_text().replace("stale_after_s: 10", "stale_after_s: 60\n  recent_events: 3"))
         daemon.request_reload()
         _wait_for(lambda: daemon.cfg.service.stale_after_s == 60)
         assert daemon.status.stale_after_s == 60
+        assert daemon.status._events.maxlen == 3  # the page's event list too (it waited for a restart)
     finally:
         daemon.stop()
         runner.join(timeout=30)
