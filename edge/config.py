@@ -22,7 +22,6 @@ import copy
 import dataclasses
 import difflib
 import importlib
-import ipaddress
 import logging
 import os
 import re
@@ -43,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge.loopback import is_loopback_name
 from edge.secrets import read_secret_file, redact
 
 log = logging.getLogger(__name__)
@@ -237,12 +237,7 @@ class WebConfig(_Section):
         return v
 
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_name(self.host)
 
     def token(self) -> str | None:
         if self.token_env and os.environ.get(self.token_env):

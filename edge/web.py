@@ -34,7 +34,6 @@ import contextlib
 import hashlib
 import hmac
 import html
-import ipaddress
 import logging
 import threading
 import time
@@ -46,6 +45,7 @@ import numpy as np
 from aiohttp import http_exceptions, web
 
 from edge.annotate import annotate, crop_items
+from edge.loopback import is_loopback_name
 from edge.metrics import Metrics
 from edge.status import Status, StatusSnapshot
 from edge.types import number_to_dict
@@ -154,13 +154,7 @@ def is_loopback_host(host_header: str | None) -> bool:
     """True for a ``Host`` naming this machine by loopback (``127.0.0.1:8080``, ``localhost``, ``[::1]:80``)."""
     if not host_header:
         return True  # HTTP/1.0 without Host: nothing a rebinding page could have set
-    host = host_name(host_header)
-    if host in ("localhost", "localhost.", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_name(host_name(host_header))
 
 
 def session_value(token: str) -> str:

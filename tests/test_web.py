@@ -928,3 +928,22 @@ def test_the_waiting_picture_is_not_resent_at_the_stream_rate(monkeypatch: pytes
             assert got.count(b"--frame\r\n") == 2
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("name", ["localhost", "LOCALHOST", "localhost.", "ip6-localhost", "127.0.0.1", "127.3.4.5",
+                                  "::1", "0.0.0.0", "192.168.1.20", "localhost.example.com", "127.0.0.1.nip.io",
+                                  ""])
+def test_the_bind_check_and_the_host_check_agree_on_loopback(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two copies of "is this loopback" had drifted: a Host of ip6-localhost was loopback to the page, the same
+    # name as web.host was not (and needed a token). Both now ask edge.loopback.
+    from edge import web as web_module
+    from edge.config import WebConfig
+    from edge.loopback import is_loopback_name
+
+    monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
+    expected = name.lower() in {"localhost", "localhost.", "ip6-localhost", "127.0.0.1", "127.3.4.5", "::1"}
+    assert is_loopback_name(name) is expected
+    assert WebConfig(enabled=False, host=name).is_loopback() is expected
+    if name:
+        host_header = f"[{name}]:8080" if ":" in name else f"{name}:8080"
+        assert web_module.is_loopback_host(host_header) is expected
