@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.daemon import FatalError, run
 
     log.info("digits edge %s starting: %s", __version__, summary(cfg))
-    if warning := _unpublished_warning(cfg):
+    for warning in [*cfg.warnings, *(w for w in (_unpublished_warning(cfg),) if w)]:
         log.warning("%s", warning)
     reload = (lambda: load_config(path, overrides)) if path is not None else None
     try:
@@ -227,7 +227,7 @@ def _validation_warnings(cfg: Any) -> list[str]:
 
     from edge.capture import classify_spec
 
-    out = [w for w in (_unpublished_warning(cfg),) if w]
+    out = [*cfg.warnings, *(w for w in (_unpublished_warning(cfg),) if w)]
     if not Path(cfg.model.path).is_file():
         out.append(f"model.path: {cfg.model.path} does not exist (yet)")
     try:

@@ -27,6 +27,7 @@ import os
 import re
 import stat
 import typing
+import urllib.parse
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -437,6 +438,8 @@ class Config(_Section):
     #: where this config came from (None: built-in defaults) and what its relative paths resolve against
     path: Path | None = Field(default=None, exclude=True)
     base_dir: Path = Field(default=PROJECT_ROOT, exclude=True)
+    #: what the file does that works but should not be done (logged at start and by --validate-config)
+    warnings: list[str] = Field(default_factory=list, exclude=True)
 
     def sink_options(self) -> Any:
         """``edge.sinks.SinkOptions`` for ``open_sink``: the ``sinks:`` settings plus the ``mqtt:`` section."""
@@ -447,7 +450,7 @@ class Config(_Section):
 
 
 #: the sections a user may write (``path``/``base_dir`` are bookkeeping)
-SECTIONS = tuple(k for k in Config.model_fields if k not in ("path", "base_dir"))
+SECTIONS = tuple(k for k in Config.model_fields if k not in ("path", "base_dir", "warnings"))
 
 
 # ----------------------------------------------------------------------------- YAML with line numbers
@@ -646,7 +649,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{label}:1: the config must be a mapping of sections ({', '.join(SECTIONS)})")
-    for key in ("path", "base_dir"):
+    for key in ("path", "base_dir", "warnings"):
         if key in data:
             raise ConfigError(f"{label}:{lines.get((key,), '?')}: {key}: unknown key; sections are {', '.join(SECTIONS)}")
     for section in SECTIONS:
@@ -660,6 +663,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
     for section, key, model in (("model", "path", ModelConfig), ("source", "spec", SourceConfig)):
         if isinstance(data[section], dict) and key not in data[section]:
             data[section][key] = str(PROJECT_ROOT / model.model_fields[key].default)
+    notes = _password_in_sinks(data, label, lines)
     if overrides:
         _check_file_alone(data, label, lines, base_dir, {tuple(k) for k in overrides})
     from_cli: set[Key] = set()
@@ -673,7 +677,29 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
         raise ConfigError(_format_errors(exc.errors(), label, lines, from_cli)) from None
     cfg.path = Path(path) if path is not None else None
     cfg.base_dir = base_dir
+    cfg.warnings = notes
     return cfg
+
+
+def _password_in_sinks(data: dict[str, Any], label: str, lines: dict[Key, int]) -> list[str]:
+    """Warnings for ``mqtt://user:pass@host`` sinks written in the file: the password sits where
+    ``mqtt.password`` may not go, and wins over password_env and password_file. Not refused - an upgrade
+    must not stop a device that runs so - but said at every start (on the command line it is the user's call)."""
+    outputs = data.get("sinks", {}).get("outputs") if isinstance(data.get("sinks"), dict) else None
+    notes: list[str] = []
+    for i, spec in enumerate(outputs if isinstance(outputs, list) else []):
+        if not isinstance(spec, str) or not spec.strip().lower().startswith(("mqtt://", "mqtts://")):
+            continue
+        try:
+            has_password = urllib.parse.urlsplit(spec.strip()).password is not None
+        except ValueError:
+            continue  # a malformed URL gets its own error from the sink check
+        if has_password:
+            line = lines.get(("sinks", "outputs", i)) or lines.get(("sinks", "outputs"), "?")
+            notes.append(f"{label}:{line}: sinks.outputs: [{i}] {redact(spec)!r} holds the MQTT password in the "
+                         "config file; move it to mqtt.password_env ($DIGITS_MQTT_PASSWORD) or "
+                         "mqtt.password_file")
+    return notes
 
 
 def _format_errors(errors: list[Any], label: str, lines: dict[Key, int], from_cli: set[Key]) -> str:

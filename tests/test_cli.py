@@ -79,6 +79,27 @@ def test_a_config_that_publishes_nowhere_is_warned_about(subprocess_env: dict[st
     assert r.returncode == 0 and warning not in r.stderr
 
 
+def test_an_mqtt_password_written_into_a_sink_in_the_file_is_warned_about(subprocess_env: dict[str, str],
+                                                                        tmp_path: Path) -> None:
+    # The README says secrets never come from the YAML, and mqtt.password is refused; a user:pass in an
+    # mqtt:// sink went through without a word (and wins over password_env). Warned, not refused: an upgrade
+    # must not stop a device configured that way.
+    cfg = tmp_path / "c.yaml"
+    model = f"model:\n  path: {ROOT / 'models' / 'digits_int8.tflite'}\n"
+    cfg.write_text(f"source:\n  spec: {ROOT / 'samples' / 'page_clean.jpg'}\n{model}"
+                   "sinks:\n  outputs:\n    - stdout\n    - mqtt://bob:s3cret@127.0.0.1:1\n")
+    for args in (["--validate-config"], []):
+        r = edge(["--config", str(cfg), *args], subprocess_env)
+        assert r.returncode in (0, 1), r.stderr  # the run itself cannot reach the broker at port 1
+        assert f"{cfg}:8: sinks.outputs: [1] 'mqtt://bob:***@127.0.0.1:1' holds the MQTT password" in r.stderr
+        assert "s3cret" not in r.stderr + r.stdout
+    cfg.write_text(cfg.read_text().replace("bob:s3cret@", "bob@"))
+    r = edge(["--config", str(cfg), "--validate-config"], subprocess_env)
+    assert r.returncode == 0 and "holds the MQTT password" not in r.stderr
+    r = edge(["--config", str(cfg), "--validate-config", "--sink", "mqtt://bob:s3cret@127.0.0.1:1"], subprocess_env)
+    assert r.returncode == 0 and "holds the MQTT password" not in r.stderr  # the command line is the user's call
+
+
 def test_a_secret_file_that_cannot_be_read_is_one_line(subprocess_env: dict[str, str], tmp_path: Path) -> None:
     # On a Pi: a 0600 token file owned by root while the service runs as its own user. Root (these tests)
     # can read every file, so the unreadable file is /proc/self/mem: mode 0600, a regular file, and read()
