@@ -221,6 +221,14 @@ def _unpublished_warning(cfg: Any) -> str | None:
     return None
 
 
+def _matches_files(spec: str) -> bool:
+    """An image source names a file or folder that is there, or a glob that matches something."""
+    import glob
+    from pathlib import Path
+
+    return Path(spec).exists() or bool(glob.glob(spec))
+
+
 def _validation_warnings(cfg: Any) -> list[str]:
     """Things a valid config may still trip over at run time (files not there yet)."""
     from pathlib import Path
@@ -231,7 +239,8 @@ def _validation_warnings(cfg: Any) -> list[str]:
     if not Path(cfg.model.path).is_file():
         out.append(f"model.path: {cfg.model.path} does not exist (yet)")
     try:
-        if classify_spec(cfg.source.spec) == "missing":
+        kind = classify_spec(cfg.source.spec)
+        if kind == "missing" or kind == "images" and not _matches_files(cfg.source.spec):
             out.append(f"source.spec: {cfg.source.spec} does not exist (yet)")
     except OSError as exc:
         out.append(f"source.spec: cannot look at {cfg.source.spec}: {exc.strerror}")

@@ -76,7 +76,11 @@ def test_a_config_that_publishes_nowhere_is_warned_about(subprocess_env: dict[st
     assert r.returncode == 0 and warning in r.stderr and r.stdout == ""
     cfg.write_text(f"source:\n  spec: {ROOT / 'samples' / 'page_clean.jpg'}\n{model}")
     r = edge(["--config", str(cfg), "--validate-config"], subprocess_env)
-    assert r.returncode == 0 and warning not in r.stderr
+    assert r.returncode == 0 and warning not in r.stderr and "does not exist" not in r.stderr
+    # a missing image file or a glob that matches nothing is said too (only videos and folders were)
+    for spec in (tmp_path / "page.jpg", tmp_path / "scans" / "*.jpg"):
+        r = edge(["--config", str(cfg), "--validate-config", "--source", str(spec)], subprocess_env)
+        assert r.returncode == 0 and f"source.spec: {spec} does not exist (yet)" in r.stderr, r.stderr
 
 
 def test_an_mqtt_password_written_into_a_sink_in_the_file_is_warned_about(subprocess_env: dict[str, str],
