@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from edge.classify import Classifier  # noqa: E402
 from edge.reader import Reader  # noqa: E402
 
-DEFAULT_PHOTOS = Path("/work/shared/realdata/photos")
+#: ../shared beside the checkout, as DESIGN.md lays it out (not one machine's absolute path)
+DEFAULT_PHOTOS = ROOT.parent / "shared" / "realdata" / "photos"
 ROTATIONS = {"90ccw": cv2.ROTATE_90_COUNTERCLOCKWISE, "90cw": cv2.ROTATE_90_CLOCKWISE}
 
 

@@ -4,7 +4,7 @@ The video is what ``python -m edge`` reads by default: a page with handwritten n
 digits) seen by a slightly shaky camera with sensor noise; halfway through, one number is rewritten
 (``CHANGE``), so a stream reader must emit a new event when the stable reading changes.
 
-    python tools/make_sample.py                 # writes samples/ (needs $MNIST_DIR, default /work/shared/mnist)
+    python tools/make_sample.py                 # writes samples/ (needs $MNIST_DIR, default ../shared/mnist)
     python tools/make_sample.py --out /tmp/s    # somewhere else
 """
 

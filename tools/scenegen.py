@@ -51,7 +51,8 @@ DIGIT_GAP = 0.45
 NUMBER_GAP = 1.5
 #: Alpha above which a pixel of a digit counts as ink for its ground-truth box.
 INK_LEVEL = 0.25
-DEFAULT_MNIST_DIR = "/work/shared/mnist"
+#: $MNIST_DIR, else ../shared/mnist beside the checkout
+DEFAULT_MNIST_DIR = str(Path(__file__).resolve().parents[2] / "shared" / "mnist")
 
 # BGR colours.
 PEN_BLACK = (40.0, 35.0, 30.0)
