@@ -1,7 +1,7 @@
 """MNIST from IDX files: reading, content checksums, and an optional verified, cached download.
 
 Search order for the data folder: ``--data-dir``, then ``$MNIST_DIR``, then the cache folder
-(``$DIGITS_CACHE`` or ``~/.cache/digits-edge/mnist``), which is filled by a download from public mirrors
+(``$DIGITS_CACHE/mnist``, by default ``~/.cache/digits-edge/mnist``), which is filled by a download from public mirrors
 when empty. Files may be gzipped or not; checksums are of the decompressed bytes.
 """
 
