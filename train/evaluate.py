@@ -26,7 +26,7 @@ from .realdata import SETS, RealDataError, available_sets, load_set
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0].split(": ", 1)[1])
-    p.add_argument("--model", default="models/digits_int8.tflite", help="model file (.tflite or .keras)")
+    p.add_argument("--model", default="models/digits_int8.tflite", help="model file (.tflite or .keras; default models/digits_int8.tflite)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the verified download cache)")
     p.add_argument("--realdata", help="folder of non-MNIST digit sets (default ../shared/realdata/digits)")
     p.add_argument("--sets", default=None, help="comma-separated: mnist," + ",".join(SETS) + " (default all)")
