@@ -84,3 +84,52 @@ def test_float_ink_a_hair_above_one_reads_as_0_to_1(mnist):
     assert np.abs(out.astype(int) - ref.astype(int)).max() <= 2
     # A float map in 0..255 is still read as such.
     assert np.abs(to_mnist(ink * 255.0).astype(int) - out.astype(int)).max() <= 1
+
+
+def test_max_pool_takes_each_blocks_largest_value():
+    from edge.normalise import max_pool
+
+    rng = np.random.default_rng(0)
+    for h, w, f in [(10, 7, 3), (9, 9, 3), (100, 37, 4), (5, 5, 8)]:
+        a = rng.random((h + 3, w + 2)).astype(np.float32)[1:1 + h, 2:2 + w]  # a view, as crops are
+        ph, pw = -(-h // f) * f, -(-w // f) * f
+        want = np.pad(a, ((0, ph - h), (0, pw - w)), constant_values=-1.0)
+        want = want.reshape(ph // f, f, pw // f, f).max(axis=(1, 3))
+        assert np.array_equal(max_pool(a, f), want)
+    assert max_pool(a, 1) is a
+
+
+def _long_thin_line(h: int, w: int) -> np.ndarray:
+    """A 1 px diagonal line corner to corner: the crop of a long thin stroke (a cable, a ruled diagonal)."""
+    img = np.zeros((h, w), np.float32)
+    cv2.line(img, (0, 0), (w - 1, h - 1), 1.0, 1, cv2.LINE_AA)
+    return img
+
+
+def test_a_large_thin_crop_is_pooled_before_its_stroke_is_fixed(monkeypatch):
+    # The stroke fix dilates with a kernel that grows with the crop: for a 1 px line 750 px tall that is an
+    # 87 px ellipse over the whole crop (half a second; a frame of twenty such lines took 20 s, past a Pi's
+    # watchdog). Larger crops are max-pooled to at most MAX_FIX_SIDE first; smaller ones are left alone.
+    import edge.normalise as nm
+
+    seen: list[tuple[int, ...]] = []
+    real = nm._fix_stroke
+
+    def spy(a, scale, target):
+        seen.append(a.shape)
+        return real(a, scale, target)
+
+    monkeypatch.setattr(nm, "_fix_stroke", spy)
+    limit = getattr(nm, "MAX_FIX_SIDE", 256)
+    big = _long_thin_line(750, 520)
+    out = to_mnist(big)
+    assert max(seen[-1]) <= limit, seen[-1]
+    small = _long_thin_line(limit, 170)
+    to_mnist(small)
+    assert seen[-1] == small.shape  # at most MAX_FIX_SIDE: as it was
+    # Pooling keeps the thin stroke's full ink and MNIST's width: the same 28x28 as the slow path's, near enough.
+    monkeypatch.setattr(nm, "MAX_FIX_SIDE", 10_000, raising=False)
+    slow = to_mnist(big)
+    assert out.max() >= 250 and stroke_width(out.astype(np.float32) / 255.0) >= 1.5
+    assert np.corrcoef(out.ravel().astype(float), slow.ravel().astype(float))[0, 1] > 0.9
+    assert np.abs(out.astype(int) - slow.astype(int)).mean() < 12
