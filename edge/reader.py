@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,10 @@ class _Piece:
     span: tuple[int, int]
     box: Box  # source pixels
     ink: np.ndarray
+
+
+#: what a piece's ink is replaced by once the piece is normalised
+_NO_INK = np.zeros((0, 0), np.float32)
 
 
 @dataclass
@@ -315,10 +320,20 @@ class Reader:
                     pieces.append(piece)
         return cuts, h, pieces
 
-    def _normalise(self, inks: list[np.ndarray]) -> np.ndarray:
-        if not inks:
-            return np.zeros((0, 28, 28), np.uint8)
-        return np.stack([to_mnist(stretch(i)) for i in inks])
+    def _normalise(self, inks: Iterable[np.ndarray]) -> np.ndarray:
+        """The inks as one (N, 28, 28) batch. Each ink may be dropped as soon as it is normalised: pass a
+        generator that makes them one at a time (the crops of a frame's long thin strokes, held together,
+        ran to hundreds of MB)."""
+        images = [to_mnist(stretch(i)) for i in inks]
+        return np.stack(images) if images else np.zeros((0, 28, 28), np.uint8)
+
+    @staticmethod
+    def _take(pieces: list[_Piece], images: list[np.ndarray], found: Iterable[_Piece]) -> None:
+        """Append ``found`` to ``pieces`` and each one's normalised ink to ``images``, dropping the ink."""
+        for pc in found:
+            images.append(to_mnist(stretch(pc.ink)))
+            pc.ink = _NO_INK
+            pieces.append(pc)
 
     # ------------------------------------------------------------------------------------------ read
 
@@ -337,8 +352,8 @@ class Reader:
 
         # Stage 1: every candidate whole.
         t = time.perf_counter()
-        crops = [self._crop(seg, c) for c in seg.candidates]
-        batch = self._normalise([c.ink for c in crops])
+        # One crop at a time: a candidate's crop is made again if it is searched below.
+        batch = self._normalise(self._crop(seg, c).ink for c in seg.candidates)
         timings["normalise"] += (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         probs = self.classifier.predict(batch)
@@ -362,17 +377,18 @@ class Reader:
         if search or pairs:
             t = time.perf_counter()
             pieces: list[_Piece] = []
+            images: list[np.ndarray] = []  # pieces[k] normalised; a piece's ink is dropped once it is
             layouts: dict[int, list[int]] = {}
             heights: dict[int, int] = {}
-            pieces.extend(self.merge_piece(seg, a, b) for a, b in pairs)
+            self._take(pieces, images, (self.merge_piece(seg, a, b) for a, b in pairs))
             for ci in search:
-                cuts, h, found = self.split_pieces(seg, ci, crops[ci])
+                cuts, h, found = self.split_pieces(seg, ci, self._crop(seg, seg.candidates[ci]))
                 layouts[ci], heights[ci] = cuts, max(h, 1)
-                pieces.extend(found)
-                if len(pieces) > p.max_crops:
+                if len(pieces) + len(found) > p.max_crops:
                     timings["normalise"] += (time.perf_counter() - t) * 1e3
                     return FrameResult(numbers=[], timings=timings, cluttered=True)
-            batch2 = self._normalise([pc.ink for pc in pieces])
+                self._take(pieces, images, found)
+            batch2 = np.stack(images) if images else np.zeros((0, 28, 28), np.uint8)
             timings["normalise"] += (time.perf_counter() - t) * 1e3
             t = time.perf_counter()
             probs2 = self.classifier.predict(batch2)
