@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 
 from edge.sinks import SinkOptions, open_sink
 from edge.sinks.csvfile import COLUMNS, CsvFileSink
-from edge.sinks.filewriter import LineWriter
+from edge.sinks.filewriter import TAIL_SCAN, LineWriter
 from edge.sinks.jsonfile import JsonFileSink
 from edge.sinks.overlay import OverlaySink
 from edge.sinks.stdout import StdoutSink
@@ -234,6 +235,43 @@ def test_a_line_torn_by_a_power_cut_is_cut_before_writing_on(tmp_path: Path, kin
         rows = list(csv.DictReader(data.decode().splitlines()))
         assert [(r["frame"], r["value"]) for r in rows] == [("0", "11"), ("1", "22")]
     assert any("torn line" in r.getMessage() for r in caplog.records)
+
+
+def test_a_zero_filled_tail_longer_than_one_scan_keeps_the_lines_before_it(tmp_path: Path) -> None:
+    # More than TAIL_SCAN bytes of zeros after the last newline emptied the whole file: every reading lost.
+    path = tmp_path / "r.jsonl"
+    lines = b"".join(b'{"frame": %d}\n' % i for i in range(20000))
+    path.write_bytes(lines + b"\0" * (TAIL_SCAN + 4096))
+    w = LineWriter(path)
+    w.write(b'{"frame": "new"}\n')
+    w.close()
+    assert path.read_bytes() == lines + b'{"frame": "new"}\n'
+
+
+def test_a_file_the_service_may_write_but_not_read_is_still_written(tmp_path: Path) -> None:
+    # Opening it read-write (to look at its tail) was refused: 'cannot open ...: Permission denied' and
+    # the daemon did not start, where it had appended to that file before.
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        path = folder / "r.csv"
+        path.write_bytes(b"a\n")
+        path.chmod(0o222)
+        code = ("import sys\nfrom edge.sinks.filewriter import LineWriter\n"
+                f"w = LineWriter({str(path)!r})\nsys.exit(0 if w.write(b'b\\n') else 3)")
+        cmd = [sys.executable, "-c", code]
+        if os.geteuid() == 0:  # root reads anything: run it as nobody, owner of the file
+            if shutil.which("setpriv") is None:
+                pytest.skip("setpriv is needed to drop root")
+            os.chown(path, 65534, -1)
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 0, proc.stderr
+        path.chmod(0o644)
+        assert path.read_bytes() == b"a\nb\n"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_a_file_that_is_one_torn_line_starts_again_with_its_header(tmp_path: Path) -> None:

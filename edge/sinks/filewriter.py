@@ -19,7 +19,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-#: How far back from the end a torn tail is looked for its last whole line (a line here is well under 64 KiB).
+#: How much of a torn tail is read at a time, from the end back, looking for its last whole line.
 TAIL_SCAN = 1 << 20
 
 
@@ -28,13 +28,19 @@ def cut_torn_tail(fd: int, path: Path) -> int:
 
     A power cut while a line was being written leaves it torn (or, on ext4, the file's end filled with zero
     bytes). Appended to, the next line would be glued to it and both lost to a reader; cut, the file holds
-    whole lines again. A file with no newline in its last ``TAIL_SCAN`` bytes is emptied."""
+    whole lines again. The tail is read back ``TAIL_SCAN`` bytes at a time until a newline is found (a long
+    run of zeros must not cost the whole lines before it); a file with no newline at all is emptied."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return 0
-    start = max(0, size - TAIL_SCAN)
-    tail = os.pread(fd, size - start, start)
-    keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    keep, end = 0, size
+    while end > 0:
+        start = max(0, end - TAIL_SCAN)
+        at = os.pread(fd, end - start, start).rfind(b"\n")
+        if at >= 0:
+            keep = start + at + 1
+            break
+        end = start
     os.ftruncate(fd, keep)
     log.warning("%s ended in a torn line (a power cut while it was written?): cut its last %d byte(s)",
                 path, size - keep)
@@ -86,7 +92,13 @@ class LineWriter:
             log.warning("%s was moved or deleted; starting it again", self.path)
             self._close_fd()
         if self._fd is None:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            except PermissionError:
+                # a file the service may write but not read (mode 0220, a log owned by another user):
+                # written to as before, only its tail cannot be looked at
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                return self._fd
             try:
                 cut_torn_tail(fd, self.path)
             except OSError:
