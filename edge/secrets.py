@@ -10,9 +10,12 @@ from pathlib import Path
 
 # the password runs to the last @ before the path: an unencoded @ in it must not leave its tail showing
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^/\s]*@")
-# many IP cameras take it in the query instead: videostream.cgi?user=admin&pwd=...
+# many IP cameras take it in the query instead: videostream.cgi?user=admin&pwd=... A name ending in one of the
+# long words is a secret (passkey, auth_token, client_secret, user_password); a short one (key, pass, pw, auth,
+# sig) only whole or after a separator (api-key, access_key), so keyframe= or bypass= stay readable.
 _QUERY_PASSWORD = re.compile(
-    r"([?&;](?:password|passwd|pass|pwd|pw|token|access_token|secret|api_?key|key|auth)=)[^&#;\s]*", re.I)
+    r"([?&;](?:[\w.-]*(?:password|passwd|passphrase|passkey|pwd|token|secret|apikey|signature)"
+    r"|(?:[\w.-]*[_.-])?(?:pass|pw|key|auth|sig))=)[^&#;\s]*", re.I)
 
 
 def redact(text: str) -> str:

@@ -274,6 +274,14 @@ def test_sink_urls_are_redacted_in_logs() -> None:
     assert "hunter2" not in summary(cfg)
 
 
+@pytest.mark.parametrize("key", ["pwd", "passkey", "auth_token", "api-key", "x_api_key", "client_secret",
+                                 "user_password", "passphrase", "sig", "Signature", "accesstoken"])
+def test_a_secret_in_a_query_is_hidden_whatever_its_key_is_called(key: str) -> None:
+    # only a short list of whole names was hidden: ?passkey=, ?auth_token=, ?api-key= showed the secret
+    url = f"http://cam.lan/snap.cgi?user=admin&{key}=hunter2&keyframe=5&bypass=1"
+    assert redact(url) == f"http://cam.lan/snap.cgi?user=admin&{key}=***&keyframe=5&bypass=1"
+
+
 def test_web_off_loopback_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
     p = _write(tmp_path, "web:\n  enabled: true\n  host: 0.0.0.0\n")
