@@ -33,6 +33,11 @@ SOFTMAX_QUANT = (1.0 / 256.0, -128)
 #: calls in a row that would fit a quarter of it: one cluttered frame (a hand, a glitch, a textured desk
 #: with hundreds of candidates) must not leave every later frame paying for a 1024-crop invoke().
 SHRINK_AFTER = 50
+#: ... but a batch larger than this shrinks at the first call that would fit a quarter of it: a padded
+#: invoke() of 4,096 crops costs ~60-75 ms, a resize well under a millisecond, so after one cluttered frame
+#: waiting SHRINK_AFTER calls cost seconds (the next ~25 frames five times slower). Small batches keep the
+#: wait, where padding costs less than re-allocating back and forth.
+QUICK_SHRINK_ABOVE = 64
 
 
 def is_softmax_output(scale: float, zero_point: int) -> bool:
@@ -130,7 +135,7 @@ class Classifier:
         elif need * 4 <= self._batch:
             self._small_calls += 1
             self._small_need = max(self._small_need, need)
-            if self._small_calls >= SHRINK_AFTER:
+            if self._small_calls >= SHRINK_AFTER or self._batch > QUICK_SHRINK_ABOVE:
                 self._resize(self._small_need)
         else:
             self._small_calls, self._small_need = 0, 1
