@@ -81,3 +81,19 @@ def test_without_a_writable_temporary_folder_the_block_runs_unfiltered(tmp_path)
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"ran\n" and r.stderr == b"inner\n"
+
+
+def test_what_a_block_wrote_before_the_process_died_in_it_reaches_the_user() -> None:
+    # A native library that aborts while the interpreter is built (or faulthandler's traceback of a crash):
+    # held in a file written back only at the block's end, its last words were lost with the process.
+    r = _run(f"""
+        import faulthandler
+        faulthandler.enable()
+        with without_notices():
+            os.write(2, {XNNPACK!r} + b"\\n" + b"F0000 model.cc:12] Check failed: tensor size\\n")
+            os.abort()
+    """)
+    assert r.returncode == -6
+    err = r.stderr.decode()
+    assert "Check failed: tensor size" in err and "Fatal Python error: Aborted" in err, err
+    assert "XNNPACK" not in err
