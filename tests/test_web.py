@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -943,7 +944,37 @@ def test_the_bind_check_and_the_host_check_agree_on_loopback(name: str, monkeypa
     monkeypatch.delenv("DIGITS_WEB_TOKEN", raising=False)
     expected = name.lower() in {"localhost", "localhost.", "ip6-localhost", "127.0.0.1", "127.3.4.5", "::1"}
     assert is_loopback_name(name) is expected
-    assert WebConfig(enabled=False, host=name).is_loopback() is expected
+    # the bind check also asks this machine where the name goes (edge.loopback.binds_to_loopback)
+    bind_expected = expected
+    if expected and not re.fullmatch(r"[\d.]+|[\da-f:]+", name.lower()):
+        try:
+            bind_expected = all(ipaddress.ip_address(i[4][0]).is_loopback for i in socket.getaddrinfo(name, None))
+        except OSError:
+            bind_expected = False
+    assert WebConfig(enabled=False, host=name).is_loopback() is bind_expected
     if name:
         host_header = f"[{name}]:8080" if ":" in name else f"{name}:8080"
         assert web_module.is_loopback_host(host_header) is expected
+
+
+def test_a_loopback_name_that_resolves_elsewhere_needs_a_token(tmp_path: Path) -> None:
+    # localhost.localdomain and the ip6- names are not in every /etc/hosts; missing there they go to DNS, and
+    # web.host: localhost.localdomain served the page on whatever came back (0.0.0.0 here) with no token.
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare to give the run its own /etc/hosts")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n0.0.0.0 localhost.localdomain\n::1 ip6-localhost\n")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("web:\n  enabled: true\n  host: localhost.localdomain\n")
+    script = (f"mount --bind {hosts} /etc/hosts && getent hosts localhost.localdomain >&2 && "
+              f"exec {sys.executable} -m edge --config {cfg} --validate-config")
+    env = {k: v for k, v in os.environ.items() if k != "DIGITS_WEB_TOKEN"}
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    if "0.0.0.0" not in r.stderr:
+        pytest.skip(f"could not give the run its own /etc/hosts: {r.stderr.strip()}")
+    assert r.returncode == 2 and "needs a token" in r.stderr, (r.returncode, r.stderr)
+    cfg.write_text("web:\n  enabled: true\n  host: ip6-localhost\n")  # where it is loopback: no token needed
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script.replace("localhost.localdomain >&2", "ip6-localhost")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
