@@ -688,3 +688,36 @@ def test_a_source_path_that_is_not_utf8_is_written_by_the_file_and_csv_sinks(tmp
     with table.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["source"] for r in rows} == {str(pages / "a.jpg"), str(pages / "caf\\udce9.jpg")}
+
+
+def test_a_fifo_whose_reader_comes_late_or_leaves_never_hangs_the_writer(tmp_path: Path) -> None:
+    # A file: sink on a named pipe (events fed to another program) hung the daemon in open() until a
+    # reader came, and again each time the reader left; opened for reading as well (to look at a torn
+    # tail) it would have blocked the loop once the pipe filled. Now: a failed write, retried next event.
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    code = textwrap.dedent(f"""
+        import os, signal, threading, time
+        from edge.sinks.filewriter import LineWriter
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it up for every program
+        got = []
+        def read_one_line():
+            with open({str(fifo)!r}, "rb") as f:
+                got.append(f.readline())
+        w = LineWriter({str(fifo)!r})          # nobody reads yet: no hang
+        assert w.write(b"lost\\n") is False and w.failures >= 1
+        t = threading.Thread(target=read_one_line); t.start(); time.sleep(0.3)
+        assert w.write(b"one\\n") is True
+        t.join()
+        time.sleep(0.1)                          # the reader has gone
+        results = [w.write(b"x" * 1000 + b"\\n") for _ in range(200)]  # more than a pipe holds
+        assert not all(results) and w.failures > 1
+        t = threading.Thread(target=read_one_line); t.start(); time.sleep(0.3)
+        assert w.write(b"two\\n") is True
+        t.join()
+        assert got == [b"one\\n", b"two\\n"], got
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -45,6 +46,13 @@ def cut_torn_tail(fd: int, path: Path) -> int:
     log.warning("%s ended in a torn line (a power cut while it was written?): cut its last %d byte(s)",
                 path, size - keep)
     return size - keep
+
+
+def _regular_or_absent(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
 
 
 class LineWriter:
@@ -81,7 +89,8 @@ class LineWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._open()
         except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+            # a full disk, or a FIFO nobody reads yet: retried on the next event
+            if exc.errno not in (errno.ENOSPC, errno.ENXIO):
                 raise ValueError(f"cannot open {self.path}: {exc.strerror or exc}") from None
             self._fail(exc)
 
@@ -92,6 +101,15 @@ class LineWriter:
             log.warning("%s was moved or deleted; starting it again", self.path)
             self._close_fd()
         if self._fd is None:
+            if not _regular_or_absent(self.path):
+                # A FIFO, /dev/stdout, a terminal: nothing to cut, and opened for reading too a FIFO would
+                # count this process as its reader - writes would then block the loop instead of failing.
+                # Non-blocking for the open only: a FIFO nobody reads is a failed write (ENXIO), not a
+                # loop hung in open() until the watchdog kills it.
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+                os.set_blocking(fd, True)
+                self._fd = fd
+                return self._fd
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             except PermissionError:
