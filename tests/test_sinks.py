@@ -721,3 +721,17 @@ def test_a_fifo_whose_reader_comes_late_or_leaves_never_hangs_the_writer(tmp_pat
     r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_a_file_sink_on_dev_stdout_that_is_a_socket_refuses_to_start(tmp_path: Path) -> None:
+    # Under systemd stdout is the journal's socket, which cannot be opened by name (ENXIO). Taken for a FIFO
+    # without a reader, file:/dev/stdout started and dropped every event for good; it is refused at start.
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        r = subprocess.run([sys.executable, "-m", "edge", "--source", "samples/page_clean.jpg", "--sink",
+                            "file:/dev/stdout", "--max-frames", "1", "--log-level", "WARNING"],
+                           cwd=ROOT, stdout=theirs.fileno(), stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "/dev/stdout" in r.stderr and "use the stdout sink" in r.stderr, r.stderr[-2000:]

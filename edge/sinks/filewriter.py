@@ -48,6 +48,20 @@ def cut_torn_tail(fd: int, path: Path) -> int:
     return size - keep
 
 
+def _is_fifo(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _regular_or_absent(path: Path) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
@@ -89,9 +103,11 @@ class LineWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._open()
         except OSError as exc:
-            # a full disk, or a FIFO nobody reads yet: retried on the next event
-            if exc.errno not in (errno.ENOSPC, errno.ENXIO):
-                raise ValueError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+            # a full disk, or a FIFO nobody reads yet: retried on the next event. ENXIO from anything else
+            # never goes away: a socket (/dev/stdout under systemd is the journal's) cannot be opened by name.
+            if not (exc.errno == errno.ENOSPC or (exc.errno == errno.ENXIO and _is_fifo(self.path))):
+                hint = " (a socket cannot be opened by name; use the stdout sink)" if _is_socket(self.path) else ""
+                raise ValueError(f"cannot open {self.path}: {exc.strerror or exc}{hint}") from None
             self._fail(exc)
 
     def _open(self) -> int:
