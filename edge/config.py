@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from edge.loopback import binds_to_loopback
+from edge.loopback import is_loopback_name, loopback_address
 from edge.secrets import read_secret_file, redact
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,11 @@ class WebConfig(_Section):
         return v
 
     def is_loopback(self) -> bool:
-        return binds_to_loopback(self.host)
+        return is_loopback_name(self.host)
+
+    def bind_host(self) -> str:
+        """Where the page listens: a loopback name as its literal address (never looked up), else ``host``."""
+        return loopback_address(self.host) or self.host
 
     def token(self) -> str | None:
         if self.token_env and os.environ.get(self.token_env):

@@ -237,7 +237,7 @@ class WebServer:
         self.cfg = cfg
         self.status = status
         self.metrics = metrics
-        self.host: str = cfg.host
+        self.host: str = cfg.bind_host()
         self.port: int = int(cfg.port)
         self.token: str | None = cfg.token() or None
         self._debug_until = 0.0
