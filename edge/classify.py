@@ -6,6 +6,7 @@ numpy < 2), else ``tensorflow.lite`` (desktop only; never needed on the device).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -88,14 +89,18 @@ class Classifier:
     the log-probabilities of clear readings, which 1/256 steps flatten to one value.
     """
 
-    def __init__(self, path: str | Path, num_threads: int = 1, runtime: str | None = None) -> None:
+    def __init__(self, path: str | Path, num_threads: int = 1, runtime: str | None = None,
+                 quiet: bool = True) -> None:
+        """``quiet``: keep the runtime's C++ start-up notices off stderr (``edge.native_stderr``: a filter
+        process while the model loads). The daemon passes False: one "Created TensorFlow Lite XNNPACK
+        delegate" line in the journal per model load costs less than a helper process in the service."""
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
         self.path = path
         self.num_threads = int(num_threads)
         # The runtimes announce their delegate (and TensorFlow its oneDNN) on stderr from C++: not news.
-        with without_notices():
+        with without_notices() if quiet else contextlib.nullcontext():
             self.runtime, interpreter_cls = find_interpreter_class(runtime)
             try:
                 self._it = interpreter_cls(model_path=str(path), num_threads=self.num_threads)

@@ -65,7 +65,7 @@ def make_classifier(cfg: Config) -> Any:
     from edge.classify import Classifier, ModelError
 
     try:
-        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime)
+        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime, quiet=False)
     except ModelError as exc:
         raise FatalError(str(exc), 1) from None
 
