@@ -735,3 +735,32 @@ def test_a_file_sink_on_dev_stdout_that_is_a_socket_refuses_to_start(tmp_path: P
                            cwd=ROOT, stdout=theirs.fileno(), stderr=subprocess.PIPE, text=True, timeout=120)
     assert r.returncode == 2, r.stderr[-2000:]
     assert "/dev/stdout" in r.stderr and "use the stdout sink" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("tail", [b"\x00\x01\x89PNG binary\xff\xfe" * 10, b"x" * (70 * 1024)])
+def test_an_end_that_is_not_a_torn_line_of_ours_is_left_alone(tmp_path: Path, tail: bytes) -> None:
+    # The cut at open shortened any file that did not end with a line break: csv: pointed by mistake at a
+    # video lost the video's last bytes (a file with no line break at all would have been emptied).
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"not ours\n" + tail)
+    s = open_sink(f"file:{path}")
+    s.emit(event(1, number("22")))
+    s.close()
+    data = path.read_bytes()
+    assert data.startswith(b"not ours\n" + tail)  # not a byte lost
+    assert json.loads(data[len(b"not ours\n" + tail):].decode().strip())["frame"] == 1  # a line of its own
+
+
+def test_a_line_torn_in_the_middle_of_a_character_is_still_cut(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    s = open_sink(f"file:{path}")
+    s.emit(event(0, number("11")))
+    s.close()
+    whole = path.read_bytes()
+    with path.open("ab") as f:
+        f.write('{"source": "Kü'.encode()[:-1])  # the ü's second byte never written
+    s = open_sink(f"file:{path}")
+    s.emit(event(1, number("22")))
+    s.close()
+    assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [0, 1]
+    assert path.read_bytes().startswith(whole)

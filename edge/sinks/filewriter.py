@@ -8,6 +8,7 @@ line. Rotation is ``logging.handlers.RotatingFileHandler.doRollover`` (PATH -> P
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import logging
@@ -24,28 +25,56 @@ log = logging.getLogger(__name__)
 TAIL_SCAN = 1 << 20
 
 
+#: The longest torn line cut off (a line of ours is well under it); past it the tail is not ours.
+MAX_TORN_LINE = 64 * 1024
+
+
 def cut_torn_tail(fd: int, path: Path) -> int:
-    """Truncate an open file after its last newline when it does not end with one; returns the bytes cut.
+    """Truncate an open file after its last newline when what follows it is a torn line of text; returns
+    the bytes cut, or -1 when the tail was left alone (it is not a torn line: the caller starts a new line).
 
     A power cut while a line was being written leaves it torn (or, on ext4, the file's end filled with zero
     bytes). Appended to, the next line would be glued to it and both lost to a reader; cut, the file holds
     whole lines again. The tail is read back ``TAIL_SCAN`` bytes at a time until a newline is found (a long
-    run of zeros must not cost the whole lines before it); a file with no newline at all is emptied."""
+    run of zeros must not cost the whole lines before it). Only text - printable UTF-8 up to
+    ``MAX_TORN_LINE`` bytes, then zeros - is cut: a sink pointed at a file that is not ours (a video, a
+    binary) must not lose bytes to this."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return 0
-    keep, end = 0, size
+    keep, end, text_end = 0, size, None
     while end > 0:
         start = max(0, end - TAIL_SCAN)
-        at = os.pread(fd, end - start, start).rfind(b"\n")
+        chunk = os.pread(fd, end - start, start)
+        at = chunk.rfind(b"\n")
+        if text_end is None:
+            stripped = chunk[at + 1:].rstrip(b"\0")
+            if stripped:
+                text_end = start + at + 1 + len(stripped)
         if at >= 0:
             keep = start + at + 1
             break
         end = start
+    text_end = keep if text_end is None else text_end
+    torn = os.pread(fd, min(text_end - keep, MAX_TORN_LINE + 1), keep) if text_end > keep else b""
+    if text_end - keep > MAX_TORN_LINE or not _is_text(torn):
+        log.warning("%s does not end with a line break and its end is not a torn line of text: left as it "
+                    "is, new lines start on a line of their own (is it the file you meant?)", path)
+        return -1
     os.ftruncate(fd, keep)
     log.warning("%s ended in a torn line (a power cut while it was written?): cut its last %d byte(s)",
                 path, size - keep)
     return size - keep
+
+
+def _is_text(data: bytes) -> bool:
+    """Printable UTF-8 (tabs and carriage returns allowed); a line torn in the middle of a character may
+    end in part of one."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\t\r" for ch in text)
 
 
 def _is_fifo(path: Path) -> bool:
@@ -92,6 +121,8 @@ class LineWriter:
         self.rotations = 0
         self._clock = clock
         self._fd: int | None = None
+        #: the file ended in something that is not a torn line of ours: the next line starts a new one
+        self._separate = False
         self._dirty = False
         self._last_fsync = clock()
         self._failing = False
@@ -134,7 +165,7 @@ class LineWriter:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 return self._fd
             try:
-                cut_torn_tail(fd, self.path)
+                self._separate = cut_torn_tail(fd, self.path) < 0
             except OSError:
                 os.close(fd)
                 raise
@@ -188,7 +219,10 @@ class LineWriter:
             data = line
             if size == 0 and self.header:
                 data = self.header + line
+            elif self._separate and size > 0:
+                data = b"\n" + line  # the file's end was not ours to cut: our lines start on their own
             self._write_all(fd, data)
+            self._separate = False
         except OSError as exc:
             self._undo_partial(size)
             self._fail(exc)
