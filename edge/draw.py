@@ -459,7 +459,13 @@ def run(app: DrawApp, title: str = TITLE) -> int:
             if key != -1 and app.handle_key(key) == DrawApp.QUIT:
                 break
             app.tick(time.monotonic())
-            if cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
+            try:
+                visible = cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE)
+            except cv2.error:
+                # Qt destroys the window on the window manager's close button, and then asking about it
+                # raises (NULL guiReceiver) instead of answering 0.
+                visible = 0
+            if visible < 1:
                 break  # closed with the window manager's button
             if app.dirty:
                 cv2.imshow(title, app.frame())

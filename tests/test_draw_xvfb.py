@@ -137,3 +137,55 @@ def test_one_digit_json_prediction(screen: Xvfb, tmp_path: Path) -> None:
         assert app.wait(10) == 0
     finally:
         app.stop()
+
+
+def close_with_window_manager(screen: Xvfb, wid: str) -> None:
+    """Send the window WM_DELETE_WINDOW, which is what a window manager's close button does (Xvfb runs
+    no window manager, so the message is sent with libX11 directly)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        pytest.skip("libX11 not found")
+    x11 = ctypes.CDLL(name)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+    class XEvent(ctypes.Union):
+        _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+    display = x11.XOpenDisplay(screen.display.encode())
+    assert display, f"cannot open {screen.display}"
+    try:
+        ev = XEvent()
+        ev.xclient.type = 33  # ClientMessage
+        ev.xclient.window = int(wid)
+        ev.xclient.message_type = x11.XInternAtom(display, b"WM_PROTOCOLS", 0)
+        ev.xclient.format = 32
+        ev.xclient.data[0] = x11.XInternAtom(display, b"WM_DELETE_WINDOW", 0)
+        assert x11.XSendEvent(display, int(wid), 0, 0, ctypes.byref(ev))
+        x11.XFlush(display)
+    finally:
+        x11.XCloseDisplay(display)
+
+
+def test_the_window_managers_close_button_quits_cleanly(screen: Xvfb, tmp_path: Path) -> None:
+    app, wid, origin = open_app(screen, tmp_path)
+    try:
+        screen.drag(layout("5", (300, 60), 230), origin)
+        close_with_window_manager(screen, wid)
+        assert app.wait(10) == 0, app.stderr
+    finally:
+        app.stop()
+    assert "Traceback" not in app.stderr, app.stderr
