@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,16 @@ DIM = (90, 90, 90)
 PANEL_BG = (40, 34, 30)
 BAR_BG = (70, 62, 56)
 HELP = "draw with the mouse   p predict   c clear   s save   q quit"
+#: The reader sees every drawing redrawn at this canvas height with this pen (the default pen's proportion,
+#: height / 20), whatever --size and --thickness: the camera-frame reader is not indifferent to either. On
+#: the 720x360 canvas a 1-6 px pen's 0 read as "17 11" (its thin arcs taken for ruled lines) and a 100 px
+#: pen's digits as nothing (the strokes taken for the paper's shading).
+READ_HEIGHT = 360
+READ_PEN = 18
+#: The canvas is light ink on dark, always: the reader is told so instead of guessing it per frame. Its
+#: guess took the black gaps of a canvas whose strokes are wide for its size for dark ink (480x360 or
+#: 640x360 with the default pen, 200x100 with any), and then read nothing.
+CANVAS_SETTINGS = {("segment", "polarity"): "light"}
 
 
 # ------------------------------------------------------------------------------------------ the canvas
@@ -68,6 +78,8 @@ class Canvas:
         self.thickness = int(thickness or max(3, round(height / 20)))
         self.version = 0
         self._last: tuple[int, int] | None = None
+        #: every stroke as drawn (canvas px), pen-down point first: what the reader's copy is drawn from
+        self.strokes: list[list[tuple[int, int]]] = []
 
     @property
     def size(self) -> tuple[int, int]:
@@ -83,6 +95,7 @@ class Canvas:
 
     def press(self, x: int, y: int) -> None:
         self._last = (int(x), int(y))
+        self.strokes.append([self._last])
         # A click alone leaves a dot, as a pen would.
         cv2.circle(self.ink, self._last, max(1, self.thickness // 2), 255, -1, cv2.LINE_AA)
         self.version += 1
@@ -94,6 +107,7 @@ class Canvas:
         p = (int(x), int(y))
         cv2.line(self.ink, self._last, p, 255, self.thickness, cv2.LINE_AA)
         self._last = p
+        self.strokes[-1].append(p)
         self.version += 1
 
     def release(self) -> None:
@@ -111,7 +125,27 @@ class Canvas:
     def clear(self) -> None:
         self.ink[:] = 0
         self._last = None
+        self.strokes = []
         self.version += 1
+
+    def for_reader(self) -> tuple[np.ndarray, float]:
+        """The strokes as the reader is given them, and the factor from those pixels to the canvas' own.
+
+        Redrawn with its shorter side ``READ_HEIGHT`` px and a ``READ_PEN`` px pen, so the reading depends on what was drawn,
+        not on the window's size or pen (which only change how the strokes look). The default 720x360
+        canvas with its default pen is given as it is.
+        """
+        w, h = self.size
+        k = READ_HEIGHT / min(w, h)  # a digit is at most as tall as the shorter side
+        if k == 1.0 and self.thickness == READ_PEN:
+            return self.ink, 1.0
+        out = np.zeros((READ_HEIGHT, max(1, round(w * k))), np.uint8)
+        for stroke in self.strokes:
+            pts = [(round(x * k), round(y * k)) for x, y in stroke]
+            cv2.circle(out, pts[0], READ_PEN // 2, 255, -1, cv2.LINE_AA)
+            for a, b in zip(pts, pts[1:], strict=False):
+                cv2.line(out, a, b, 255, READ_PEN, cv2.LINE_AA)
+        return out, 1.0 / k
 
     @property
     def empty(self) -> bool:
@@ -135,8 +169,16 @@ class Reading:
         return " ".join(n.value for n in self.numbers)
 
 
-def read_canvas(reader: Any, ink: np.ndarray) -> Reading:
-    """Read the canvas like a camera frame (the daemon's Reader), keeping the crops for the panel."""
+def _scaled(box: Box, k: float) -> Box:
+    x, y, w, h = box
+    return (round(x * k), round(y * k), max(1, round(w * k)), max(1, round(h * k)))
+
+
+def read_canvas(reader: Any, ink: np.ndarray, scale: float = 1.0) -> Reading:
+    """Read the canvas like a camera frame (the daemon's Reader), keeping the crops for the panel.
+
+    ``scale`` maps the pixels of ``ink`` to the canvas' (``Canvas.for_reader``): boxes are given in canvas px.
+    """
     if not ink.any():
         return Reading()
     t0 = time.perf_counter()
@@ -145,7 +187,13 @@ def read_canvas(reader: Any, ink: np.ndarray) -> Reading:
     by_box = {tuple(box): crop for box, crop, _ in result.debug.get("crops", [])}
     crops = [(d.box, by_box.get(tuple(d.box), np.zeros((28, 28), np.uint8)), d.top3)
              for n in result.numbers for d in n.digits]
-    return Reading(numbers=list(result.numbers), crops=crops, ms=ms)
+    numbers = list(result.numbers)
+    if scale != 1.0:
+        numbers = [replace(n, box=_scaled(n.box, scale),
+                           digits=tuple(replace(d, box=_scaled(d.box, scale)) for d in n.digits))
+                   for n in numbers]
+        crops = [(_scaled(box, scale), crop, top3) for box, crop, top3 in crops]
+    return Reading(numbers=numbers, crops=crops, ms=ms)
 
 
 def format_prediction(reading: Reading) -> str:
@@ -260,7 +308,7 @@ class LiveReader:
         self.reader = reader
         self.lock = threading.Lock()
         self._cv = threading.Condition()
-        self._job: tuple[np.ndarray, int] | None = None
+        self._job: tuple[np.ndarray, float, int] | None = None
         self._result: tuple[int, Reading] | None = None
         self._busy = False
         self._stop = False
@@ -272,9 +320,9 @@ class LiveReader:
         with self._cv:
             return self._busy or self._job is not None
 
-    def submit(self, ink: np.ndarray, version: int) -> None:
+    def submit(self, ink: np.ndarray, version: int, scale: float = 1.0) -> None:
         with self._cv:
-            self._job = (ink.copy(), version)
+            self._job = (ink.copy(), scale, version)
             self._cv.notify()
 
     def take(self) -> tuple[int, Reading] | None:
@@ -283,9 +331,9 @@ class LiveReader:
             out, self._result = self._result, None
             return out
 
-    def read_now(self, ink: np.ndarray) -> Reading:
+    def read_now(self, ink: np.ndarray, scale: float = 1.0) -> Reading:
         with self.lock:
-            return read_canvas(self.reader, ink)
+            return read_canvas(self.reader, ink, scale)
 
     def _run(self) -> None:
         while True:
@@ -294,10 +342,10 @@ class LiveReader:
                     self._cv.wait()
                 if self._stop:
                     return
-                (ink, version), self._job = self._job, None
+                (ink, scale, version), self._job = self._job, None
                 self._busy = True
             try:
-                reading = self.read_now(ink)
+                reading = self.read_now(ink, scale)
             except Exception:  # noqa: BLE001 - a failed live read must not end the drawing session
                 log.exception("reading the canvas failed")
                 reading = Reading()
@@ -384,8 +432,8 @@ class DrawApp:
     def predict(self) -> Reading:
         """Read the canvas now and print the result (one line, or one JSON object with ``--json``)."""
         version = self.canvas.version
-        ink = self.canvas.ink
-        self.reading = self.live.read_now(ink) if self.live else read_canvas(self.reader, ink)
+        ink, scale = self.canvas.for_reader()
+        self.reading = self.live.read_now(ink, scale) if self.live else read_canvas(self.reader, ink, scale)
         self._read_version = version
         self._last_read = time.monotonic()
         self.state = "predicted"
@@ -408,12 +456,13 @@ class DrawApp:
             return
         self._last_read = now
         if self.live is None:
-            self.reading = read_canvas(self.reader, self.canvas.ink)
+            self.reading = read_canvas(self.reader, *self.canvas.for_reader())
             self._read_version = self.canvas.version
             self.state = "live"
             self.dirty = True
         elif not self.live.busy:
-            self.live.submit(self.canvas.ink, self.canvas.version)
+            ink, scale = self.canvas.for_reader()
+            self.live.submit(ink, self.canvas.version, scale)
 
     def frame(self) -> np.ndarray:
         self.dirty = False
@@ -481,6 +530,13 @@ def run(app: DrawApp, title: str = TITLE) -> int:
 # ------------------------------------------------------------------------------------------ command line
 
 
+def make_canvas_reader(config: str | None = None, model: str | None = None) -> Any:
+    """The daemon's Reader with its settings (``config.yaml`` by default), told the canvas' polarity."""
+    from edge.predict import load_settings, make_reader
+
+    return make_reader(load_settings(config, model, CANVAS_SETTINGS))
+
+
 def _size(text: str) -> tuple[int, int]:
     w, sep, h = text.lower().partition("x")
     if not sep or not w.isdigit() or not h.isdigit() or not (200 <= int(w) <= 4000 and 100 <= int(h) <= 3000):
@@ -495,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
                    help=f"canvas size in pixels (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
     p.add_argument("--thickness", type=int, default=None, metavar="PX",
-                   help="pen width in pixels (default: canvas height / 20)")
+                   help="pen width in pixels (default: canvas height / 20); only how strokes look: the "
+                        "reader sees them at the default proportion")
     p.add_argument("--json", action="store_true", help="print each prediction as one JSON object")
     p.add_argument("--snapshot-dir", default=".", metavar="DIR", help="where s saves PNGs (default .)")
     p.add_argument("--title", default=TITLE, help="window title")
@@ -514,7 +571,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from edge.classify import ModelError
     from edge.config import ConfigError
-    from edge.predict import load_settings, make_reader
     from edge.sinks.window import display_problem
 
     # OpenCV's Qt back end aborts the process when there is no X server: check first, say it in one line.
@@ -523,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the draw window needs a display ({problem})", file=sys.stderr)
         return 1
     try:
-        reader = make_reader(load_settings(args.config, args.model))
+        reader = make_canvas_reader(args.config, args.model)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

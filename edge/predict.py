@@ -225,13 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_settings(config: str | None, model: str | None) -> Any:
+def load_settings(config: str | None, model: str | None, overrides: dict[tuple[str, ...], Any] | None = None) -> Any:
     """The validated config (the daemon's, so reads match it); raises ConfigError with one line."""
     from edge.config import default_config_path, load_config
 
     path = config if config is not None else default_config_path()
-    overrides = {("model", "path"): str(Path(model).resolve())} if model else None
-    return load_config(path, overrides)
+    overrides = dict(overrides or {})
+    if model:
+        overrides[("model", "path")] = str(Path(model).resolve())
+    return load_config(path, overrides or None)
 
 
 def make_reader(cfg: Any) -> Any:

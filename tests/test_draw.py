@@ -91,6 +91,31 @@ def test_two_rows_read_as_two_numbers_top_first(reader) -> None:
     assert [n.value for n in read_canvas(reader, c.ink).numbers] == ["42", "9"]
 
 
+@pytest.fixture(scope="module")
+def canvas_reader():
+    return draw.make_canvas_reader()
+
+
+@pytest.mark.parametrize("size, thickness", [((720, 360), 2), ((720, 360), 5), ((720, 360), 100),
+                                             ((200, 100), None), ((480, 360), None), ((1280, 720), 3),
+                                             ((4000, 3000), 40)])
+@pytest.mark.parametrize("value", ["0", "47", "2905"])
+def test_reading_depends_on_the_drawing_not_on_the_pen_or_the_canvas_size(canvas_reader, size, thickness,
+                                                                          value: str) -> None:
+    """--thickness and --size change how the strokes look, not what is read (the window's own reader)."""
+    app = DrawApp(canvas_reader, size, thickness, out=io.StringIO())
+    height = min(int(size[1] * 0.6), int(size[0] * 0.8 / len(value)))
+    for stroke in layout(value, centred(value, size, height), height):
+        app.canvas.stroke(stroke)
+    got = app.predict()
+    assert got.value == value, format_prediction(got)
+    # The boxes are where the digits are on the canvas, whatever size the reader saw them at.
+    for n in got.numbers:
+        for d in n.digits:
+            x, y, w, h = d.box
+            assert app.canvas.ink[y:y + h, x:x + w].any() and 0.5 * height < h < 1.3 * height, d.box
+
+
 def test_empty_canvas_reads_nothing(reader) -> None:
     r = read_canvas(reader, Canvas(720, 360).ink)
     assert r.numbers == [] and r.value == "" and format_prediction(r) == "prediction: none (no digit found)"
