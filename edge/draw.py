@@ -50,7 +50,7 @@ GREY = (150, 150, 150)
 DIM = (90, 90, 90)
 PANEL_BG = (40, 34, 30)
 BAR_BG = (70, 62, 56)
-HELP = "draw with the mouse   p predict   c clear   s save   q quit"
+HELP = "draw with the mouse   p predict   u undo   c clear   s save   q quit"
 #: The reader sees every drawing redrawn at this canvas height with this pen (the default pen's proportion,
 #: height / 20), whatever --size and --thickness: the camera-frame reader is not indifferent to either. On
 #: the 720x360 canvas a 1-6 px pen's 0 read as "17 11" (its thin arcs taken for ruled lines) and a 100 px
@@ -127,6 +127,17 @@ class Canvas:
         self._last = None
         self.strokes = []
         self.version += 1
+
+    def undo(self) -> bool:
+        """Take back the last stroke (the canvas is drawn again from the others); False when there is none."""
+        if not self.strokes:
+            return False
+        kept = self.strokes[:-1]
+        self.clear()
+        for points in kept:
+            self.stroke(points)
+        self.version += 1
+        return True
 
     def for_reader(self) -> tuple[np.ndarray, float]:
         """The strokes as the reader is given them, and the factor from those pixels to the canvas' own.
@@ -413,7 +424,7 @@ class DrawApp:
     def handle_key(self, key: int) -> str | None:
         """React to a key code from ``cv2.waitKey`` (-1/255: none); returns ``QUIT`` to stop."""
         key &= 0xFF
-        if key in (ord("q"), 27):
+        if key in (ord("q"), ord("Q"), 27):
             return self.QUIT
         if key == ord("p"):
             self.predict()
@@ -422,6 +433,9 @@ class DrawApp:
             self.reading = Reading()
             self._read_version = self.canvas.version  # live results for the old drawing are dropped
             self.state = "live"
+            self.dirty = True
+        elif key == ord("u") and self.canvas.undo():
+            self.state = "live"  # read again, live, without the stroke
             self.dirty = True
         elif key == ord("s"):
             self.save()
@@ -547,7 +561,7 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m edge.draw",
                 description="Draw digits with the mouse and see what the model reads. Keys: p predict "
-                            "(prints the reading), c clear, s save a PNG, q quit.")
+                            "(prints the reading), u undo the last stroke, c clear, s save a PNG, q quit.")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
                    help=f"canvas size in pixels (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
     p.add_argument("--thickness", type=int, default=None, metavar="PX",

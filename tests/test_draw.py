@@ -197,6 +197,29 @@ def test_app_reads_live_while_drawing_and_p_prints_the_reading(reader) -> None:
     assert app.handle_key(27) == DrawApp.QUIT  # Esc
 
 
+def test_u_takes_back_the_last_stroke_and_the_reading_follows(reader) -> None:
+    # No undo: one slip of the mouse meant clearing the whole drawing and starting again.
+    app = DrawApp(reader, out=io.StringIO(), live_interval=0.0)
+    strokes = layout("42", centred("42"), 200)
+    first_digit = [s for s in strokes if max(x for x, _ in s) < 360]
+    mouse_draw(app, first_digit)
+    only_four = app.canvas.ink.copy()
+    mouse_draw(app, strokes[len(first_digit):])
+    app.tick(time.monotonic())
+    assert app.reading.value == "42"
+    for _ in strokes[len(first_digit):]:
+        assert app.handle_key(ord("u")) is None
+    np.testing.assert_array_equal(app.canvas.ink, only_four)  # drawn again from the strokes left
+    app.tick(time.monotonic())
+    assert app.reading.value == "4"
+    for _ in first_digit:
+        app.handle_key(ord("u"))
+    assert app.canvas.empty and not app.canvas.undo()  # nothing left to take back
+    app.tick(time.monotonic())
+    assert app.reading.value == ""
+    assert app.handle_key(ord("Q")) == DrawApp.QUIT  # caps lock on
+
+
 def test_json_prediction(reader) -> None:
     out = io.StringIO()
     app = DrawApp(reader, out=out, json_out=True)
