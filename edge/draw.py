@@ -150,13 +150,10 @@ class Canvas:
         k = READ_HEIGHT / min(w, h)  # a digit is at most as tall as the shorter side
         if k == 1.0 and self.thickness == READ_PEN:
             return self.ink, 1.0
-        out = np.zeros((READ_HEIGHT, max(1, round(w * k))), np.uint8)
+        copy = Canvas(max(1, round(w * k)), max(1, round(h * k)), READ_PEN)
         for stroke in self.strokes:
-            pts = [(round(x * k), round(y * k)) for x, y in stroke]
-            cv2.circle(out, pts[0], READ_PEN // 2, 255, -1, cv2.LINE_AA)
-            for a, b in zip(pts, pts[1:], strict=False):
-                cv2.line(out, a, b, 255, READ_PEN, cv2.LINE_AA)
-        return out, 1.0 / k
+            copy.stroke([(round(x * k), round(y * k)) for x, y in stroke])
+        return copy.ink, 1.0 / k
 
     @property
     def empty(self) -> bool:

@@ -98,11 +98,12 @@ def canvas_reader():
 
 @pytest.mark.parametrize("size, thickness", [((720, 360), 2), ((720, 360), 5), ((720, 360), 100),
                                              ((200, 100), None), ((480, 360), None), ((1280, 720), 3),
-                                             ((4000, 3000), 40)])
+                                             ((4000, 3000), 40), ((300, 1000), None), ((400, 1600), 4)])
 @pytest.mark.parametrize("value", ["0", "47", "2905"])
 def test_reading_depends_on_the_drawing_not_on_the_pen_or_the_canvas_size(canvas_reader, size, thickness,
                                                                           value: str) -> None:
-    """--thickness and --size change how the strokes look, not what is read (the window's own reader)."""
+    """--thickness and --size change how the strokes look, not what is read (the window's own reader). A
+    portrait canvas was given to the reader cut to a square of its top: its digits in the middle read nothing."""
     app = DrawApp(canvas_reader, size, thickness, out=io.StringIO())
     height = min(int(size[1] * 0.6), int(size[0] * 0.8 / len(value)))
     for stroke in layout(value, centred(value, size, height), height):
