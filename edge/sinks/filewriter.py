@@ -77,25 +77,12 @@ def _is_text(data: bytes) -> bool:
     return all(ch.isprintable() or ch in "\t\r" for ch in text)
 
 
-def _is_fifo(path: Path) -> bool:
+def _mode(path: Path) -> int | None:
+    """The file type bits of ``path`` (``os.stat``), None when there is nothing to look at."""
     try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
+        return stat.S_IFMT(os.stat(path).st_mode)
     except OSError:
-        return False
-
-
-def _is_socket(path: Path) -> bool:
-    try:
-        return stat.S_ISSOCK(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _regular_or_absent(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return True
+        return None
 
 
 class LineWriter:
@@ -136,8 +123,9 @@ class LineWriter:
         except OSError as exc:
             # a full disk, or a FIFO nobody reads yet: retried on the next event. ENXIO from anything else
             # never goes away: a socket (/dev/stdout under systemd is the journal's) cannot be opened by name.
-            if not (exc.errno == errno.ENOSPC or (exc.errno == errno.ENXIO and _is_fifo(self.path))):
-                hint = " (a socket cannot be opened by name; use the stdout sink)" if _is_socket(self.path) else ""
+            mode = _mode(self.path)
+            if not (exc.errno == errno.ENOSPC or (exc.errno == errno.ENXIO and mode == stat.S_IFIFO)):
+                hint = " (a socket cannot be opened by name; use the stdout sink)" if mode == stat.S_IFSOCK else ""
                 raise ValueError(f"cannot open {self.path}: {exc.strerror or exc}{hint}") from None
             self._fail(exc)
 
@@ -148,7 +136,7 @@ class LineWriter:
             log.warning("%s was moved or deleted; starting it again", self.path)
             self._close_fd()
         if self._fd is None:
-            if not _regular_or_absent(self.path):
+            if _mode(self.path) not in (None, stat.S_IFREG):
                 # A FIFO, /dev/stdout, a terminal: nothing to cut, and opened for reading too a FIFO would
                 # count this process as its reader - writes would then block the loop instead of failing.
                 # Non-blocking for the open only: a FIFO nobody reads is a failed write (ENXIO), not a
