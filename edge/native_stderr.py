@@ -70,16 +70,6 @@ _lock = threading.RLock()
 _depth = 0
 
 
-def is_notice(line: bytes) -> bool:
-    """Whether one stderr line (without its newline) is a known start-up notice."""
-    return any(p.fullmatch(line.rstrip(b"\r")) for p in NOTICES)
-
-
-def keep_lines(data: bytes) -> bytes:
-    """``data`` without its notice lines (every other byte kept, in order)."""
-    return b"".join(ln for ln in data.splitlines(keepends=True) if not is_notice(ln.rstrip(b"\n")))
-
-
 @contextlib.contextmanager
 def without_notices() -> Iterator[None]:
     """Run a block with descriptor 2 going through the notice filter (restored also when the block raises).
