@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.daemon import FatalError, run
 
     log.info("digits edge %s starting: %s", __version__, summary(cfg))
-    for warning in [*cfg.warnings, *(w for w in (_unpublished_warning(cfg),) if w)]:
+    for warning in _start_warnings(cfg):
         log.warning("%s", warning)
     reload = (lambda: load_config(path, overrides)) if path is not None else None
     try:
@@ -215,10 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _unpublished_warning(cfg: Any) -> str | None:
+def _start_warnings(cfg: Any) -> list[str]:
+    """What a valid config does that works but is hardly meant: said at every start and by --validate-config."""
+    out = list(cfg.warnings)
     if not cfg.sinks.outputs and not cfg.web.enabled:
-        return "sinks.outputs is empty and the web page is off: the readings go nowhere"
-    return None
+        out.append("sinks.outputs is empty and the web page is off: the readings go nowhere")
+    return out
 
 
 def _matches_files(spec: str) -> bool:
@@ -235,7 +237,7 @@ def _validation_warnings(cfg: Any) -> list[str]:
 
     from edge.capture import classify_spec
 
-    out = [*cfg.warnings, *(w for w in (_unpublished_warning(cfg),) if w)]
+    out = _start_warnings(cfg)
     if not Path(cfg.model.path).is_file():
         out.append(f"model.path: {cfg.model.path} does not exist (yet)")
     try:
