@@ -513,6 +513,7 @@ def run(app: DrawApp, title: str = TITLE) -> int:
     cv2.setMouseCallback(title, app.on_mouse)
     cv2.imshow(title, app.frame())
     log.info("window %r open (%dx%d canvas)", title, *app.canvas.size)
+    code = 0
     try:
         while True:
             key = cv2.waitKey(15)
@@ -530,12 +531,12 @@ def run(app: DrawApp, title: str = TITLE) -> int:
             if app.dirty:
                 cv2.imshow(title, app.frame())
     except KeyboardInterrupt:
-        pass
+        code = 130  # as edge.predict and the daemon: a script can tell Ctrl-C from q
     finally:
         app.close()
         cv2.destroyAllWindows()
         cv2.waitKey(1)
-    return 0
+    return code
 
 
 # ------------------------------------------------------------------------------------------ command line
@@ -574,6 +575,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C while the model loads
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.thickness is not None and not 1 <= args.thickness <= 200:
         print("python -m edge.draw: error: --thickness must be 1..200", file=sys.stderr)

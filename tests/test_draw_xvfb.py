@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -186,6 +187,18 @@ def test_the_window_managers_close_button_quits_cleanly(screen: Xvfb, tmp_path: 
         screen.drag(layout("5", (300, 60), 230), origin)
         close_with_window_manager(screen, wid)
         assert app.wait(10) == 0, app.stderr
+    finally:
+        app.stop()
+    assert "Traceback" not in app.stderr, app.stderr
+
+
+def test_ctrl_c_quits_with_130_and_no_traceback(screen: Xvfb, tmp_path: Path) -> None:
+    """Ctrl-C in the terminal is a documented way to quit: exit 130 as edge.predict and the daemon give,
+    so a script can tell it from q."""
+    app, wid, origin = open_app(screen, tmp_path)
+    try:
+        app.proc.send_signal(signal.SIGINT)
+        assert app.wait(10) == 130, app.stderr
     finally:
         app.stop()
     assert "Traceback" not in app.stderr, app.stderr
