@@ -17,17 +17,25 @@ publishes whatever ``update`` returns.
   before matching, so a number is not paired with its neighbour's track.
 - If a number moves further than the tolerance (paper slid), its new track becomes stable while the old one
   is still missing: the new one takes the old one's place instead of publishing the number twice.
+- A new track whose reading lies on the digits of another track's stable value ("4721" read as "47" and
+  "21", "12" and "34" read as "1234") is the same ink read another way: it becomes stable only with the
+  change streak, like any change of a stable value, and then replaces the stable readings it covers in the
+  same event. A reader flickering between the two groupings never publishes a piece next to the whole.
 - The stable set is published in reading order of the stable numbers' latest positions, found as the
   reader finds it (``edge.numbers``: the page's tilt from their digits, lines with the configured
   ``numbers:`` settings), over the stable numbers only - a missed number (at its last place, moved with the
-  page) and a speck that never becomes stable cannot reorder the others.
+  page) and a speck that never becomes stable cannot reorder the others. The published order of the same
+  stable numbers is kept while it is still the reader's order with the line gap a quarter smaller or
+  larger or the tilt 3 degrees off, so numbers staggered by about the line gap do not swap places with the
+  reading jitter.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 import numpy as np
@@ -81,6 +89,14 @@ class StabiliseParams:
 MAX_TRACKS = 512
 #: Two numbers moved "the same way" when their steps differ by at most this many digit heights.
 SHIFT_AGREE = 0.25
+#: Slack (digit heights) when deciding whether two readings lie on the same digits (:func:`_same_ink`).
+INK_SLACK = 0.25
+#: A published reading order is kept while it is the reader's order with ``numbers.line_gap`` this
+#: fraction smaller or larger (hysteresis: a number staggered by about the line gap stays on its side).
+ORDER_MARGIN = 0.25
+#: ... or with the page's tilt this many degrees off its estimate (which wobbles by a degree or two with the
+#: reading jitter of a few short numbers).
+ORDER_TILT_MARGIN_DEG = 3.0
 #: Candidate page steps tried at most (a crowded page has a few per number, a third of them the page's own
 #: step, so an even sample of them still finds it; this bounds the work).
 MAX_SHIFT_CANDIDATES = 256
@@ -167,12 +183,35 @@ class Stabiliser:
         if self._stable_cache is None:
             tracks = [t for t in self._tracks if t.stable is not None]
             key = tuple((t.id, t.last.box, t.drift) for t in tracks)
-            if key != self._order_key:
-                self._order_key, self._order_ids = key, [t.id for t in _reading_order(tracks, self.numbers)]
             by_id = {t.id: t for t in tracks}
+            if key != self._order_key:
+                order = [t.id for t in _reading_order(tracks, self.numbers)]
+                shown = [i for i in self._order_ids if i in by_id]
+                if order != shown and len(shown) == len(order) and self._order_still_fits(tracks, shown):
+                    order = shown  # the same numbers, a hair's breadth from the other order: no reordering
+                self._order_key, self._order_ids = key, order
             tracks = [by_id[i] for i in self._order_ids]
             self._stable_cache = [t.stable for t in tracks if t.stable is not None]
         return list(self._stable_cache)
+
+    def _order_still_fits(self, tracks: list[_Track], ids: list[int]) -> bool:
+        """True when ``ids`` is the reading order of ``tracks`` with the tilt a few degrees off the estimate
+        or ``numbers.line_gap`` a little smaller or larger (:data:`ORDER_TILT_MARGIN_DEG`,
+        :data:`ORDER_MARGIN`). Hysteresis: two numbers staggered by about the line gap, or a line whose end
+        is near the next line's start, would otherwise swap places in the published set with every pixel
+        of reading jitter and every degree the tilt estimate wobbles (and MQTT's number_1 and number_2 swap
+        values with them)."""
+        digits, owner = _marks(tracks)
+        theta = estimate_tilt(digits, self.numbers)
+        gap = self.numbers.line_gap
+        for dt in (0.0, -ORDER_TILT_MARGIN_DEG, ORDER_TILT_MARGIN_DEG):
+            for f in (1.0, 1.0 - ORDER_MARGIN, 1.0 + ORDER_MARGIN):
+                if dt == 0.0 and f == 1.0:
+                    continue  # the reader's own order, which is not ids
+                p = replace(self.numbers, line_gap=gap * f)
+                if [t.id for t in _order_at(tracks, digits, owner, p, theta + math.radians(dt))] == ids:
+                    return True
+        return False
 
     @property
     def tracked(self) -> int:
@@ -227,10 +266,14 @@ class Stabiliser:
             winner = self._vote(track)
             if winner is None or winner == track.stable_value:
                 continue
-            if track.stable is None:
-                self._take_over_moved(track, winner)
+            new = track.recent[winner]
+            if track.stable is None and not self._streak(track, winner) and self._rereads_stable_ink(track, new):
+                # Another reading of a stable number's ink ("4721" read as "47" "21", "12" "34" as "1234"):
+                # a change of what is written there, held to the change streak like any other change.
+                continue
+            self._take_over(track, new)
             log.debug("track %d stable %r -> %r", track.id, track.stable_value, winner)
-            track.stable = track.recent[winner]
+            track.stable = new
 
         stable = self.stable
         values = tuple(n.value for n in stable)
@@ -286,12 +329,21 @@ class Stabiliser:
         value, n = tally.most_common(1)[0]
         if n < self.params.votes:
             return None
-        if track.stable is not None and value != track.stable.value:
-            need = min(self.params.change_streak, self.params.window)
-            streak = list(track.votes)[-need:]
-            if len(streak) < need or any(v != value for v in streak):
-                return None
+        if track.stable is not None and value != track.stable.value and not self._streak(track, value):
+            return None
         return value
+
+    def _streak(self, track: _Track, value: str) -> bool:
+        """True when ``value`` was read in each of the track's last ``change_streak`` frames."""
+        need = min(self.params.change_streak, self.params.window)
+        streak = list(track.votes)[-need:]
+        return len(streak) == need and all(v == value for v in streak)
+
+    def _rereads_stable_ink(self, track: _Track, number: Number) -> bool:
+        """True when ``number`` (a new track's reading) lies on the digits of another track's stable reading
+        of another value (the same value there is that number, found again a little further off)."""
+        return any(other is not track and other.stable is not None and other.stable.value != number.value
+                   and _same_ink(number, other.stable, other.drift) for other in self._tracks)
 
     def _match(self, numbers: list[Number]) -> dict[int, _Track]:
         """Greedy nearest-first assignment of this frame's numbers to tracks, each used at most once.
@@ -336,13 +388,45 @@ class Stabiliser:
                     t.drift = (t.drift[0] + float(shift[0]), t.drift[1] + float(shift[1]))
         return out
 
-    def _take_over_moved(self, track: _Track, value: str) -> None:
-        """A new track settling on a value that a now-missing stable track holds is that number, moved."""
-        for old in self._tracks:
-            if old is not track and old.missing > 0 and old.stable_value == value:
-                log.debug("track %d (%r) moved to track %d", old.id, value, track.id)
+    def _take_over(self, track: _Track, new: Number) -> None:
+        """``track`` settles on ``new``: a now-missing stable track that it replaces is dropped with it.
+
+        - A new track settling on the value a missing stable track holds is that number, moved.
+        - A stable track whose digits the new reading covers (or that covers the new reading's) is the same
+          ink read another way ("4721" now read as "47" "21", "12" "34" as "1234"): the pieces or the whole
+          replace it in the same event, not one event later when it would be dropped.
+        """
+        for old in list(self._tracks):
+            if old is track or old.missing == 0 or old.stable is None:
+                continue
+            moved = track.stable is None and old.stable.value == new.value
+            if moved or _same_ink(new, old.stable, old.drift):
+                log.debug("track %d (%r) taken over by track %d (%r)", old.id, old.stable.value, track.id, new.value)
                 self._tracks.remove(old)
-                return
+                if moved:
+                    return
+
+
+def _digit_boxes(n: Number, shift: tuple[float, float] = (0.0, 0.0)) -> list[tuple[float, float, float, float]]:
+    """Centre x, centre y, width, height of each digit of ``n`` (the box when it has none), moved by ``shift``."""
+    return [(x + w / 2.0 + shift[0], y + h / 2.0 + shift[1], float(w), float(h))
+            for x, y, w, h in (d.box for d in n.digits or (Digit(0, 1.0, n.box),))]
+
+
+def _on(a: list[tuple[float, float, float, float]], b: list[tuple[float, float, float, float]]) -> int:
+    """How many of the digits ``a`` lie on one of ``b``: centres less than half a digit apart each way, give
+    or take :data:`INK_SLACK` heights (a stable reading's place is a few frames old, and hand shake moves
+    it; a number beside it starts at least a digit and a gap, about 1.3 widths, further on)."""
+    return sum(any(abs(ax - bx) <= max(aw, bw) / 2.0 + INK_SLACK * max(ah, bh)
+                   and abs(ay - by) <= (0.5 + INK_SLACK) * max(ah, bh)
+                   for bx, by, bw, bh in b) for ax, ay, aw, ah in a)
+
+
+def _same_ink(a: Number, b: Number, b_shift: tuple[float, float] = (0.0, 0.0)) -> bool:
+    """True when at least half the digits of one of ``a`` and ``b`` (moved by ``b_shift``) lie on the
+    other's: two readings of the same writing, not two numbers side by side."""
+    da, db = _digit_boxes(a), _digit_boxes(b, b_shift)
+    return 2 * _on(da, db) >= len(da) or 2 * _on(db, da) >= len(db)
 
 
 def _page_shift(step: np.ndarray, dist: np.ndarray, scale: np.ndarray, tolerance: float) -> np.ndarray | None:
@@ -385,6 +469,12 @@ def _reading_order(tracks: list[_Track], p: NumbersParams) -> list[_Track]:
     placed where its first digit comes."""
     if len(tracks) < 2:
         return list(tracks)
+    digits, owner = _marks(tracks)
+    return _order_at(tracks, digits, owner, p, estimate_tilt(digits, p))
+
+
+def _marks(tracks: list[_Track]) -> tuple[list[Digit], dict[int, int]]:
+    """The digits of each track's latest reading, moved with the page, and which track each belongs to."""
     owner: dict[int, int] = {}
     digits: list[Digit] = []
     for k, t in enumerate(tracks):
@@ -394,7 +484,13 @@ def _reading_order(tracks: list[_Track], p: NumbersParams) -> list[_Track]:
             mark = Digit(d.digit, d.confidence, (round(x + dx), round(y + dy), w, h))
             owner[id(mark)] = k
             digits.append(mark)
+    return digits, owner
+
+
+def _order_at(tracks: list[_Track], digits: list[Digit], owner: dict[int, int], p: NumbersParams,
+              theta: float) -> list[_Track]:
+    """``tracks`` ordered by where their first digit comes in the lines of ``digits`` at tilt ``theta``."""
     first: dict[int, int] = {}
-    for pos, mark in enumerate(m for line in group_lines(digits, p, estimate_tilt(digits, p)) for m in line):
+    for pos, mark in enumerate(m for line in group_lines(digits, p, theta) for m in line):
         first.setdefault(owner[id(mark)], pos)
     return [tracks[k] for k in sorted(range(len(tracks)), key=lambda k: first[k])]
