@@ -11,7 +11,8 @@ publishes whatever ``update`` returns.
 - A stable value is kept (hysteresis) until another value wins the vote *and* was read in each of the last
   ``change_streak`` frames, so a reading flickering between two values (3/9, 4/8) does not make the
   published value blink; a real change is published after ``change_streak`` frames.
-- A track unseen for ``drop_after`` frames is dropped; if it was stable, the stable set changes.
+- A track unseen for ``drop_after`` frames and ``drop_after_s`` seconds is dropped; if it was stable, the
+  stable set changes.
 - A page moving as a whole (slid by hand, read only every few frames by the change gate) moves every number
   by the same step, which may be more than half the line spacing: the step most numbers share is taken out
   before matching, so a number is not paired with its neighbour's track.
@@ -59,8 +60,12 @@ class StabiliseParams:
     #: or "1") comes in runs of a few frames, and the published value should not follow them. Capped at
     #: ``window``.
     change_streak: int = 4
-    #: a track not seen for this many consecutive frames is dropped.
+    #: a track not seen for this many consecutive frames is dropped ...
     drop_after: int = 5
+    #: ... and, if its reading is stable, once it has also been unseen for this many seconds. In frames
+    #: alone, a hand passing over the page (0.2 s at 30 frames/s) published every number as gone and then
+    #: back: two events, and Home Assistant's sensors blank in between. 0 = frames alone.
+    drop_after_s: float = 2.0
     #: how far (in digit heights, centre to centre) a number may move between frames and still be the same.
     match_tolerance: float = 1.0
     #: readings less confident than this keep a track alive but do not vote (0 = every reading votes).
@@ -77,6 +82,8 @@ class StabiliseParams:
             raise ValueError(f"stabilise.change_streak must be >= 1, got {self.change_streak}")
         if self.drop_after < 1:
             raise ValueError(f"stabilise.drop_after must be >= 1, got {self.drop_after}")
+        if not 0.0 <= self.drop_after_s <= 86400.0:
+            raise ValueError(f"stabilise.drop_after_s must be between 0 and 86400, got {self.drop_after_s}")
         if self.match_tolerance <= 0:
             raise ValueError(f"stabilise.match_tolerance must be > 0, got {self.match_tolerance}")
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -135,6 +142,8 @@ class _Track:
     last: Number
     votes: deque[str | None]
     missing: int = 0
+    #: ``ts`` of the first frame of the current run of missing frames
+    missing_since: float = 0.0
     stable: Number | None = None
     born: int = 0
     #: how far the page has moved (pixels) since this track was last seen: it moves with the page, so a
@@ -246,13 +255,17 @@ class Stabiliser:
 
         for track in self._tracks:
             if track.id not in seen:
+                if track.missing == 0:
+                    track.missing_since = ts
                 track.missing += 1
                 track.votes.append(None)
-        gone = [t for t in self._tracks if t.missing >= p.drop_after]
-        for track in gone:
-            if track.stable is not None:
+        # The time hold is for published readings only: a speck's track still goes after drop_after frames.
+        gone = {t.id for t in self._tracks if t.missing >= p.drop_after
+                and (t.stable is None or ts - t.missing_since >= p.drop_after_s)}
+        for track in self._tracks:
+            if track.id in gone and track.stable is not None:
                 log.debug("dropped stable %r after %d missing frames", track.stable.value, track.missing)
-        self._tracks = [t for t in self._tracks if t.missing < p.drop_after]
+        self._tracks = [t for t in self._tracks if t.id not in gone]
         if len(self._tracks) > MAX_TRACKS:
             # Numbers flickering in and out by the hundred (noise read as digits) must not pile up tracks:
             # keep the stable ones, then the most recently seen.

@@ -131,7 +131,7 @@ def test_jump_further_than_tolerance_is_a_new_track_without_double_reading() -> 
 
 
 def test_disappearing_number_is_dropped_after_m_frames() -> None:
-    st = Stabiliser(StabiliseParams(votes=3, window=5, drop_after=4))
+    st = Stabiliser(StabiliseParams(votes=3, window=5, drop_after=4, drop_after_s=0.0))
     feed(st, [[num("8", 10, 10), num("9", 400, 10)]] * 3)
     outs = feed(st, [[num("8", 10, 10)]] * 6, t0=1.0)
     emitted = [(i, values(o)) for i, o in enumerate(outs) if o is not None]
@@ -139,7 +139,7 @@ def test_disappearing_number_is_dropped_after_m_frames() -> None:
 
 
 def test_everything_gone_emits_empty_set_once() -> None:
-    st = Stabiliser(StabiliseParams(drop_after=2))
+    st = Stabiliser(StabiliseParams(drop_after=2, drop_after_s=0.0))
     feed(st, [[num("7")]] * 3)
     outs = feed(st, [[]] * 5, t0=1.0)
     assert [values(o) for o in outs] == [None, [], None, None, None]
@@ -149,6 +149,34 @@ def test_short_dropout_does_not_lose_the_reading() -> None:
     st = Stabiliser(StabiliseParams(drop_after=5))
     outs = feed(st, [[num("42")]] * 3 + [[]] * 3 + [[num("42")]] * 3)
     assert [values(o) for o in outs if o is not None] == [["42"]]
+
+
+def test_a_hand_passing_over_the_page_publishes_nothing() -> None:
+    """At 30 frames/s a hand over the page for a second hides every number for 30 frames: far more than
+    drop_after, but the readings are held for drop_after_s, so nothing is published (no blank in between)."""
+    st = Stabiliser(StabiliseParams(drop_after=5, drop_after_s=2.0))
+    page = [num("4721", 100, 100), num("0815", 100, 300)]
+    dt = 1 / 30
+    outs = [st.update(f, i * dt) for i, f in enumerate([page] * 30 + [[]] * 30 + [page] * 30)]
+    assert [values(o) for o in outs if o is not None] == [["4721", "0815"]]
+
+
+def test_a_number_gone_for_good_is_dropped_once_both_frames_and_seconds_have_passed() -> None:
+    st = Stabiliser(StabiliseParams(drop_after=5, drop_after_s=2.0))
+    dt = 1 / 30
+    frames = [[num("4721", 100, 100), num("0815", 100, 300)]] * 30 + [[num("0815", 100, 300)]] * 120
+    outs = [st.update(f, i * dt) for i, f in enumerate(frames)]
+    emitted = [(i, values(o)) for i, o in enumerate(outs) if o is not None]
+    # first unseen at frame 30 (1.0 s): dropped at the first frame 2 s later
+    assert emitted == [(2, ["4721", "0815"]), (90, ["0815"])]
+
+
+def test_a_speck_that_never_became_stable_still_goes_after_drop_after_frames() -> None:
+    st = Stabiliser(StabiliseParams(drop_after=5, drop_after_s=2.0))
+    dt = 1 / 30
+    for i in range(30):
+        st.update([num("4721", 100, 100)] + ([num("1", 600, 400)] if i == 10 else []), i * dt)
+    assert st.tracked == 1  # the speck's track is gone long before 2 s
 
 
 def test_low_confidence_readings_do_not_vote() -> None:
@@ -355,7 +383,7 @@ def test_one_frame_missing_a_number_does_not_reorder_the_others() -> None:
     outs = feed(st, [[bottom]] * 4 + [[top, bottom]] * 4 + [[bottom]] + [[top, bottom]] * 3)
     assert [values(o) for o in outs if o is not None] == [["111"], ["222", "111"]]
     a, b, c = num("111", 100, 100), num("222", 100, 250), num("333", 100, 400)
-    st = Stabiliser()
+    st = Stabiliser(StabiliseParams(drop_after_s=0.0))  # dropped after drop_after frames at 10 frames/s
     outs = feed(st, [[a, b, c]] * 4 + [[a, c]] * 6 + [[a, b, c]] * 4 + [[a, c]] + [[a, b, c]] * 3)
     assert [values(o) for o in outs if o is not None] == [["111", "222", "333"], ["111", "333"],
                                                          ["111", "222", "333"]]
