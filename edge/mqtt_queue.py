@@ -11,6 +11,7 @@ commit per message costs nothing noticeable even on an SD card.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -37,8 +38,18 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """Damaged or not a database at all (not: cannot open, read-only, locked, disk full)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None and code & 0xFF in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return True
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
 class QueueError(RuntimeError):
-    """The queue file cannot be opened (permissions, not a database, disk full)."""
+    """The queue file cannot be opened (permissions, a folder in its place, disk full); a damaged one is moved
+    aside instead."""
 
 
 @dataclass(frozen=True)
@@ -66,19 +77,50 @@ class DiskQueue:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # check_same_thread=False: the sink's emit() and its worker thread share the connection; our
-            # own lock serialises them.
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed reading survives a power cut, not just a crash of the process.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            os.chmod(self.path, 0o600)  # payloads may include readings the user considers private
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError as exc:
+                if not _is_corrupt(exc):
+                    raise
+                # A power cut on an SD card can leave a file SQLite will not read. Refusing to start made the
+                # daemon exit 2, which systemd does not restart (a config error): the meter reader stayed down
+                # for good. The queued readings are lost either way; keep the file for a post-mortem.
+                aside = self.path.with_name(self.path.name + ".corrupt")
+                os.replace(self.path, aside)
+                for suffix in ("-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+                log.warning("MQTT queue %s is damaged (%s); moved to %s, starting with an empty queue",
+                            self.path, exc, aside)
+                self._db = self._open()
+                # Lost messages, however many: counted as dropped, so the next reading carries the whole
+                # retained state (the sink's resync after a full queue) - a "number gone" or "error cleared"
+                # may have been among them.
+                self._db.execute("INSERT INTO meta (key, value) VALUES ('dropped', 1)")
         except (sqlite3.Error, OSError) as exc:
             raise QueueError(f"cannot open MQTT queue {self.path}: {exc}") from exc
         pending = len(self)
         if pending:
             log.info("MQTT queue %s holds %d message(s) from before; they will be sent first", self.path, pending)
+
+    def _open(self) -> sqlite3.Connection:
+        # check_same_thread=False: the sink's emit() and its worker thread share the connection; our own lock
+        # serialises them.
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed reading survives a power cut, not just a crash of the process.
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            # a damaged page further in is found now, not by the first put() of every later reading
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {'; '.join(problems[:3])}")
+            os.chmod(self.path, 0o600)  # payloads may include readings the user considers private
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def put(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int:
         """Append a message; returns its id (ids only grow, so they give the delivery order)."""

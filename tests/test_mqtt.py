@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from mosquitto import (  # noqa: F401
 )
 
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue
-from edge.sinks.mqtt import MqttParams, MqttSink, redact, slug
+from edge.sinks.mqtt import FLAP_COUNT, MqttParams, MqttSink, redact, slug
 from edge.types import Digit, Event, Number
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -645,3 +647,205 @@ def test_a_rotated_password_file_is_noticed(broker: Mosquitto, tmp_path: Path) -
         assert sink.secrets_changed()
     finally:
         sink.close()
+
+
+# ------------------------------------------------------------------- brokers that will not have us
+
+
+def _broker_with(tmp_path: Path, name: str, extra: str) -> Mosquitto:
+    """A Mosquitto whose config gets ``extra`` lines (passwords, TLS) in place of anonymous access."""
+    workdir = tmp_path / name
+    workdir.mkdir()
+    b = Mosquitto(workdir)
+    # `user`: as root Mosquitto would switch to the mosquitto user, who cannot read pytest's private tmp dirs
+    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true\n", extra + f"user {getpass.getuser()}\n"))
+    return b
+
+
+def _warnings(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "edge.sinks.mqtt" and r.levelno >= logging.WARNING and needle in r.getMessage()]
+
+
+@needs_mosquitto
+def test_a_wrong_password_is_one_clear_line_not_one_per_retry(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    # paho retries every 1, 2, 4 ... 30 s for as long as the daemon runs; each refusal was a warning of its own
+    # (2,880 a day), and it named neither the setting nor where the password comes from.
+    pwfile = tmp_path / "passwd"
+    if not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto_passwd not installed")
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pwfile), "meter", "right"], check=True, capture_output=True)
+    pwfile.chmod(0o600)
+    b = _broker_with(tmp_path, "broker", f"allow_anonymous false\npassword_file {pwfile}\n")
+    b.start()
+    caplog.set_level(logging.DEBUG, logger="edge.sinks.mqtt")
+    sink = make_sink(b.port, tmp_path / "q", username="meter", password="wrong", password_env=None)
+    try:
+        sink.emit(event(1, "42"))
+
+        def refusals() -> int:
+            return b.log.read_text().count("not authorised") if b.log.exists() else 0
+
+        assert wait(lambda: refusals() >= 3, 20), b.log.read_text() if b.log.exists() else "no broker log"
+        assert not sink.connected and sink.queued > 0  # kept on disk for when the password is fixed
+        refused = _warnings(caplog, "refused")
+        assert len(refused) == 1, refused
+        assert "Not authorized" in refused[0] and "mqtt.username ('meter')" in refused[0]
+        assert "mqtt.password_file" in refused[0] and "wrong" not in refused[0]
+    finally:
+        sink.close()
+        b.stop()
+
+
+@needs_mosquitto
+def test_a_connection_failure_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A certificate the sink does not trust was logged as "broker unreachable", and plain MQTT sent to a TLS
+    # port (the broker hangs up before answering CONNECT) was not logged at all.
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    d = tmp_path / "pki"
+    d.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=test ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "srv.crt", "-days", "2", "-extfile", "ext")
+    b = _broker_with(tmp_path, "broker", f"allow_anonymous true\ncafile {d / 'ca.crt'}\n"
+                                         f"certfile {d / 'srv.crt'}\nkeyfile {d / 'srv.key'}\n")
+    b.start()
+    caplog.set_level(logging.INFO, logger="edge.sinks.mqtt")
+    try:
+        untrusted = make_sink(b.port, tmp_path / "q1", tls=True)  # the system CAs do not know ours
+        plain = make_sink(b.port, tmp_path / "q2", node_id="plain")  # mqtt:// to the TLS port
+        try:
+            assert wait(lambda: _warnings(caplog, "certificate") and _warnings(caplog, "before accepting"))
+        finally:
+            untrusted.close()
+            plain.close()
+        cert = _warnings(caplog, "certificate not accepted")
+        assert "mqtts://127.0.0.1" in cert[0] and "mqtt.ca_file" in cert[0], cert
+        assert "mqtts://" in _warnings(caplog, "before accepting")[0]
+        assert not _warnings(caplog, "unreachable")
+        # the right CA, but a name the certificate was not issued for
+        other_name = MqttSink(MqttParams(host="localhost", port=b.port, tls=True, ca_file=str(d / "ca.crt"),
+                                         device_name=DEVICE, queue_dir=str(tmp_path / "q4")))
+        try:
+            assert wait(lambda: _warnings(caplog, "mismatch"))
+        finally:
+            other_name.close()
+        assert "mqtt.tls_insecure" in _warnings(caplog, "mismatch")[0]
+        # the right CA: connected
+        trusted = make_sink(b.port, tmp_path / "q3", tls=True, ca_file=str(d / "ca.crt"))
+        try:
+            assert wait(lambda: trusted.connected)
+        finally:
+            trusted.close()
+    finally:
+        b.stop()
+
+
+@needs_mosquitto
+def test_two_devices_with_one_client_id_get_one_warning_not_one_per_second(broker: Mosquitto, tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    # Two devices with the same name share the client id: the broker throws one off whenever the other
+    # connects, for ever. Each did so with a warning a second that never said why.
+    caplog.set_level(logging.DEBUG, logger="edge.sinks.mqtt")
+    twins = [make_sink(broker.port, tmp_path / f"q{i}") for i in range(2)]
+    try:
+        assert wait(lambda: len(_warnings(caplog, "client id 'digits-test_meter'")) >= 2, 30)
+        disconnects = len(_warnings(caplog, "MQTT disconnected"))
+        assert disconnects <= 2 * (FLAP_COUNT - 1)
+
+        def thrown_off() -> int:
+            return sum("MQTT disconnected" in r.getMessage() for r in caplog.records)
+
+        seen = thrown_off()
+        assert wait(lambda: thrown_off() >= seen + 4, 30)  # still thrown off, now at debug level
+        assert len(_warnings(caplog, "MQTT disconnected")) == disconnects
+        assert len(_warnings(caplog, "client id")) == 2  # one each
+    finally:
+        for s in twins:
+            s.close()
+
+
+@needs_mosquitto
+def test_lowering_mqtt_numbers_or_turning_discovery_off_takes_back_stale_configs(broker: Mosquitto,
+                                                                               tmp_path: Path) -> None:
+    # Discovery configs are retained: the sensors announced up front by a larger mqtt.numbers, or all of them
+    # after discovery was turned off, stayed in Home Assistant for good ("unknown", no way to remove them but
+    # deleting the whole device in Home Assistant).
+    configs = f"homeassistant/+/{NODE}/+/config"
+    n = [f"homeassistant/sensor/{NODE}/number_{i}/config" for i in (1, 2, 3)]
+    err = f"homeassistant/binary_sensor/{NODE}/error/config"
+
+    def run(seen: Recorder, until, values: tuple[str, ...] = ("5",), **kw) -> None:
+        sink = make_sink(broker.port, tmp_path / "q", **kw)
+        try:
+            assert wait(lambda: sink.connected)
+            sink.emit(event(1, *values))
+            assert sink.flush(10)
+            assert seen.wait_for(until), [(m.topic, m.text[:20]) for m in seen.messages]
+        finally:
+            sink.close()
+
+    def retained(topics: list[str]) -> dict[str, str]:
+        late = Recorder(broker.port, topics)
+        try:
+            late.wait_for(lambda ms: False, timeout=1.0)  # retained messages arrive at once on subscribing
+            return {m.topic: m.text for m in late.messages}
+        finally:
+            late.close()
+
+    def cleared(*topics: str):
+        return lambda ms: all(any(m.topic == t and not m.payload for m in ms) for t in topics)
+
+    seen = Recorder(broker.port, [configs, f"{PREFIX}/+/state"])
+    try:
+        # a page of two numbers, the third sensor only announced up front
+        run(seen, lambda ms: {m.topic for m in ms} >= {*n, err}, values=("5", "6"), numbers=3)
+        run(seen, cleared(n[2]), numbers=1)
+        assert set(retained([configs])) == {n[0], n[1], err}  # a sensor a page has shown stays
+        assert not cleared(n[1])(seen.messages)
+        run(seen, cleared(n[0], err), numbers=1, discovery=False)
+        assert retained([configs]) == {}
+        # the states stay, for other subscribers
+        assert retained([f"{PREFIX}/+/state"]) == {f"{PREFIX}/number_1/state": "5", f"{PREFIX}/number_2/state": "None"}
+    finally:
+        seen.close()
+
+
+def test_a_damaged_queue_file_is_moved_aside_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A power cut on an SD card can leave the queue file unreadable. The sink refused to build ("mqtt.queue_dir:
+    # cannot open MQTT queue ...: file is not a database"), the daemon exited 2 - which systemd does not
+    # restart, being a config error - and the meter reader stayed down until someone came by.
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / QUEUE_FILE).write_bytes(b"\x13\x37" * 4096)
+    damaged = tmp_path / "damaged"  # a real queue whose pages were hit further in
+    q = DiskQueue(damaged / QUEUE_FILE)
+    q.put_many([("t", "x" * 500, 1, False)] * 300)
+    q.close()
+    with open(damaged / QUEUE_FILE, "r+b") as f:
+        f.seek(4096 * 2 + 100)
+        f.write(b"\xff" * 8000)
+    caplog.set_level(logging.WARNING, logger="edge.mqtt_queue")
+    for qdir in (garbage, damaged):
+        sink = make_sink(1, qdir, start=False)  # builds: the daemon starts
+        try:
+            assert sink.queued == 0 and sink.dropped == 1  # lost: the next reading re-sends the whole state
+            sink.emit(event(1, "5"))
+            assert f"{PREFIX}/error" in [m.topic for m in sink.queue.peek(100)]
+        finally:
+            sink.close()
+        assert (qdir / f"{QUEUE_FILE}.corrupt").exists(), "kept for a post-mortem"
+    assert len([r for r in caplog.records if "damaged" in r.getMessage()]) == 2
+    # what only looks alike is still an error: a folder where the file should be
+    (tmp_path / "dir" / QUEUE_FILE).mkdir(parents=True)
+    with pytest.raises(ValueError, match="cannot open MQTT queue"):
+        make_sink(1, tmp_path / "dir", start=False)

@@ -9,7 +9,10 @@ Topics (``<prefix>`` is ``<base_topic>/<node_id>``, e.g. ``digits/kitchen_meter`
 - ``<prefix>/event``                  the whole event JSON line, as on stdout
 - ``<discovery_prefix>/sensor/<node_id>/number_<i>/config`` and
   ``<discovery_prefix>/binary_sensor/<node_id>/error/config``: Home Assistant discovery (retained),
-  re-published when ``<discovery_prefix>/status`` says ``online`` (Home Assistant restarted).
+  re-published when ``<discovery_prefix>/status`` says ``online`` (Home Assistant restarted). Configs this
+  node no longer announces are taken back (an empty retained config, which Home Assistant takes as "delete
+  the entity"): number sensors above a lowered ``mqtt.numbers`` that no page has shown, and all of them
+  once ``mqtt.discovery`` is off.
 
 When a number disappears from the page its state becomes ``None``, which Home Assistant shows as unknown.
 
@@ -34,6 +37,7 @@ import queue
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import unicodedata
@@ -65,6 +69,16 @@ STATUS_OFFLINE = "offline"
 STATE_NONE = "None"
 #: queue meta key: the queue's ``dropped`` count when a reading last carried the whole retained state
 RESYNCED_AT = "resynced_at_dropped"
+#: queue meta key: how many number sensors' discovery configs this node left retained on the broker (-1: none;
+#: absent: not known, an install from before it was kept)
+DISCOVERED = "discovered"
+#: A connection the broker ends within this many seconds of accepting it was thrown off, not lost ...
+FLAP_S = 10.0
+#: ... and this many in a row get one warning naming the likely cause (another client with our client id)
+#: instead of a warning each, every second, for ever.
+FLAP_COUNT = 3
+#: Different reasons for not getting a connection logged per outage; more are logged at debug level only.
+MAX_PROBLEMS_LOGGED = 8
 
 
 def slug(text: str) -> str:
@@ -223,7 +237,7 @@ class MqttSink(Sink):
         self.event_topic = f"{self.prefix}/event"
         self.ha_status_topic = f"{params.discovery_prefix}/status"
         port = params.port or (8883 if params.tls else 1883)
-        self.name = f"mqtt://{params.host}:{port}"
+        self.name = f"{'mqtts' if params.tls else 'mqtt'}://{params.host}:{port}"
         self.failures = 0
 
         if params.queue_dir:
@@ -247,13 +261,18 @@ class MqttSink(Sink):
         # on a reload updates them until it closes
         self._announced = params.numbers
         self._last_count = 0
+        self._page_max = 0  # the most numbers a page has shown (queue meta "announced"); never taken back
         self._counts_loaded = False
         self._error_active: bool | None = None
 
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._closed = False
         self._started = False
-        self._outage_logged = False
+        # why connections fail, each logged once per outage (a bad password: one line, not one per retry)
+        self._problems: set[str] = set()
+        self._attempting = False  # a connection attempt is under way (TCP/TLS up, no CONNACK yet)
+        self._connected_at = 0.0
+        self._short_links = 0  # connections in a row the broker ended within FLAP_S of accepting them
         self._port = port
         try:
             password = params.resolved_password()  # an unreadable secret is the caller's one-line error
@@ -309,9 +328,10 @@ class MqttSink(Sink):
         return (password, *self._tls_files()) != self._secrets
 
     def _make_client(self, p: MqttParams, password: str | None) -> mqtt.Client:
+        self._client_id = p.client_id or f"digits-{self.node_id}"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=p.client_id or f"digits-{self.node_id}",
+            client_id=self._client_id,
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )
@@ -330,6 +350,7 @@ class MqttSink(Sink):
                 client.tls_insecure_set(True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_inflight_messages_set(WINDOW * 4)
+        client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -340,21 +361,26 @@ class MqttSink(Sink):
     def _load_counts(self) -> None:
         if not self._counts_loaded:
             self._counts_loaded = True
-            self._announced = max(self.params.numbers, self._meta_int("announced"))
+            self._page_max = self._meta_int("announced")
             self._last_count = self._meta_int("last_count")
+            self._announced = max(self.params.numbers, self._page_max, self._last_count)
 
-    def _meta_int(self, key: str) -> int:
+    def _meta_int(self, key: str, default: int = 0) -> int:
         try:
-            return self.queue.get_meta(key)
+            return self.queue.get_meta(key, default)
         except Exception as exc:  # noqa: BLE001 - bookkeeping only; a fresh value is harmless
             log.debug("mqtt queue meta %s unreadable: %s", key, exc)
-            return 0
+            return default
 
     # ------------------------------------------------------------------ paho callbacks (network thread)
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._events.put(("attempt",))
+
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            log.warning("MQTT broker %s refused the connection: %s", self.name, reason)
+            # paho retries (up to every 30 s): the worker logs it once per outage
+            self._events.put(("refused", str(reason), getattr(reason, "value", None)))
             return
         topics = [(self.status_topic, 1)]
         if self.params.discovery:
@@ -363,7 +389,8 @@ class MqttSink(Sink):
         self._events.put(("connected",))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._events.put(("connect_failed",))
+        # paho calls this from inside its ``except OSError``: the exception says why (DNS, refused, TLS)
+        self._events.put(("connect_failed", self._failure_text(sys.exc_info()[1])))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._events.put(("disconnected", str(reason)))
@@ -424,23 +451,38 @@ class MqttSink(Sink):
         kind = item[0]
         if kind == "connected":
             self._connected = True
-            self._outage_logged = False
-            self._last_progress = time.monotonic()
-            log.info("MQTT connected to %s", self.name)
+            self._problems.clear()
+            self._attempting = False
+            self._last_progress = self._connected_at = time.monotonic()
+            log.log(logging.DEBUG if self._short_links >= FLAP_COUNT else logging.INFO,
+                    "MQTT connected to %s", self.name)
             self._publish_direct(self.status_topic, STATUS_ONLINE, retain=True, qos=1)
             if self.params.discovery:
                 self._publish_discovery()
+            else:
+                self._remove_discovery(0, with_error=True)
             # Messages paho had in flight when the link dropped are re-sent by paho itself right after
             # on_connect; newer ones wait for their PUBACKs so they cannot overtake them.
             self._resuming = bool(self._inflight)
         elif kind == "disconnected":
+            # paho may report one lost connection twice (from its thread and from a publish in ours)
             if self._connected:
-                log.warning("MQTT disconnected from %s (%s); readings are queued on disk", self.name, item[1])
-            self._connected = False
+                self._lost(item[1])
+            elif self._attempting:
+                # The TCP connection was taken but the broker hung up before answering CONNECT: silent before.
+                self._problem("closed the connection before accepting it: " + (
+                    "it may want a client certificate (mqtt.cert_file and mqtt.key_file)" if self.params.tls else
+                    "a TLS port reached without TLS (use mqtts:// or mqtt.tls: true), or not an MQTT broker"))
+            self._connected = self._attempting = False
+        elif kind == "attempt":
+            self._attempting = True
         elif kind == "connect_failed":
-            if not self._outage_logged:
-                log.warning("MQTT broker %s unreachable; readings are queued on disk until it is back", self.name)
-                self._outage_logged = True
+            self._attempting = False
+            self._short_links = 0  # the broker is away, not throwing us off
+            self._problem(item[1])
+        elif kind == "refused":
+            self._attempting = False  # its disconnect follows: already reported here
+            self._problem(self._refusal_text(item[1], item[2]))
         elif kind == "ha_online":
             log.info("Home Assistant came online; re-publishing discovery")
             self._publish_discovery()
@@ -455,7 +497,69 @@ class MqttSink(Sink):
             return True
         return False
 
+    def _lost(self, reason: str) -> None:
+        """A connection that was up has ended."""
+        if time.monotonic() - self._connected_at < FLAP_S:
+            self._short_links += 1
+        else:
+            self._short_links = 0
+        if self._short_links < FLAP_COUNT:
+            log.warning("MQTT disconnected from %s (%s); readings are queued on disk", self.name, reason)
+        elif self._short_links == FLAP_COUNT:
+            log.warning(
+                "MQTT broker %s keeps closing the connection right after accepting it (%d times in a row, %s): "
+                "most likely another client uses the client id %r (a second device with the same device_name: "
+                "give each its own mqtt.node_id or mqtt.client_id), or the broker refuses what we send (its ACL "
+                "for %s/# and %s/#, or a message over its max_packet_size); readings are queued on disk, further "
+                "disconnects are logged at debug level",
+                self.name, self._short_links, reason, self._client_id, self.prefix, self.params.discovery_prefix)
+        else:
+            log.debug("MQTT disconnected from %s (%s)", self.name, reason)
+
+    def _problem(self, text: str) -> None:
+        """Why there is no connection: logged once per outage and reason, not on every retry."""
+        if text in self._problems or len(self._problems) >= MAX_PROBLEMS_LOGGED:
+            log.debug("MQTT broker %s: %s", self.name, text)
+            return
+        self._problems.add(text)
+        log.warning("MQTT broker %s: %s; readings are queued on disk, retrying (every 30 s at most)",
+                    self.name, text)
+
+    @staticmethod
+    def _failure_text(exc: BaseException | None) -> str:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            why = exc.verify_message or str(exc)
+            if "mismatch" in why:
+                return (f"TLS certificate not accepted ({why}): connect by the name it was issued for, or set "
+                        "mqtt.tls_insecure: true to skip the host name check")
+            return (f"TLS certificate not accepted ({why}): give the CA that signed it in mqtt.ca_file "
+                    "(mqtt.tls_insecure: true skips only the host name check)")
+        if isinstance(exc, ssl.SSLError):
+            return f"TLS handshake failed ({exc}): is this a TLS port, and mqtt.cert_file/key_file right?"
+        if isinstance(exc, socket.gaierror):
+            return f"unreachable: cannot resolve the host name ({exc.strerror or exc})"
+        if isinstance(exc, OSError):
+            return f"unreachable ({exc.strerror or exc})"
+        return "unreachable"
+
+    def _refusal_text(self, reason: str, code: int | None) -> str:
+        text = f"refused the connection: {reason}"
+        if code in (134, 135):  # bad user name or password; not authorised
+            if not self.params.username:
+                return text + " - no user name was given (mqtt.username, or mqtt://USER@host)"
+            where = ", ".join(w for w in ("mqtt://user:PASS@host",
+                                          f"${self.params.password_env}" if self.params.password_env else "",
+                                          "mqtt.password_file") if w)
+            return text + f" - check mqtt.username ({self.params.username!r}) and the password ({where})"
+        if code == 133:
+            return text + f" - the broker does not accept the client id {self._client_id!r} (set mqtt.client_id)"
+        return text
+
     def _pump(self) -> None:
+        if self._connected and self._short_links >= FLAP_COUNT and \
+                time.monotonic() - self._connected_at >= FLAP_S:
+            log.info("MQTT connection to %s holds again", self.name)
+            self._short_links = 0
         if not self._connected:
             return
         if self._inflight and time.monotonic() - self._last_progress > RESEND_AFTER_S:
@@ -554,6 +658,31 @@ class MqttSink(Sink):
     def _publish_discovery(self) -> None:
         for topic, config in self.discovery_messages():
             self._publish_direct(topic, json.dumps(config, separators=(",", ":")), retain=True)
+        self._remove_discovery(self._announced, with_error=False)
+
+    def _remove_discovery(self, keep: int, with_error: bool) -> None:
+        """Take back retained discovery configs: of number sensors above ``keep`` (those ``mqtt.numbers``
+        announced up front before it was lowered), or with ``with_error`` all of them (``discovery`` turned
+        off). Home Assistant deletes an entity whose config becomes empty; they stayed for good before. A
+        sensor a page has shown is never taken back while discovery is on (``_announced`` only grows)."""
+        previous = recorded = self._meta_int(DISCOVERED, -2)
+        if previous == -2:  # not known (an install from before this was kept): what it would have announced
+            previous = self._announced if with_error else keep
+        dp = self.params.discovery_prefix
+        for i in range(keep + 1, previous + 1):
+            self._publish_direct(f"{dp}/sensor/{self.node_id}/number_{i}/config", "", retain=True)
+            if not with_error:  # a sensor gone for good: its retained state goes too (discovery off: it stays)
+                self._publish_direct(f"{self.number_topic(i)}/state", "", retain=True)
+                self._publish_direct(f"{self.number_topic(i)}/attributes", "", retain=True)
+        if with_error and previous >= 0:
+            self._publish_direct(f"{dp}/binary_sensor/{self.node_id}/error/config", "", retain=True)
+            log.info("MQTT: mqtt.discovery is off; removed this device's Home Assistant discovery configs")
+        elif previous > keep:
+            log.info("MQTT: removed the Home Assistant discovery of number sensor(s) %d-%d (mqtt.numbers lowered)",
+                     keep + 1, previous)
+        now = -1 if with_error else keep
+        if recorded != now:
+            self.queue.set_meta(DISCOVERED, now)
 
     # ------------------------------------------------------------------------------------ the sink API
 
@@ -631,9 +760,12 @@ class MqttSink(Sink):
             if count != self._last_count:
                 self._last_count = count
                 self.queue.set_meta("last_count", count)
+            if count > self._page_max:
+                # kept even below mqtt.numbers: lowering it later must not take back a sensor a page showed
+                self._page_max = count
+                self.queue.set_meta("announced", count)
             if count > self._announced:
                 self._announced = count
-                self.queue.set_meta("announced", count)
                 self._events.put(("announce",))
         except Exception as exc:  # noqa: BLE001 - a sink must never take the daemon down
             self.failures += 1
