@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,23 @@ def _lines(path: Path) -> list[str]:
 def _start(args: list[str], env: dict[str, str], stderr_path: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edge", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=stderr_path.open("w"), text=True)
+
+
+def _read_rest(proc: subprocess.Popen) -> Callable[[float], str]:
+    """Read ``proc``'s stdout to its end in a thread (so a full pipe never blocks it); the returned function
+    waits for that up to a timeout. Not ``communicate(timeout=...)`` after a ``readline()``: it reads the
+    pipe's descriptor directly, and lines the readline had already buffered were lost (a flaky missing event)."""
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(proc.stdout.read()), daemon=True)
+    reader.start()
+
+    def finish(timeout: float) -> str:
+        reader.join(timeout)
+        assert not reader.is_alive(), "the daemon did not finish in time"
+        proc.wait(timeout=10)
+        return got[0]
+
+    return finish
 
 
 def test_sigterm_stops_cleanly_and_flushes(subprocess_env: dict[str, str], tmp_path: Path, long_video: Path) -> None:
@@ -175,10 +193,12 @@ def test_sighup_during_an_image_run_skips_no_image(subprocess_env: dict[str, str
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline()]  # the handlers are in place once an event is out
-        while proc.poll() is None:
+        rest = _read_rest(proc)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
             proc.send_signal(signal.SIGHUP)
             time.sleep(0.02)
-        stdout, _ = proc.communicate(timeout=60)
+        stdout = rest(10)
     finally:
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0, err.read_text()
@@ -226,9 +246,10 @@ def test_a_reload_from_a_stream_to_images_gives_one_event_per_image(
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
+        rest = _read_rest(proc)
         cfg.write_text(cfg.read_text().replace(str(long_video), str(pages)))
         proc.send_signal(signal.SIGHUP)
-        stdout, _ = proc.communicate(timeout=60)
+        stdout = rest(60)
     finally:
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0, err.read_text()

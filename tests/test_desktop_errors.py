@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,8 @@ import pytest
 from tests.conftest import FIXTURE, MODEL, ROOT
 
 
-def run(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+def run(module: str, *args: str, timeout: float = 300, path: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (path, str(ROOT)) if p), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -138,11 +139,45 @@ def test_convert_out_under_a_file_is_refused_before_converting(tmp_path):
     ("text.h5", lambda: b"hello\n"),
 ])
 def test_convert_bad_model_file_names_it(tmp_path, name, content):
+    pytest.importorskip("tensorflow")  # without it the error is the one tested below
     model = tmp_path / name
     model.write_bytes(content())
     line = one_line_error(run("convert", "--model", str(model), "--out", str(tmp_path / "o.tflite")))
     assert line.startswith(f"error: {model}: not a")
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def _without(tmp_path: Path, *modules: str) -> str:
+    """A folder to put first on PYTHONPATH in which each of ``modules`` fails to import as a package that is
+    not installed does (the same ModuleNotFoundError and ``name``): a device-only install."""
+    folder = tmp_path / "device_only"
+    folder.mkdir()
+    for m in modules:
+        (folder / f"{m}.py").write_text(f"raise ModuleNotFoundError(\"No module named '{m}'\", name='{m}')\n")
+    return str(folder)
+
+
+@pytest.mark.parametrize(("module", "args", "missing"), [
+    ("train", ["--fixture", str(FIXTURE), "--epochs", "1"], "tensorflow"),
+    ("convert", ["--model", "{keras}", "--fixture", str(FIXTURE), "--out", "{out}"], "tensorflow"),
+    ("train.evaluate", ["--model", "{keras}", "--fixture", str(FIXTURE)], "tensorflow"),
+    ("train.evaluate", ["--model", str(MODEL), "--fixture", str(FIXTURE), "--plots", "{plots}"], "matplotlib"),
+])
+def test_a_device_only_install_says_what_the_desktop_tools_need(tmp_path, module, args, missing):
+    """On a device install (tools/setup.sh device, a Raspberry Pi) the desktop tools ended in a traceback
+    from a lazy ``import tensorflow``; now one line says what to install, exit 1, nothing written."""
+    keras = tmp_path / "d.keras"
+    with zipfile.ZipFile(keras, "w") as z:  # passes the format check; TensorFlow would load it next
+        z.writestr("config.json", "{}")
+    names = {"keras": str(keras), "out": str(tmp_path / "o.tflite"), "plots": str(tmp_path / "plots")}
+    argv = [a.format(**names) for a in args]
+    if module == "train":
+        argv += ["--out", str(tmp_path / "t" / "d.keras")]
+    r = run(module, *argv, path=_without(tmp_path, "tensorflow", "keras", "matplotlib"))
+    line = one_line_error(r, code=1)
+    assert line == (f"error: {missing} is not installed; this tool needs the desktop install: "
+                    "bash tools/setup.sh full (or pip install -e '.[desktop]')")
+    assert not (tmp_path / "o.tflite").exists() and not (tmp_path / "t" / "d.keras").exists()
 
 
 @pytest.fixture(scope="module")

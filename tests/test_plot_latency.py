@@ -41,6 +41,7 @@ def test_stats_are_the_usual_percentiles() -> None:
 
 @pytest.mark.slow
 def test_measures_every_frame_and_writes_the_histogram(short_video, tmp_path) -> None:
+    pytest.importorskip("matplotlib")  # a desktop extra; tools/py310_tests.sh runs without it
     png, samples = tmp_path / "lat.png", tmp_path / "samples.json"
     r = _run("--video", str(short_video), "--frames", "20", "--out", str(png), "--samples-out", str(samples),
              "--json")

@@ -100,6 +100,7 @@ def test_not_a_model_is_a_model_error(tmp_path):
 
 
 def test_evaluate_writes_plots(tmp_path, subprocess_env):
+    pytest.importorskip("matplotlib")  # a desktop extra; tools/py310_tests.sh runs without it
     r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(MODEL), "--fixture", str(FIXTURE),
                         "--plots", str(tmp_path), "--json"], cwd=ROOT, env=subprocess_env,
                        capture_output=True, text=True, timeout=300)

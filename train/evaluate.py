@@ -21,6 +21,7 @@ from edge.cli import OneLineParser, file_in_the_way
 from edge.native_stderr import without_notices
 
 from .data import DataError, first_line, load_fixture, load_mnist
+from .desktop import missing_desktop_module
 from .realdata import SETS, RealDataError, available_sets, load_set
 
 
@@ -239,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RealDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        message = missing_desktop_module(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

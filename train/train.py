@@ -27,6 +27,7 @@ from edge.native_stderr import without_notices
 
 from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_fixture, load_mnist
+from .desktop import missing_desktop_module
 from .junk import NOT_A_DIGIT, TOUCHING_MIXED, make_junk
 from .model import ARCHS
 from .styles import DEFAULT_EXTRA, EXTRA, add_styles, parse_extra
@@ -433,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        message = missing_desktop_module(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint at --out is whole", file=sys.stderr)
         sys.stderr.flush()
