@@ -12,6 +12,7 @@ cut leaves either the old file or the new one, never half of each.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -123,7 +124,8 @@ class StateStore:
     """Load and save the last stable readings in ``<directory>/state.json``.
 
     ``save_readings`` skips the write when nothing changed: the Pi's SD card should not be rewritten on
-    every heartbeat.
+    every heartbeat. A write that fails (disk full) is logged once per outage and tried again at the next
+    change; temp files of writes cut short by a power cut or a kill are removed when the store is opened.
     """
 
     def __init__(self, directory: str | os.PathLike[str], filename: str = STATE_FILE) -> None:
@@ -131,6 +133,28 @@ class StateStore:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = self.directory / filename
         self._last_written: Any = None
+        #: saves that failed (disk full, read-only file system); ``_failing`` while they go on failing
+        self.failures = 0
+        self._failing = False
+        self._outage_failures = 0
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        """Remove temp files of writes that never reached their rename: a power cut or a SIGKILL (the
+        watchdog, ``MemoryMax=``) during ``atomic_write_bytes`` leaves one, and nothing else ever would - one
+        more per such cut, for the life of the SD card. The state directory is this daemon's own."""
+        prefix = f".{self.path.name}."
+        try:
+            names = [e.name for e in os.scandir(self.directory)
+                     if e.name.startswith(prefix) and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False)]
+        except OSError:
+            return
+        for name in names:
+            with contextlib.suppress(OSError):
+                os.unlink(self.directory / name)
+        if names:
+            log.info("removed %d unfinished temp file(s) of %s (a power cut or a kill while it was written)",
+                     len(names), self.path)
 
     @classmethod
     def open(cls, configured: str | os.PathLike[str] | None = None) -> StateStore:
@@ -178,7 +202,8 @@ class StateStore:
 
     def save_readings(self, numbers: Sequence[Number], ts: str, source: str = "") -> bool:
         """Persist ``numbers`` (a published reading answers any error before it) atomically. Returns False
-        (no write) when the values are unchanged and no error was outstanding."""
+        (no write) when the values are unchanged and no error was outstanding, or when the write failed (a full
+        disk: logged once per outage, never raised)."""
         payload = self._payload(numbers, ts, source)
         return self._write(payload)
 
@@ -193,7 +218,24 @@ class StateStore:
     def _write(self, payload: dict[str, Any]) -> bool:
         if self._last_written is not None and self._same_values(self._last_written, payload):
             return False
-        atomic_write_json(self.path, payload)
+        try:
+            atomic_write_json(self.path, payload)
+        except OSError as exc:
+            # A full disk (or an SD card the kernel remounted read-only) fails every save until it is fixed:
+            # one warning per outage, not one per reading (21,600 a day for a page that changes every 4 s).
+            # The file keeps the last reading saved; the next change tries again.
+            self.failures += 1
+            self._outage_failures += 1
+            if not self._failing:
+                log.warning("cannot save last readings to %s: %s; retrying at the next change", self.path,
+                            "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or exc))
+                self._failing = True
+            else:
+                log.debug("still cannot save last readings to %s: %s", self.path, exc)
+            return False
+        if self._failing:
+            log.info("saving last readings to %s again after %d failed save(s)", self.path, self._outage_failures)
+            self._failing, self._outage_failures = False, 0
         self._last_written = payload
         return True
 

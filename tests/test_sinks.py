@@ -187,6 +187,64 @@ def test_fsync_policy_event_and_interval(tmp_path: Path) -> None:
     e.close()
 
 
+@pytest.mark.parametrize("kind", ["file", "csv"])
+def test_the_last_line_of_a_burst_is_fsynced_once_the_interval_passed_without_a_next_event(
+        tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fsync: interval promises at most fsync_interval_s of events lost on a power cut. A page rewritten twice in
+    # a few seconds and then left for a day: the second line waited for the next event (hours later) - only
+    # the kernel's writeback (~30 s) bounded the loss. Every frame now fsyncs a line left pending.
+    path = tmp_path / f"r.{kind}"
+    sink = open_sink(f"{kind}:{path}", SinkOptions(fsync="interval", fsync_interval_s=5.0))
+    now = [100.0]
+    sink.writer._clock, sink.writer._last_fsync = (lambda: now[0]), 0.0
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    sink.emit(event(1, number("12")))  # the first in a long while: fsynced at once
+    assert len(synced) == 1
+    now[0] += 2.0
+    sink.emit(event(2, number("13")))  # within the interval: in the OS, not yet on storage
+    assert len(synced) == 1
+    frame = Frame(frame_image(3), "cam0", 3, 0.0, mono=now[0])
+    for _ in range(3):  # frames within the interval: nothing forced yet
+        sink.on_frame(frame, FrameResult(numbers=[]))
+    assert len(synced) == 1
+    now[0] += 3.5  # the interval has passed; no event will come
+    sink.on_frame(frame, FrameResult(numbers=[]))
+    assert len(synced) == 2
+    for _ in range(3):  # nothing left to force: no more fsyncs, however many frames
+        now[0] += 10.0
+        sink.on_frame(frame, FrameResult(numbers=[]))
+    assert len(synced) == 2
+    sink.close()
+    assert "13" in path.read_text()
+
+
+def test_a_failing_fsync_is_tried_again_once_per_interval_not_on_every_frame(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = open_sink(f"file:{tmp_path / 'r.jsonl'}", SinkOptions(fsync="interval", fsync_interval_s=5.0))
+    now = [100.0]
+    sink.writer._clock, sink.writer._last_fsync = (lambda: now[0]), 98.0
+    sink.emit(event(1, number("12")))  # pending: within the interval
+    calls: list[int] = []
+
+    def broken_fsync(fd: int) -> None:
+        calls.append(fd)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    frame = Frame(frame_image(2), "cam0", 2, 0.0)
+    for _ in range(40):  # 40 frames, 0.1 s apart: one interval has passed, not forty
+        now[0] += 0.1
+        sink.on_frame(frame, FrameResult(numbers=[]))
+    assert len(calls) == 1 and sink.failures == 1
+    now[0] += 5.0
+    sink.on_frame(frame, FrameResult(numbers=[]))
+    assert len(calls) == 2
+    monkeypatch.undo()
+    sink.close()
+
+
 # ------------------------------------------------------------------------------------------------ csv:
 
 
@@ -378,6 +436,24 @@ def test_disk_full_is_survived_counted_and_recovered(tiny_fs: Path, kind: str,
         assert all(re.fullmatch(r"2026-11-23T18:00:\d\d\.000\+00:00", r[0]) for r in rows[1:])
         frames = [int(r[2]) for r in rows[1:]]
     assert frames[0] == 0 and frames[-1] == 99
+
+
+def test_the_recovery_line_counts_the_writes_lost_in_that_outage_only(tiny_fs: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    # "writing again after N failed write(s)" gave the failures of the sink's whole life: a month-old disk-full
+    # outage of 5,000 lost lines made every later one look as large.
+    w = LineWriter(tiny_fs / "r.jsonl", fsync="event")
+    for outage, lost in enumerate((3, 2)):
+        filler = fill(tiny_fs)
+        for _ in range(lost):
+            assert w.write(b"x" * 8000 + b"\n") is False
+        filler.unlink()
+        with caplog.at_level("WARNING"):
+            caplog.clear()
+            assert w.write(f"{outage}\n".encode()) is True
+        assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [f"writing again after {lost} failed write(s)"]
+    assert w.failures == 5  # the sink's total, for sink_failures, is unchanged
+    w.close()
 
 
 def test_dev_full_never_raises() -> None:

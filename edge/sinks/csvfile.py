@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from edge.sinks.base import Sink, SinkOptions
 from edge.sinks.filewriter import LineWriter
-from edge.types import Event, Frame, FrameResult
+from edge.types import Event, Frame, FrameResult, Number
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,15 @@ class CsvFileSink(Sink):
     def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
         # All rows of an event in one write: either the whole event is in the file or none of it.
         self.writer.write(csv_lines(event_rows(event)))
+
+    def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
+                 fps: float | None = None) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        """fsync: interval also for the last line of a burst, not only when a later line comes (every frame
+        calls it; the daemon's idle turns, while a camera is away, could too)."""
+        self.writer.tick()
 
     def close(self) -> None:
         self.writer.close()

@@ -113,6 +113,7 @@ class LineWriter:
         self._dirty = False
         self._last_fsync = clock()
         self._failing = False
+        self._outage_failures = 0  # failures since writing last worked (the log line at recovery)
         self._closed = False
         # Only its rotation routine is used: delay=True means it never opens the file itself.
         self._rotator = RotatingFileHandler(self.path, maxBytes=self.max_bytes, backupCount=self.backups,
@@ -217,8 +218,8 @@ class LineWriter:
             return False
         self._dirty = True
         if self._failing:
-            log.warning("%s: writing again after %d failed write(s)", self.path, self.failures)
-            self._failing = False
+            log.warning("%s: writing again after %d failed write(s)", self.path, self._outage_failures)
+            self._failing, self._outage_failures = False, 0
         self._sync(force=self.fsync_policy == "event")
         return True
 
@@ -232,6 +233,7 @@ class LineWriter:
 
     def _fail(self, exc: OSError) -> None:
         self.failures += 1
+        self._outage_failures += 1
         if not self._failing:
             what = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
             log.error("%s: cannot write (%s); dropping output and retrying on the next event", self.path, what)
@@ -239,16 +241,24 @@ class LineWriter:
         else:
             log.debug("%s: still cannot write: %s", self.path, exc)
 
+    def tick(self) -> None:
+        """fsync lines left pending by the "interval" policy once the interval has passed, with no new line
+        needed: called for every frame (the sinks' ``on_frame``). Without it the last event of a burst (a page
+        rewritten twice in a few seconds, then still for a day) waited for the next event, hours later, and
+        ``fsync_interval_s`` did not bound what a power cut loses (the kernel's own writeback, ~30 s, did)."""
+        if self.fsync_policy == "interval" and not self._closed:
+            self._sync()
+
     def _sync(self, force: bool = False) -> None:
         if not self._dirty or self._fd is None or self.fsync_policy == "never" and not force:
             return
         now = self._clock()
         if not force and now - self._last_fsync < self.fsync_interval_s:
             return
+        self._last_fsync = now  # a failing fsync too is tried again only after the interval, not every frame
         try:
             os.fsync(self._fd)
             self._dirty = False
-            self._last_fsync = now
         except OSError as exc:
             self._fail(exc)
 
