@@ -238,6 +238,13 @@ class Daemon:
             log.warning("state directory unusable (%s); last readings will not survive a restart", exc)
             self.state = None
             return
+        current = redact(self.source.name) if self.source is not None else ""
+        if saved is not None and saved.source and redact(saved.source) != current:
+            # Another camera's readings (source.spec changed, or a stand-in stream): shown as this one's, they
+            # put an old number on the page and in MQTT, and this camera's first reading of the same number
+            # was taken for "nothing new". Files from before the source was recorded ("") are restored.
+            log.info("saved readings are from %s, not %s: not restored", redact(saved.source), current)
+            saved = None
         if saved is not None:
             # Shown on the status page and STATUS= at once; the stabiliser re-confirms them from live frames
             # without publishing them again (a restart is not a change: no duplicate row, no re-publish).
@@ -351,6 +358,14 @@ class Daemon:
         if src is not None and src.live and not getattr(src, "connected", True):
             self.status.set_state("waiting", "camera not available; reconnecting")
         self._sync_source_metrics()
+        # Sinks with timed work (the file sinks' fsync interval) get their turn while no frame comes.
+        for sink in self.sinks:
+            tick = getattr(sink, "tick", None)
+            if tick is not None:
+                try:
+                    tick()
+                except Exception:  # noqa: BLE001 - a sink must not take the daemon down
+                    log.debug("sink %s tick failed", getattr(sink, "name", sink), exc_info=True)
 
     def _mark_ready(self) -> None:
         if not self._ready:

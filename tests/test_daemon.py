@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import signal
 import socket
@@ -655,10 +656,10 @@ def test_the_state_store_follows_a_reload_between_a_video_and_a_camera(tmp_path:
 
     state = tmp_path / "state"
     monkeypatch.setenv("STATE_DIRECTORY", str(state))
-    StateStore(state).save_readings([Number(value="77", confidence=0.9, box=(1, 2, 3, 4), digits=())], ts="t0",
-                                    source="cam")
     camera = _mjpeg_camera(frames_per_connection=10_000)
     url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    StateStore(state).save_readings([Number(value="77", confidence=0.9, box=(1, 2, 3, 4), digits=())], ts="t0",
+                                    source=url)
     cfg_path = _config(tmp_path, long_video, [f"file:{tmp_path / 'e.jsonl'}"])
     on_video = load_config(cfg_path, {("service", "persist_state"): True})
     on_camera = load_config(cfg_path, {("service", "persist_state"): True, ("source", "spec"): url})
@@ -680,6 +681,62 @@ def test_the_state_store_follows_a_reload_between_a_video_and_a_camera(tmp_path:
         d._teardown()
         camera.shutdown()
         camera.server_close()
+
+
+def test_readings_saved_from_another_camera_are_not_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    # They were: after source.spec changed to another camera, the page and MQTT showed the old camera's
+    # number, and the new camera's first reading of the same value was taken for "nothing new".
+    from edge.state import StateStore
+    from edge.types import Number
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    camera = _mjpeg_camera(frames_per_connection=10_000)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    cfg_path = _config(tmp_path, Path("x"), [f"file:{tmp_path / 'e.jsonl'}"])
+    cfg = load_config(cfg_path, {("service", "persist_state"): True, ("source", "spec"): url})
+    for saved_from, restored in (("http://127.0.0.1:1/other.mjpg", []), (url, ["77"]), ("", ["77"])):
+        StateStore(state).save_readings([Number(value="77", confidence=0.9, box=(1, 2, 3, 4), digits=())],
+                                        ts="t0", source=saved_from)
+        d = Daemon(cfg, max_frames=1)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="edge.daemon"):
+            d._setup()
+        try:
+            assert [n.value for n in d.status.snapshot().stable] == restored, saved_from
+            assert (d.stabiliser._published == ("77",)) == bool(restored)
+            assert ("not restored" in caplog.text) == (not restored)
+        finally:
+            d._teardown()
+    camera.shutdown()
+    camera.server_close()
+
+
+def test_idle_turns_give_the_sinks_their_tick(tmp_path: Path) -> None:
+    # While a camera is away no frame comes, and the file sinks' fsync interval is kept by their tick(): the
+    # daemon's idle turns call it (a failing tick is logged, not raised).
+    cfg = load_config(_config(tmp_path, Path("x"), [f"file:{tmp_path / 'e.jsonl'}"]),
+                      {("source", "spec"): "http://127.0.0.1:1/none.mjpg"})
+    d = Daemon(cfg)
+    calls: list[str] = []
+
+    class Ticking:
+        name = "ticking"
+
+        def tick(self) -> None:
+            calls.append("tick")
+
+    class Broken:
+        name = "broken"
+
+        def tick(self) -> None:
+            raise OSError("disk gone")
+
+    d.sinks = [Broken(), Ticking()]
+    d._idle()
+    d._idle()
+    assert calls == ["tick", "tick"]
 
 
 def test_a_camera_back_after_an_outage_on_the_same_page_says_so_once(tmp_path: Path) -> None:
