@@ -1,7 +1,10 @@
 """``python -m edge``: the command line of DESIGN.md.
 
     python -m edge [--config FILE] [--source SRC] [--sink SINK]... [--max-frames N] [--web HOST:PORT]
-                   [--validate-config] [--log-level LEVEL]
+                   [--validate-config] [--log-level LEVEL] [--model FILE] [--loop] [--realtime]
+
+The first seven are DESIGN.md's; ``--model``, ``--loop`` and ``--realtime`` set ``model.path``,
+``source.loop`` and ``source.realtime`` (a video file watched on the web page or in a window).
 
 Flags override config.yaml. Events go to stdout only through the ``stdout`` sink; logs go to stderr
 (journald adds its own timestamps, so under systemd lines carry a ``<N>`` priority prefix instead).
@@ -87,13 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="configuration file (default: config.yaml next to the edge package, if present)")
     p.add_argument("--source", metavar="SRC", help="what to read (overrides source.spec)")
     p.add_argument("--sink", metavar="SINK", action="append",
-                   help="where to publish; repeat for several (overrides sinks.outputs)")
+                   help="where to publish; repeat for several. Replaces sinks.outputs, stdout included: add "
+                        "--sink stdout to keep the JSON lines on stdout")
     p.add_argument("--max-frames", metavar="N", type=_positive_int,
                    help="stop after N frames; a live source that cannot be opened then fails (exit 1)")
     p.add_argument("--web", metavar="HOST:PORT", type=parse_host_port,
                    help="serve the status page there (enables web)")
     p.add_argument("--validate-config", action="store_true", help="check the configuration and exit (0 ok, 2 bad)")
     p.add_argument("--log-level", metavar="LEVEL", type=_level, help=f"one of {', '.join(LEVELS)}")
+    p.add_argument("--model", metavar="FILE", help="int8 TFLite model (overrides model.path)")
+    p.add_argument("--loop", action="store_true",
+                   help="video files: start again at the end (source.loop), e.g. to watch one on --web")
+    p.add_argument("--realtime", action="store_true",
+                   help="video files: play at the file's own frame rate, as a camera would (source.realtime)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -109,6 +118,12 @@ def overrides_from(args: argparse.Namespace) -> dict[tuple[str, ...], Any]:
         out[("web", "host")], out[("web", "port")] = args.web
     if args.log_level is not None:
         out[("logging", "level")] = args.log_level
+    if args.model is not None:
+        out[("model", "path")] = args.model
+    if args.loop:
+        out[("source", "loop")] = True
+    if args.realtime:
+        out[("source", "realtime")] = True
     return out
 
 
@@ -217,9 +232,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _start_warnings(cfg: Any) -> list[str]:
     """What a valid config does that works but is hardly meant: said at every start and by --validate-config."""
+    from edge.secrets import redact
+
     out = list(cfg.warnings)
     if not cfg.sinks.outputs and not cfg.web.enabled:
         out.append("sinks.outputs is empty and the web page is off: the readings go nowhere")
+    seen: set[str] = set()
+    for spec in cfg.sinks.outputs:
+        if spec.strip() in seen:
+            out.append(f"sinks.outputs names {redact(spec.strip())} twice: it is opened once")
+        seen.add(spec.strip())
     return out
 
 

@@ -84,7 +84,11 @@ def make_sinks(cfg: Config, start: bool = True) -> list[Any]:
 
     sinks: list[Any] = []
     options = cfg.sink_options()
+    opened: set[str] = set()
     for spec in cfg.sinks.outputs:
+        if spec.strip() in opened:
+            continue  # named twice: every event written twice, two writers on one file (a warning at start)
+        opened.add(spec.strip())
         try:
             sinks.append(open_sink(spec, options, start=start))
         except ValueError as exc:
@@ -323,6 +327,10 @@ class Daemon:
         if self._stop.is_set():
             log.info("stopped by signal after %d frame(s)", processed)
             return 0
+        if not self.source.is_images and processed and not self.metrics.get("readings"):
+            p = self.cfg.stabilise
+            log.warning("no stable reading in %d frame(s): a reading is published once read the same in %d of "
+                        "%d frames (stabilise.votes, stabilise.window)", processed, p.votes, p.window)
         if self.source.is_images and processed and not images_ok:
             log.error("none of the %d input(s) could be read", processed)
             return 1
@@ -402,7 +410,8 @@ class Daemon:
         self.metrics.inc("frames")
         if self.gate is None or self.gate.last_was_read:
             self.metrics.inc("reads")
-        self.metrics.inc("digits", sum(len(n.digits) for n in result.numbers))
+            # per read: a frame the change gate passes repeats the last result and read no digit
+            self.metrics.inc("digits", sum(len(n.digits) for n in result.numbers))
         latency = (time.monotonic() - frame.mono) * 1000.0
         self.metrics.set("latency_ms", latency)
         stable_now: list[Number] | None

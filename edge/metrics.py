@@ -23,7 +23,7 @@ _SPECS = (
     _Spec("frames", "counter", "Frames processed (read, or passed by the change gate with the last reading)."),
     _Spec("reads", "counter", "Frames the reader actually ran on (the change gate skips unchanged ones)."),
     _Spec("frames_dropped", "counter", "Frames a live source replaced before they were processed."),
-    _Spec("digits", "counter", "Digits read (before stabilisation)."),
+    _Spec("digits", "counter", "Digits read (before stabilisation; frames the change gate passes count none)."),
     _Spec("readings", "counter", "Reading events published (stable value appeared or changed, or an image read)."),
     _Spec("heartbeats", "counter", "Heartbeat events published."),
     _Spec("errors", "counter", "Error events (unreadable input, camera gone) and failed frames."),

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -328,3 +329,46 @@ def test_journal_lines_of_a_traceback_all_carry_the_records_priority() -> None:
     lines = _JournalFormatter("%(name)s: %(message)s").format(record).splitlines()
     assert len(lines) > 3 and all(line.startswith("<3>") for line in lines), lines
     assert lines[0] == "<3>edge.daemon: reader failed" and lines[-1].endswith("RuntimeError: boom")
+
+
+def test_model_loop_and_realtime_flags(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    # --loop: the 96-frame sample read past its end; --model: a model given on the command line (relative to
+    # the current folder, as --source is) is the one loaded; a missing one is the usual one-line error.
+    model = tmp_path / "m.tflite"
+    shutil.copy(ROOT / "models" / "digits_int8.tflite", model)
+    r = edge(["--source", str(SAMPLES / "sample.mp4"), "--model", "m.tflite", "--loop", "--max-frames", "150",
+              "--sink", "stdout"], subprocess_env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"model {model} loaded" in r.stderr or "model m.tflite loaded" in r.stderr, r.stderr
+    frames = [json.loads(line)["frame"] for line in r.stdout.splitlines()]
+    assert frames and max(frames) >= 96  # frame numbers go on past the file's end
+    r = edge(["--source", str(SAMPLES / "sample.mp4"), "--model", "nosuch.tflite", "--max-frames", "5"],
+             subprocess_env, cwd=tmp_path)
+    assert r.returncode == 1 and "nosuch.tflite" in error_line(r.stderr)
+    # --realtime: 60 frames of the 12 fps file are paced to 5 s; read as fast as possible they take a fraction
+    took = {}
+    for flags in ([], ["--realtime"]):
+        t0 = time.monotonic()
+        r = edge(["--source", str(SAMPLES / "sample.mp4"), *flags, "--max-frames", "60", "--sink", "stdout"],
+                 subprocess_env, cwd=tmp_path)
+        took[bool(flags)] = time.monotonic() - t0
+        assert r.returncode == 0 and r.stdout, r.stderr
+    assert took[True] >= 4.5 and took[True] - took[False] >= 2.0, took
+
+
+def test_a_sink_named_twice_is_opened_once_with_a_warning(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    csv_path = tmp_path / "r.csv"
+    r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--sink", f"csv:{csv_path}", "--sink",
+              f"csv:{csv_path}"], subprocess_env)
+    assert r.returncode == 0, r.stderr
+    assert f"sinks.outputs names csv:{csv_path} twice" in r.stderr
+    rows = csv_path.read_text().splitlines()
+    assert len(rows) > 1 and len(set(rows)) == len(rows)  # a header and each number's row, none twice
+
+
+def test_a_stream_run_with_no_stable_reading_says_why(subprocess_env: dict[str, str]) -> None:
+    r = edge(["--source", str(SAMPLES / "sample.mp4"), "--max-frames", "1", "--sink", "stdout"], subprocess_env)
+    assert r.returncode == 0 and r.stdout == ""
+    assert "no stable reading in 1 frame(s)" in r.stderr
+    r = edge(["--source", str(SAMPLES / "sample.mp4"), "--max-frames", "10", "--sink", "stdout"], subprocess_env)
+    assert r.returncode == 0 and r.stdout and "no stable reading" not in r.stderr

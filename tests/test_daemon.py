@@ -453,6 +453,9 @@ def test_change_gate_skips_a_still_page_and_can_be_switched_off(tmp_path: Path, 
         m = daemon.metrics.snapshot()
         readings = [e["numbers"] for e in map(json.loads, _lines(out)) if not e.get("heartbeat")]
         runs[enabled] = (m["frames"], m["reads"], [[n["value"] for n in r] for r in readings])
+        digits_on_page = sum(len(n) for r in runs[enabled][2][:1] for n in r)  # 14 on this page
+        # digits are counted per read, not per frame passed with the last result (616 for 5 reads before)
+        assert m["digits"] <= m["reads"] * digits_on_page + 4, (m["digits"], m["reads"])
     (frames_on, reads_on, values_on), (frames_off, reads_off, values_off) = runs[True], runs[False]
     assert frames_on == frames_off == 120
     assert reads_off == 120
