@@ -143,3 +143,30 @@ def test_live_preview_overlay_debug_pause_snapshot_quit(screen: Xvfb, tmp_path: 
     err = app.stderr
     assert "Traceback" not in err, err
     assert "quit requested from the window" in err and "snapshot saved to" in err
+
+
+@pytest.mark.slow
+def test_images_stay_on_screen_until_a_key(screen: Xvfb, tmp_path: Path) -> None:
+    """Images in a window: each stays until a key (the prior art's waitKey(0)); before, a folder flashed past
+    and the window closed with the run. Any key shows the next, the last key ends the run, q ends it early."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for name in ("page_clean.jpg", "page_ruled.jpg", "page_blue.jpg"):
+        (pages / name).write_bytes((ROOT / "samples" / name).read_bytes())
+    app = App(screen, ["-m", "edge", "--source", str(pages), "--sink", "window", "--sink", "stdout"], tmp_path)
+    try:
+        wid = screen.find_window("digits", proc=app.proc)
+        screen.wait_painted(wid, ARTIFACTS / "window_image_held.png", timeout=10)
+        wait_for(lambda: app.stdout.strip(), 20, "the first image's event")
+        time.sleep(1.5)
+        assert app.proc.poll() is None and len(app.stdout.splitlines()) == 1  # held on the first image
+        screen.key(wid, "space")
+        wait_for(lambda: len(app.stdout.splitlines()) == 2, 20, "the second image's event after a key")
+        time.sleep(1.0)
+        assert app.proc.poll() is None and len(app.stdout.splitlines()) == 2
+        screen.key(wid, "q")
+        assert app.wait(15) == 0, app.stderr
+    finally:
+        app.stop()
+    sources = [json.loads(line)["source"] for line in app.stdout.splitlines()]
+    assert sources == [str(pages / "page_blue.jpg"), str(pages / "page_clean.jpg")]  # q before the third

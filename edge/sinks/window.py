@@ -3,6 +3,9 @@
 Keys: ``q``/Esc quit (sets ``quit_requested``; the daemon polls it and stops cleanly), ``p`` pause/resume
 the view (and sets ``paused``, which the daemon may honour), ``s`` save a snapshot PNG, ``d`` toggle the debug
 view (thresholded mask and the 28x28 crops the model saw with their top-3). Closing the window quits too.
+For images (``set_source``) each one stays on screen until a key is pressed, as the prior art's
+``cv2.waitKey(0)`` did: any other key shows the next one, ``q`` ends the run; before, a folder flashed past
+and the window closed with the run.
 Nothing touches the GUI until the first frame, so importing this module needs no display.
 """
 
@@ -56,6 +59,9 @@ def display_problem() -> str | None:
         return f"no X server answers on DISPLAY={display}"
 
 
+#: How often (ms) a held image checks whether its window was closed while it waits for a key.
+HOLD_POLL_MS = 100
+
 #: Largest window the sink opens by itself (a user may still resize it); larger frames are shown scaled.
 MAX_WINDOW = (1600, 900)
 
@@ -86,6 +92,11 @@ class WindowSink(DrawingSink):
         self._closed = False
         self._fps = FpsMeter()
         self._sized_for: tuple[int, ...] | None = None
+        self.source_is_images = False
+
+    def set_source(self, is_images: bool) -> None:
+        """The daemon says what it reads: images are held on screen until a key (:data:`HOLD_POLL_MS`)."""
+        self.source_is_images = bool(is_images)
 
     def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
                  fps: float | None = None) -> None:
@@ -113,16 +124,41 @@ class WindowSink(DrawingSink):
                 shown = shown.copy()
                 put_label(shown, "PAUSED (p)", (4, shown.shape[0] - 6), (0, 200, 255), 0.6)
             cv2.imshow(self.title, shown)
+            if self.source_is_images and frame.image is not None:
+                self._hold(frame.source)
+                return
             key = cv2.waitKey(1) & 0xFF
-            if self._open and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-                log.info("window closed; stopping")
-                self.quit_requested = True
+            if self._closed_by_user():
                 return
         except cv2.error as exc:
             self.failures += 1
             log.error("window: cannot show frames (%s); window sink disabled", str(exc).strip().splitlines()[-1])
             return
         self.handle_key(key)
+
+    def _closed_by_user(self) -> bool:
+        try:
+            visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE)
+        except cv2.error:
+            visible = 0  # Qt destroys the window on the close button, and asking about it then raises
+        if self._open and visible < 1:
+            log.info("window closed; stopping")
+            self.quit_requested = True
+            return True
+        return False
+
+    def _hold(self, name: str) -> None:
+        """Keep an image on screen until a key: q/Esc quits, s saves (and waits on), d and p toggle for the
+        next image, any other key goes on to it."""
+        log.info("showing %s: any key for the next image, q to quit", name)
+        while not self._closed_by_user():
+            key = cv2.waitKey(HOLD_POLL_MS)
+            if key == -1:
+                continue
+            key &= 0xFF
+            self.handle_key(key)
+            if key not in (ord("s"),):
+                return
 
     def handle_key(self, key: int) -> None:
         """React to one key code (as from ``cv2.waitKey``); 255/-1 means no key."""
