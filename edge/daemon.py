@@ -109,8 +109,11 @@ def tell_source(sinks: list[Any], source: Source | None) -> None:
         set_source = getattr(sink, "set_source", None)
         if set_source is None:
             continue
+        # A video file's own frame rate, so an overlay of it plays as long as the file (at a fixed 10 fps a
+        # 12 fps file's copy played 20% slow); None for cameras and streams, whose delivered rate varies.
+        fps = float(getattr(source, "fps", 0.0) or 0.0) if source.kind == "video" else 0.0
         try:
-            set_source(source.is_images)
+            set_source(source.is_images, fps or None)
         except Exception:  # noqa: BLE001 - sinks must not take the daemon down
             log.exception("sink %s failed to take the source", getattr(sink, "name", sink))
 

@@ -840,3 +840,24 @@ def test_a_line_torn_in_the_middle_of_a_character_is_still_cut(tmp_path: Path) -
     s.close()
     assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [0, 1]
     assert path.read_bytes().startswith(whole)
+
+
+def test_an_overlay_of_a_video_file_keeps_the_files_frame_rate(tmp_path: Path) -> None:
+    # Written at overlay_fps (10) whatever the file's rate, the sample's 12 fps copy played 20% slow (9.6 s
+    # for 8 s); a camera's overlay keeps overlay_fps.
+    from edge.config import load_config
+    from edge.daemon import Daemon
+
+    sample = ROOT / "samples" / "sample.mp4"
+    out = tmp_path / "annotated.mp4"
+    assert Daemon(load_config(_daemon_config(tmp_path, sample, [f"overlay:{out}"]))).run() == 0
+    src, ann = cv2.VideoCapture(str(sample)), cv2.VideoCapture(str(out))
+    try:
+        assert ann.get(cv2.CAP_PROP_FPS) == pytest.approx(src.get(cv2.CAP_PROP_FPS), abs=0.01)
+        assert ann.get(cv2.CAP_PROP_FRAME_COUNT) == src.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        src.release()
+        ann.release()
+    cam = OverlaySink(str(tmp_path / "cam.mp4"))
+    cam.set_source(False, None)
+    assert cam.rate == cam.opts.overlay_fps

@@ -87,12 +87,20 @@ class OverlaySink(DrawingSink):
         self._failing = False
         #: set by the daemon from the source it opened; None = guess from the first frame's name
         self.source_is_images: bool | None = None
+        self._source_rate: float | None = None  # a video file's own frame rate (set_source)
         self._low_space = False  # frames are being dropped for want of space
         self._reserved = False  # a reserve file was made (and is removed at close)
 
-    def set_source(self, is_images: bool) -> None:
-        """The daemon says what it reads (again after a reload changed the source): decides "auto" mode."""
+    def set_source(self, is_images: bool, fps: float | None = None) -> None:
+        """The daemon says what it reads (again after a reload changed the source): decides "auto" mode;
+        ``fps``, a video file's own frame rate, is the overlay video's (``overlay_fps`` is for cameras and
+        streams), so the annotated copy of a file plays as long as the file."""
         self.source_is_images = bool(is_images)
+        rate = float(fps) if fps and 0 < fps <= 1000 else None
+        if rate != self._source_rate:
+            self._source_rate = rate
+            if self._writer is not None:
+                self._rotate()  # one video has one frame rate
         if self.opts.overlay_mode != "auto" or self.mode is None:
             return
         mode = "images" if is_images else "video"
@@ -112,7 +120,12 @@ class OverlaySink(DrawingSink):
         return v if age == 0 else v.with_name(f"{v.stem}.{age}{v.suffix}")
 
     def _segment_frames(self) -> int:
-        return max(1, round(self.opts.overlay_segment_s * self.opts.overlay_fps)) if self.opts.overlay_segment_s else 0
+        return max(1, round(self.opts.overlay_segment_s * self.rate)) if self.opts.overlay_segment_s else 0
+
+    @property
+    def rate(self) -> float:
+        """Frames per second written into the video: the source file's own, else ``overlay_fps``."""
+        return self._source_rate or float(self.opts.overlay_fps)
 
     def _rotate(self) -> None:
         """Close the segment (it becomes PATH.1.mp4, older ones move up by one, the oldest goes)."""
@@ -268,7 +281,7 @@ class OverlaySink(DrawingSink):
                 # The previous run's last segment (a restart, a reload): kept as PATH.1.mp4, not overwritten.
                 self._shift()
             writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*self.opts.overlay_codec[:4].ljust(4)),
-                                     float(self.opts.overlay_fps), (w, h))
+                                     self.rate, (w, h))
             if not writer.isOpened():
                 self._trouble("cannot open a %r video writer for %s", self.opts.overlay_codec, target)
                 return

@@ -94,7 +94,7 @@ class WindowSink(DrawingSink):
         self._sized_for: tuple[int, ...] | None = None
         self.source_is_images = False
 
-    def set_source(self, is_images: bool) -> None:
+    def set_source(self, is_images: bool, fps: float | None = None) -> None:
         """The daemon says what it reads: images are held on screen until a key (:data:`HOLD_POLL_MS`)."""
         self.source_is_images = bool(is_images)
 
