@@ -1,4 +1,4 @@
-"""Accuracy of the whole reader on generated scenes, per condition (issue 3, "Targets").
+"""Accuracy of the whole reader on generated scenes, per condition (targets: every digit right on 90% of images, 98% of digits).
 
 For each condition, ``--n`` scenes (MNIST *test* digits; see tools/scenegen.py) are read by
 ``edge.reader.Reader`` with the shipped int8 model, and compared with the exact ground truth:
