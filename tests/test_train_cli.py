@@ -113,3 +113,19 @@ def test_sigterm_during_training_leaves_a_whole_checkpoint_and_exits_130(tmp_pat
     summary = json.loads((run / "d.train.json").read_text())
     assert summary["complete"] is False and summary["best_epoch"] >= 1
     assert sorted(q.name for q in run.iterdir()) == ["d.keras", "d.train.json"]
+
+
+@requires_tf
+@pytest.mark.desktop
+@pytest.mark.slow
+def test_piped_training_prints_one_line_per_epoch_not_a_redrawn_bar(tmp_path):
+    # Keras' progress bar redraws itself with escape codes and carriage returns: in a log file (stdout not
+    # a terminal) that is unreadable, so --quiet's one line per epoch is the default there.
+    home = tmp_path / "home"
+    home.mkdir()
+    out = tmp_path / "run" / "d.keras"
+    out.parent.mkdir()
+    r = _train("--fixture", str(FIXTURE), "--epochs", "2", "--limit", "120", "--out", str(out), home=home, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "\x1b[" not in r.stdout and "\r" not in r.stdout and "\x08" not in r.stdout, repr(r.stdout[:500])
+    assert len([ln for ln in r.stdout.splitlines() if "loss" in ln]) >= 2  # still a line per epoch

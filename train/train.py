@@ -88,7 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
     p.add_argument("--plots", default=None, help="folder for the history plot (default: beside --out)")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="one line per epoch instead of a progress bar (the default when stdout is not a terminal: "
+                        "a log file gets no redrawn bar)")
     args = p.parse_args(argv)
     for name, least in (("epochs", 1), ("batch_size", 1), ("limit", 0), ("patience", 0)):
         if getattr(args, name) < least:
@@ -387,7 +389,7 @@ def train(args: argparse.Namespace) -> dict:
         if epoch + 1 < args.epochs:
             data.prefetch(epoch + 1)
         h = model.fit(to_input(xe), target(ye), batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                      validation_data=None if average else (xv, target(y_val)), verbose=2 if args.quiet else 1,
+                      validation_data=None if average else (xv, target(y_val)), verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
                       callbacks=[average.callback()] if average else None)
         if average:
             average.swap_in()
