@@ -2,24 +2,36 @@
 
     python -m edge.predict samples/page_clean.jpg digit.png      # a readable table per image
     python -m edge.predict --json photos/*.jpg                    # one JSON object per image and line
+    python -m edge.predict photos/ 'photos/*.jpg'                 # a folder, a quoted glob
+    python -m edge.predict --image digit.png                      # the prior art's spelling
+
+An IMAGE is a file, a folder (its files sorted by name) or a glob, expanded as ``python -m edge --source``
+expands them (``edge.capture.open_source``); ``--image PATH`` (repeatable) is the same as a positional
+IMAGE, listed after them.
 
 Two kinds of input, told apart by size (``--mode`` forces one):
 
 - **one digit** (``digit``): an image at most ``SINGLE_DIGIT_MAX_SIDE`` px on each side, such as the prior
   art's 28x28 white-on-black MNIST-style files (or black on white; the polarity is read from the border).
   A 28x28 image already in MNIST's convention (ink fitted to 20 px, centre of mass at the centre) is
-  classified as it is; any other is first normalised with ``edge.normalise.to_mnist``. It does not go
+  classified as it is; any other is first normalised with ``edge.normalise.to_mnist``. When the model's
+  "not a digit" class wins (an "X", a photo forced through ``--mode digit``), there is no number: the table
+  says "not a digit" with its probability, the JSON has ``"numbers": []`` and ``not_a_digit``. It does not go
   through the segmenter, which is built for camera frames: it enlarges a tiny image 14x, measures sizes
   relative to a page, and drops or breaks strokes that touch the image border. Measured on the 10,000
-  MNIST test digits: 96.95% read right through the ``Reader``, 99.65% classified directly (the model
-  card's figure; re-normalising them with ``to_mnist`` first would give 99.58%).
+  MNIST test digits: 96.95% read right through the ``Reader``, 99.67% classified directly (the model
+  card's figure; re-normalising them with ``to_mnist`` first would give 99.58%); 19 of them rate "not a
+  digit" highest, so this command reads 99.50% right and says "not a digit" for 0.19%.
 - **a page** (``page``): anything larger - a camera photo, a scan, a canvas with several digits side by side
   - goes through the same ``Reader`` as the daemon (segmentation, touching-digit search, numbers in reading
-  order), with the daemon's ``config.yaml`` settings.
+  order), with the daemon's ``config.yaml`` settings. A page the reader finds too cluttered to read (a page
+  of print, noise: ``segment.max_components``, ``segment.reader.max_crops``) is not read, with the error
+  "too cluttered to read", as the daemon's error event says.
 
-Bad input (missing file, not an image) gives one line on stderr for that image and the others are still
-read. Exit codes: 0 when at least one image was read, 1 when none could be (or the model is missing),
-2 for usage or config errors. Never a traceback.
+Bad input (missing file, not an image, too cluttered, an empty folder, a glob matching no file) gives one
+line on stderr for that input (in JSON also an object with ``error``) and the others are still read.
+Exit codes: 0 when at least one image was read, 1 when none could be (or the model is missing), 2 for
+usage or config errors. Never a traceback.
 """
 
 from __future__ import annotations
@@ -124,8 +136,9 @@ def choose_mode(shape: tuple[int, ...], mode: str = "auto") -> str:
 def read_single_digit(gray: np.ndarray, classifier: Any) -> tuple[list[Number], float | None]:
     """Classify an image that is one digit; returns ``([number], p_not_a_digit)``, or ``([], None)`` if blank.
 
-    Always reports the best digit, even when the model doubts it (the caller shows that doubt): the user
-    said this file *is* a digit, so the answer "nothing" would hide what the model thinks.
+    Reports the best digit even when the model doubts it (the caller shows that doubt): the user said this
+    file *is* a digit. But when the "not a digit" class wins, as the reader decides for a page's crops,
+    there is no number: ``([], p_not_a_digit)`` - a "0" at confidence 0.000 would be read by scripts as 0.
     """
     from edge.reader import top3
 
@@ -134,20 +147,34 @@ def read_single_digit(gray: np.ndarray, classifier: Any) -> tuple[list[Number], 
         return [], None
     crop, box = found
     probs = classifier.predict(crop[None])[0]
+    not_digit = float(probs[NOT_A_DIGIT]) if probs.shape[0] > NOT_A_DIGIT else None
+    if not_digit is not None and int(np.argmax(probs)) == NOT_A_DIGIT:
+        return [], not_digit
     best = int(np.argmax(probs[:NOT_A_DIGIT]))
     conf = float(probs[best])
     digit = Digit(digit=best, confidence=conf, box=box, top3=top3(probs))
-    not_digit = float(probs[NOT_A_DIGIT]) if probs.shape[0] > NOT_A_DIGIT else None
     return [Number(value=str(best), confidence=conf, box=box, digits=(digit,))], not_digit
 
 
-def predict_image(image: np.ndarray, reader: Any, mode: str = "auto") -> tuple[str, list[Number], float | None]:
-    """Read one decoded image: ``(mode used, numbers, p_not_a_digit)``."""
+#: the error of a page the reader found too cluttered to read: the daemon's error event says the same
+CLUTTERED = "too cluttered to read"
+
+
+def predict_image(image: np.ndarray, reader: Any,
+                  mode: str = "auto") -> tuple[str, list[Number], float | None, str | None]:
+    """Read one decoded image: ``(mode used, numbers, p_not_a_digit, error)``.
+
+    ``error`` is ``CLUTTERED`` when the reader gave up on the page (``FrameResult.cluttered``, the signal the
+    daemon turns into its "too cluttered to read" event), else None.
+    """
     used = choose_mode(image.shape, mode)
     if used == "digit":
         numbers, not_digit = read_single_digit(to_gray(image), reader.classifier)
-        return used, numbers, not_digit
-    return used, list(reader.read(image).numbers), None
+        return used, numbers, not_digit, None
+    result = reader.read(image)
+    if result.cluttered:
+        return used, [], None, CLUTTERED
+    return used, list(result.numbers), None, None
 
 
 def predict_file(path: str, reader: Any, mode: str = "auto", max_pixels: int = 40_000_000) -> Prediction:
@@ -158,9 +185,34 @@ def predict_file(path: str, reader: Any, mode: str = "auto", max_pixels: int = 4
     if image is None:
         return Prediction(image=path, error=error or "cannot decode image")
     h, w = image.shape[:2]
-    used, numbers, not_digit = predict_image(image, reader, mode)
+    used, numbers, not_digit, error = predict_image(image, reader, mode)
     return Prediction(image=path, size=(w, h), mode=used, numbers=numbers, not_a_digit=not_digit,
-                      ms=(time.perf_counter() - t0) * 1e3)
+                      ms=(time.perf_counter() - t0) * 1e3, error=error)
+
+
+def expand_inputs(spec: str, source_cfg: Any) -> tuple[list[str], str | None]:
+    """The image files one IMAGE argument names, as ``python -m edge --source`` takes them: ``([paths], None)``
+    or ``([], reason)`` for an empty folder or a glob matching no file.
+
+    A folder or a glob is expanded by ``edge.capture.open_source`` itself (a folder's visible files sorted by
+    name, non-images included so that each gets its error; a glob's files sorted); anything else is one
+    path, which ``read_image`` then reads or names the reason it cannot (so a video or a missing file says
+    so per file, and no camera is opened).
+    """
+    from edge.capture import SourceError, classify_spec, open_source
+
+    p = Path(spec)
+    if (p.exists() and not p.is_dir()) or classify_spec(spec) != "images":
+        return [spec], None
+    try:
+        source = open_source(spec, source_cfg, retry=False)
+    except SourceError as exc:
+        # "no files in folder SPEC", "no files match SPEC": the caller puts SPEC in front already.
+        return [], str(exc).replace(f" {spec}", "", 1)
+    try:
+        return list(getattr(source, "paths", [spec])), None
+    finally:
+        source.close()
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -187,7 +239,10 @@ def format_table(p: Prediction) -> str:
         return f"{p.image}: error: {p.error}"
     w, h = p.size or (0, 0)
     kind = "one digit" if p.mode == "digit" else "page"
-    values = " ".join(n.value for n in p.numbers) or "(no digits found)"
+    values = " ".join(n.value for n in p.numbers)
+    if not values:
+        values = (f"(not a digit: {_pct(p.not_a_digit).strip()})" if p.mode == "digit" and p.not_a_digit is not None
+                  else "(no digits found)")
     lines = [f"{p.image}: {values}   [{w}x{h}, {kind}, {p.ms:.0f} ms]"]
     if p.numbers:
         lines.append(f"  {'number':<10}{'conf':>6}  {'digit':<6}{'top-1':<10}{'top-2':<10}{'top-3':<10}box")
@@ -198,7 +253,7 @@ def format_table(p: Prediction) -> str:
                 lines.append(f"  {n.value if first else '':<10}{f'{n.confidence:.3f}' if first else '':>6}  "
                              f"{d.digit:<6}{tops[0]:<10}{tops[1]:<10}{tops[2]:<10}"
                              f"{','.join(str(v) for v in d.box)}")
-    if p.not_a_digit is not None and p.not_a_digit > 0.5:
+    if p.numbers and p.not_a_digit is not None and p.not_a_digit > 0.5:
         lines.append(f"  note: the model rates this {p.not_a_digit * 100:.0f}% 'not a digit'")
     return "\n".join(lines)
 
@@ -210,9 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m edge.predict",
                 description="Print the numbers in image files, with each digit's top-3 and confidences.",
                 epilog="An image at most 32 px on each side (e.g. a 28x28 MNIST-style file) is one digit; "
-                       "anything larger is read like a camera frame. Exit codes: 0 at least one image read, "
+                       "anything larger is read like a camera frame. A folder or glob is expanded as "
+                       "python -m edge --source expands it. Exit codes: 0 at least one image read, "
                        "1 none could be read, 2 bad usage or config.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (png, jpg, bmp, ...)")
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="image files (png, jpg, bmp, ...), folders (their files sorted by name) or quoted globs")
+    p.add_argument("--image", action="append", default=[], metavar="PATH", dest="image_options",
+                   help="an image, folder or glob as IMAGE (the prior art's predict.py --image); repeatable")
     p.add_argument("--json", action="store_true", help="one JSON object per image and line instead of the table")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="digit: each image is one digit; page: read numbers like a camera frame; "
@@ -250,7 +309,12 @@ def _say(stream: Any, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # intermixed: `predict a.png --json b.png` and `--image a.png b.png` are both the two images
+    args = parser.parse_intermixed_args(argv)
+    specs = list(args.images) + list(args.image_options)
+    if not specs:
+        parser.error("no images given: IMAGE... or --image PATH")
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -268,22 +332,31 @@ def main(argv: list[str] | None = None) -> int:
         _say(sys.stderr, f"error: {exc}")
         return 1
 
-    read = 0
+    read = total = 0
     try:
-        for path in args.images:
-            try:
-                pred = predict_file(path, reader, args.mode, cfg.source.max_pixels)
-            except Exception as exc:  # noqa: BLE001 - one odd file must not cost the others their reading
-                log.debug("reading %s failed", path, exc_info=True)
-                pred = Prediction(image=path, error=f"cannot read digits ({exc.__class__.__name__}: {exc})")
-            if pred.error is not None:
-                _say(sys.stderr, f"error: {path}: {pred.error}")
-            else:
-                read += 1
-            if args.json:
-                _say(sys.stdout, json.dumps(to_json(pred)))
-            elif pred.error is None:
-                _say(sys.stdout, ("\n" if read > 1 else "") + format_table(pred))
+        for spec in specs:
+            paths, why = expand_inputs(spec, cfg.source)
+            if why is not None:
+                total += 1
+                _say(sys.stderr, f"error: {spec}: {why}")
+                if args.json:
+                    _say(sys.stdout, json.dumps(to_json(Prediction(image=spec, error=why))))
+                continue
+            for path in paths:
+                total += 1
+                try:
+                    pred = predict_file(path, reader, args.mode, cfg.source.max_pixels)
+                except Exception as exc:  # noqa: BLE001 - one odd file must not cost the others their reading
+                    log.debug("reading %s failed", path, exc_info=True)
+                    pred = Prediction(image=path, error=f"cannot read digits ({exc.__class__.__name__}: {exc})")
+                if pred.error is not None:
+                    _say(sys.stderr, f"error: {path}: {pred.error}")
+                else:
+                    read += 1
+                if args.json:
+                    _say(sys.stdout, json.dumps(to_json(pred)))
+                elif pred.error is None:
+                    _say(sys.stdout, ("\n" if read > 1 else "") + format_table(pred))
     except BrokenPipeError:
         # `python -m edge.predict *.png | head`: the reader went away; that is not an error of ours.
         with open(os.devnull, "w") as devnull:
@@ -292,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     if read == 0:
-        _say(sys.stderr, f"error: none of the {len(args.images)} image(s) could be read")
+        _say(sys.stderr, f"error: none of the {total} image(s) could be read")
         return 1
     return 0
 
