@@ -152,6 +152,10 @@ class _Section(BaseModel):
         return value
 
 
+#: what ``source.rotate`` may be: quarter turns, clockwise (anything else would need resampling)
+ROTATIONS = (0, 90, 180, 270)
+
+
 class SourceConfig(_Section):
     #: what to read: camera index, /dev/videoN, picamera2, video file, image, folder, glob, rtsp:// or http(s)://
     spec: str = "samples/sample.mp4"
@@ -170,6 +174,10 @@ class SourceConfig(_Section):
     #: video files only: start again at the end, and deliver frames at the file's own rate (like a camera)
     loop: bool = False
     realtime: bool = False
+    #: every frame of every source is turned by this many degrees clockwise, then mirrored by ``flip``,
+    #: before anything reads it (a camera mounted sideways, upside down or looking through a mirror)
+    rotate: int = 0
+    flip: Literal["none", "horizontal", "vertical"] = "none"
 
     @field_validator("spec", mode="before")
     @classmethod
@@ -184,6 +192,13 @@ class SourceConfig(_Section):
         if not v:
             raise ValueError("must not be empty")
         return (_resolve(v, info) or v) if is_path_spec(v) else v
+
+    @field_validator("rotate")
+    @classmethod
+    def _rotate(cls, v: int) -> int:
+        if v not in ROTATIONS:
+            raise ValueError(f"must be 0, 90, 180 or 270 (degrees clockwise; got {v})")
+        return v
 
     @field_validator("picamera2_size")
     @classmethod

@@ -194,10 +194,10 @@ def expand_inputs(spec: str, source_cfg: Any) -> tuple[list[str], str | None]:
     """The image files one IMAGE argument names, as ``python -m edge --source`` takes them: ``([paths], None)``
     or ``([], reason)`` for an empty folder or a glob matching no file.
 
-    A folder or a glob is expanded by ``edge.capture.open_source`` itself (a folder's visible files sorted by
-    name, non-images included so that each gets its error; a glob's files sorted); anything else is one
-    path, which ``read_image`` then reads or names the reason it cannot (so a video or a missing file says
-    so per file, and no camera is opened).
+    A folder or a glob is expanded by ``edge.capture.open_source`` itself (a folder's images sorted by name,
+    files plainly not images passed over as the daemon passes them; a glob's files sorted); anything else
+    is one path, which ``read_image`` then reads or names the reason it cannot (so a video or a missing file
+    says so per file, and no camera is opened).
     """
     from edge.capture import SourceError, classify_spec, open_source
 

@@ -63,15 +63,16 @@ def test_folder_is_sorted_by_name_and_bad_files_give_error_frames(folder: Path) 
     assert isinstance(src, ImageSource) and src.is_images
     frames = list(src.frames())
     names = [Path(f.source).name for f in frames]
-    assert names == ["a_ok.jpg", "b_ok.png", "c_corrupt.jpg", "d_empty.png", "e_bomb.png", "f_notes.txt"]
-    assert [f.index for f in frames] == list(range(6))
+    # an image's name gets its event whatever is in the file; notes beside the photos are passed over
+    assert names == ["a_ok.jpg", "b_ok.png", "c_corrupt.jpg", "d_empty.png", "e_bomb.png"]
+    assert [Path(p).name for p in src.skipped_files] == ["f_notes.txt"]
+    assert [f.index for f in frames] == list(range(5))
     ok = {Path(f.source).name: f for f in frames if f.error is None}
     assert set(ok) == {"a_ok.jpg", "b_ok.png"}
     assert ok["b_ok.png"].image.shape == (40, 50, 3)
     errors = {Path(f.source).name: f.error for f in frames if f.error is not None}
     assert errors["c_corrupt.jpg"].startswith("cannot decode image")
     assert errors["d_empty.png"].startswith("cannot decode image")
-    assert errors["f_notes.txt"].startswith("cannot decode image")
     assert errors["e_bomb.png"].startswith("image too large: 100000x100000 = 10000.0 MP")
     assert all(f.image is None for f in frames if f.error)
 
@@ -261,7 +262,8 @@ def test_video_over_max_pixels_and_unreadable_video(tmp_path: Path) -> None:
 def test_unreachable_stream_fails_fast_without_retry() -> None:
     cfg = _cfg(read_timeout_s=2.0)
     t = time.monotonic()
-    with pytest.raises(SourceError, match="cannot open camera"):
+    # a URL is a stream, not a camera ("cannot open camera http://..." sent users to look at a webcam)
+    with pytest.raises(SourceError, match=r"^cannot open stream http://127\.0\.0\.1:9/none\.avi$"):
         open_source("http://127.0.0.1:9/none.avi", cfg, retry=False)
     assert time.monotonic() - t < 30  # bounded by the open timeout, not hanging
 
@@ -409,13 +411,13 @@ def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pyte
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(SourceError) as exc:
             open_source(url, _cfg(read_timeout_s=2), retry=False)
-        assert str(exc.value) == "cannot open camera rtsp://admin:***@127.0.0.1:1/stream1"
+        assert str(exc.value) == "cannot open stream rtsp://admin:***@127.0.0.1:1/stream1"
         src = open_source(url, _cfg(read_timeout_s=2, reconnect_min_s=0.1), retry=True)
         try:
             frame = next(f for f in src.frames(idle_timeout=0.2) if f is not None)
         finally:
             src.close()
-    assert frame.error and frame.source == "rtsp://admin:***@127.0.0.1:1/stream1"
+    assert frame.error == "cannot open stream" and frame.source == "rtsp://admin:***@127.0.0.1:1/stream1"
     assert src.name == frame.source
     assert not [r for r in caplog.records if "S3cretCamPass" in r.getMessage()]
     from edge.secrets import redact
@@ -482,3 +484,199 @@ def test_a_grey_png_whose_transparency_is_one_grey_value_has_white_paper(tmp_pat
     assert err is None and img.dtype == np.uint8
     assert img[0, 0].tolist() == [255, 255, 255]  # transparent paper is white
     assert img[4, 5].max() <= 1  # the ink stays black
+
+
+# ------------------------------------------------------------------ a folder: what is an image, what is not
+
+
+def test_a_folder_passes_over_files_that_are_not_images_and_reads_images_without_an_extension(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A folder of photos beside their labels.csv gave a "labels.csv: cannot decode image" error event (and
+    # CSV row); samples/ did the same for its README.md, JSON files and video.
+    d = tmp_path / "photos"
+    d.mkdir()
+    page = np.full((30, 40, 3), 220, np.uint8)
+    page[10:20, 5:9] = 0
+    cv2.imwrite(str(d / "b_page.png"), page)
+    (d / "c_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut off")  # an image's name: its error event stays
+    (d / "a_labels.csv").write_text("file,numbers\nb_page.png,1\n")
+    (d / "README.md").write_text("# photos\n")
+    (d / "sample.json").write_text("{}\n")
+    _write_video(d / "d_clip.avi", 3)  # a real video: not an image of a folder of images
+    ok, jpeg = cv2.imencode(".jpg", page)
+    (d / "IMG_0001").write_bytes(jpeg.tobytes())  # a camera app's photo saved without an extension
+    ok, png = cv2.imencode(".png", page)
+    (d / "scan.dat").write_bytes(png.tobytes())  # an extension nobody listed, an image inside
+    (d / "recording").write_bytes((ROOT / "samples" / "sample.mp4").read_bytes()[:4096])  # a video, no ext.
+    (d / "notes").write_text("BM is where the pages go\n")  # "BM" starts a BMP too: not enough to be one
+    with caplog.at_level(logging.INFO, logger="edge.capture"):
+        src = open_source(str(d), _cfg())
+    frames = list(src.frames())
+    assert [(Path(f.source).name, f.error) for f in frames] == [
+        ("IMG_0001", None), ("b_page.png", None), ("c_broken.jpg", "cannot decode image"), ("scan.dat", None)]
+    np.testing.assert_array_equal(frames[3].image, page)
+    assert np.abs(frames[0].image.astype(int) - page).max() < 40  # JPEG: near enough
+    assert [Path(p).name for p in src.skipped_files] == [
+        "README.md", "a_labels.csv", "d_clip.avi", "notes", "recording", "sample.json"]
+    said = [r.getMessage() for r in caplog.records if "passed over" in r.getMessage()]
+    assert said == [f"{d}: 4 images to read, 6 other files passed over (not images): README.md, a_labels.csv, "
+                    "d_clip.avi, notes, recording, ... (1 more)"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "csv" in r.getMessage()]
+
+
+def test_a_named_file_or_a_glob_is_read_as_named_and_a_folder_of_no_images_says_so(tmp_path: Path) -> None:
+    d = tmp_path / "photos"
+    d.mkdir()
+    (d / "labels.csv").write_text("file,numbers\n")
+    (d / "README.md").write_text("# photos\n")
+    with pytest.raises(SourceError, match=r"^no images in folder .*photos \(2 other files: README.md, labels.csv\)$"):
+        open_source(str(d), _cfg())
+    cv2.imwrite(str(d / "page.png"), np.full((30, 40), 255, np.uint8))
+    # a glob names its files itself: each gets its event, a non-image its error (today's behaviour)
+    frames = list(open_source(str(d / "*"), _cfg()).frames())
+    assert [(Path(f.source).name, f.error) for f in frames] == [
+        ("README.md", "cannot decode image"), ("labels.csv", "cannot decode image"), ("page.png", None)]
+
+
+def test_images_in_a_folder_whose_type_is_only_in_their_first_bytes_are_recognised() -> None:
+    from edge.capture import image_signature
+
+    def encoded(ext: str, img: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(ext, img)
+        assert ok, ext
+        return buf.tobytes()
+
+    img = np.random.default_rng(1).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    for ext in (".jpg", ".png", ".bmp", ".tif", ".webp", ".ppm", ".pgm", ".jp2", ".ras", ".gif"):
+        one = img[:, :, 0] if ext == ".pgm" else img
+        if ext in (".jp2", ".gif") and not cv2.haveImageWriter(f"x{ext}"):
+            continue
+        assert image_signature(encoded(ext, one)[:32]), ext
+    # a phone's HEIC or an AVIF (ISO media with a still image's brand) is a photo: read, so its event says
+    # whether it could be decoded, never passed over without a word
+    assert image_signature(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic") and image_signature(b"\0\0\0\x1cftypavif")
+    for text in (b"file,numbers\n", b"# README\n", b"{}", b"BM is here\n", b"PNG is a format\n", b"P5x",
+                 (ROOT / "samples" / "sample.mp4").read_bytes()[:32], b""):
+        assert not image_signature(text[:32]), text
+
+
+# ------------------------------------------------------------------ source.rotate / source.flip
+
+
+def _upright_oracle(stored: np.ndarray, rotate: int, flip: str) -> np.ndarray:
+    """What rotate (clockwise) then flip make of ``stored``, by numpy (not the cv2 routines under test)."""
+    out = np.rot90(stored, -rotate // 90)  # np.rot90 turns counter-clockwise for positive k
+    if flip == "horizontal":
+        out = out[:, ::-1]
+    elif flip == "vertical":
+        out = out[::-1]
+    return np.ascontiguousarray(out)
+
+
+TURNS = [(r, f) for r in (0, 90, 180, 270) for f in ("none", "horizontal", "vertical")]
+
+
+@pytest.mark.parametrize(("rotate", "flip"), TURNS)
+def test_rotate_and_flip_turn_every_frame_of_images_and_videos(tmp_path: Path, rotate: int, flip: str) -> None:
+    stored = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)  # no symmetry at all
+    want = _upright_oracle(stored, rotate, flip)
+    cfg = _cfg(rotate=rotate, flip=flip)
+    cv2.imwrite(str(tmp_path / "page.png"), stored)
+    for spec in (tmp_path / "page.png", tmp_path):  # a named image and a folder
+        (frame,) = list(open_source(str(spec), cfg).frames())
+        np.testing.assert_array_equal(frame.image, want)
+    video = tmp_path / "clip.avi"  # lossless, so the turn is checked to the pixel
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 10, (64, 48))
+    for _ in range(3):
+        w.write(stored)
+    w.release()
+    src = open_source(str(video), cfg)
+    frames = list(src.frames())
+    src.close()
+    assert len(frames) == 3
+    for frame in frames:
+        np.testing.assert_array_equal(frame.image, want)
+
+
+def test_a_camera_frame_is_turned_in_the_grabber_thread() -> None:
+    stored = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    turned_in: list[str] = []
+
+    class Sideways(_Camera):
+        def _read(self, handle: object) -> np.ndarray | None:
+            return stored.copy()
+
+    cam = Sideways(_cfg(rotate=90, flip="vertical"))
+    real = cam.turn
+    cam.turn = lambda img: turned_in.append(threading.current_thread().name) or real(img)
+    try:
+        frame = next(f for f in cam.frames(idle_timeout=0.1) if f is not None)
+    finally:
+        cam.close()
+    assert frame.error is None and frame.image.shape == (64, 48, 3)
+    np.testing.assert_array_equal(frame.image, _upright_oracle(stored, 90, "vertical"))
+    # the reader's thread never pays for the turn
+    assert turned_in and set(turned_in) == {"grab:/dev/video-test"}
+
+
+def test_a_sideways_mirrored_page_is_read_as_the_upright_one_with_boxes_in_turned_pixels(
+        tmp_path: Path, subprocess_env: dict) -> None:
+    """The whole daemon (a real process): a page stored turned a quarter left and mirrored, read with
+    ``rotate: 90`` and ``flip: horizontal``, gives the upright page's event - the same numbers, the same boxes."""
+    import json
+    import subprocess
+    import sys
+
+    upright = cv2.imread(str(ROOT / "samples" / "page_blue.jpg"))
+    stored = np.ascontiguousarray(np.rot90(upright[:, ::-1], 1))  # mirrored, then a quarter turn left
+    d = tmp_path / "pages"
+    d.mkdir()
+    cv2.imwrite(str(d / "a_upright.png"), upright)
+    cv2.imwrite(str(d / "b_sideways.png"), stored)
+    config = tmp_path / "config.yaml"
+    config.write_text("source:\n  rotate: 90\n  flip: horizontal\n")
+
+    def events(*args: str) -> dict[str, dict]:
+        out = subprocess.run([sys.executable, "-m", "edge", *args], cwd=ROOT, env=subprocess_env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return {Path(e["source"]).name: e for e in map(json.loads, out.stdout.splitlines())}
+
+    plain = events("--source", str(d))
+    turned = events("--config", str(config), "--source", str(d / "b_sideways.png"))
+
+    def numbers(e: dict) -> list:
+        return [(n["value"], n["box"], [dg["box"] for dg in n["digits"]]) for n in e["numbers"]]
+
+    assert numbers(plain["a_upright.png"]) and numbers(plain["a_upright.png"])[0][0] == "42633"
+    assert numbers(turned["b_sideways.png"]) == numbers(plain["a_upright.png"])
+    assert numbers(plain["b_sideways.png"]) != numbers(plain["a_upright.png"])  # read as stored: not the page
+
+
+# ------------------------------------------------------------------ what a source that cannot be opened is
+
+
+def test_a_file_that_is_neither_image_nor_video_says_so_and_a_broken_video_is_still_a_video(tmp_path: Path,
+                                                                                         subprocess_env: dict) -> None:
+    import subprocess
+    import sys
+
+    notes = tmp_path / "README.md"
+    notes.write_text("# not a picture\n")
+    with pytest.raises(SourceError) as exc:
+        open_source(str(notes), _cfg())
+    assert str(exc.value) == f"{notes} is not an image or a video OpenCV can open"
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    with pytest.raises(SourceError) as exc:
+        open_source(str(bad), _cfg())
+    assert str(exc.value) == f"cannot open video {bad}"
+    # and so the command line says, one line each (exit 1); a URL is a stream, a device a camera
+    for args, line in ((["--source", str(notes)], f"error: {notes} is not an image or a video OpenCV can open"),
+                       (["--source", "http://127.0.0.1:9/cam.mjpg", "--max-frames", "1"],
+                        "error: cannot open stream http://127.0.0.1:9/cam.mjpg"),
+                       (["--source", "/dev/video99", "--max-frames", "1"], "error: cannot open camera /dev/video99")):
+        out = subprocess.run([sys.executable, "-m", "edge", *args], cwd=ROOT, env=subprocess_env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1 and out.stdout == ""
+        assert [ln for ln in out.stderr.splitlines() if ln.startswith("error")] == [line], out.stderr

@@ -313,3 +313,40 @@ def test_a_key_yaml_makes_a_number_null_or_boolean_is_named_with_its_line(tmp_pa
     assert _error(p) == f"{p}:3: 1: unknown key (a key must be a name, not a number, null or true/false)"
     p = _write(tmp_path, "source:\n  spec: '0'\n  null: 5\n")
     assert _error(p) == f"{p}:3: source.null: unknown key (a key must be a name, not a number, null or true/false)"
+
+
+def test_rotate_and_flip_are_checked_and_named_with_their_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "source:\n  spec: x.mp4\n  rotate: 90\n  flip: vertical\n")
+    cfg = load_config(p)
+    assert (cfg.source.rotate, cfg.source.flip) == (90, "vertical")
+    assert (Config().source.rotate, Config().source.flip) == (0, "none")
+    for text, expected in (
+            ("  rotate: 45\n", "source.rotate: must be 0, 90, 180 or 270 (degrees clockwise; got 45)"),
+            ("  rotate: -90\n", "source.rotate: must be 0, 90, 180 or 270 (degrees clockwise; got -90)"),
+            ("  rotate: '90'\n", "source.rotate: must be an integer (got '90')"),
+            ("  rotate: 90.5\n", "source.rotate: must be an integer (got 90.5)"),
+            ("  rotate: true\n", "source.rotate: must be a number (got true)"),
+            ("  flip: sideways\n", "source.flip: must be one of 'none', 'horizontal' or 'vertical' (got 'sideways')"),
+            ("  flip: no\n", "source.flip: must be one of 'none', 'horizontal' or 'vertical' (got False)"),
+            ("  flip: h\n", "source.flip: must be one of 'none', 'horizontal' or 'vertical' (got 'h')")):
+        p = _write(tmp_path, "source:\n  spec: x.mp4\n" + text)
+        assert _error(p) == f"{p}:3: {expected}"
+
+
+def test_the_source_values_in_config_yaml_are_the_defaults() -> None:
+    # config.yaml shows each source key with its value; a value there that is not the default misleads
+    # whoever reads the file as the documentation (and rotate/flip there must be the no-op ones)
+    import yaml
+
+    from edge.config import SourceConfig
+
+    shown = yaml.safe_load((ROOT / "config.yaml").read_text())["source"]
+    assert {"rotate", "flip"} <= set(shown)
+    for key, field in SourceConfig.model_fields.items():
+        value = shown[key]
+        default = field.default
+        if key == "spec":
+            continue  # resolved against the project; test_shipped_config_is_valid... checks it
+        if isinstance(default, tuple):
+            value = tuple(value)
+        assert value == default and type(value) is type(default), (key, value, default)

@@ -51,6 +51,7 @@ class _FakeCamera:
         w, h = self.size
         yuv = np.full((h * 3 // 2, self.stride), 255, np.uint8)  # padding and chroma: white
         yuv[:h, :w] = np.arange(w, dtype=np.uint8)[None, :] // 4  # Y: a left-to-right ramp, never 255
+        yuv[h // 2:h, :w] //= 2  # its lower half darker: no two orientations of the picture look alike
         time.sleep(0.01)
         return yuv
 
@@ -178,3 +179,22 @@ def test_retries_without_a_camera_leak_no_descriptor_and_forget_the_camera(monke
     assert _AbsentCamera.constructed >= 40
     assert len(os.listdir("/proc/self/fd")) <= fds + 1  # the grabber may hold none; 40 pipes would be 80
     assert _AbsentCamera._cm.cameras == {}
+
+
+@pytest.mark.parametrize(("rotate", "flip"), [(90, "none"), (180, "horizontal"), (270, "vertical")])
+def test_a_camera_mounted_sideways_gives_turned_frames(fake_picamera2: type[_FakeCamera], rotate: int,
+                                                       flip: str) -> None:
+    # One code path for every source (cv2.rotate/cv2.flip on the Y plane in the grabber thread), not
+    # libcamera's hflip/vflip: it cannot do the quarter turns a sideways mount needs, and ours is tested here
+    src = open_source("picamera2", SourceConfig(picamera2_size=(320, 240), rotate=rotate, flip=flip), retry=True)
+    try:
+        good, errors = _first_frames(src, 1)
+    finally:
+        src.close()
+    assert not errors and good
+    y = np.tile(np.arange(320, dtype=np.uint8)[None, :] // 4, (240, 1))  # the stand-in's Y plane, as stored
+    y[120:] //= 2  # ... with its lower half darker: a ramp alone is the same upside down
+    want = np.rot90(y, -rotate // 90)
+    want = want[:, ::-1] if flip == "horizontal" else want[::-1] if flip == "vertical" else want
+    assert good[0].image.shape == want.shape
+    np.testing.assert_array_equal(good[0].image, want)
