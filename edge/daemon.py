@@ -185,6 +185,13 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _hand_stop(self, sinks: list[Any]) -> None:
+        """Sinks that may wait inside a call (the window holding an image until a key) are given the stop
+        event, so SIGTERM and Ctrl-C end the wait instead of waiting for a key."""
+        for sink in sinks:
+            if hasattr(sink, "stop_event"):
+                sink.stop_event = self._stop
+
     def stop(self) -> None:
         """Ask the loop to finish after the current frame (signal-safe)."""
         self._stop.set()
@@ -203,6 +210,7 @@ class Daemon:
             self.source.close()
             raise
         tell_source(self.sinks, self.source)
+        self._hand_stop(self.sinks)
         self.stabiliser = None if self.source.is_images else self._make_stabiliser(cfg)
         self.gate = self._make_gate(cfg, self.reader, self.source)
         # A camera's readings persist; a video file is a replay, read the same every time it is read.
@@ -619,6 +627,7 @@ class Daemon:
             self._failures_seen = 0
             self._raised = {}
             tell_source(sinks, self.source)
+            self._hand_stop(sinks)
             for sink in sinks:
                 try:
                     sink.start()

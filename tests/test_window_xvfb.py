@@ -7,6 +7,7 @@ reads the real video with the real model; screenshots are kept in .test-artifact
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -170,3 +171,15 @@ def test_images_stay_on_screen_until_a_key(screen: Xvfb, tmp_path: Path) -> None
         app.stop()
     sources = [json.loads(line)["source"] for line in app.stdout.splitlines()]
     assert sources == [str(pages / "page_blue.jpg"), str(pages / "page_clean.jpg")]  # q before the third
+
+    # SIGTERM (systemctl stop, Ctrl-C) ends the wait for a key: the daemon stops cleanly
+    app = App(screen, ["-m", "edge", "--source", str(pages), "--sink", "window", "--sink", "stdout"],
+              tmp_path / "term")
+    try:
+        wid = screen.find_window("digits", proc=app.proc)
+        wait_for(lambda: app.stdout.strip(), 20, "the first image's event")
+        app.proc.send_signal(signal.SIGTERM)
+        assert app.wait(15) == 0, app.stderr
+    finally:
+        app.stop()
+    assert len(app.stdout.splitlines()) == 1

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +94,8 @@ class WindowSink(DrawingSink):
         self._fps = FpsMeter()
         self._sized_for: tuple[int, ...] | None = None
         self.source_is_images = False
+        #: set by the daemon: a held image stops waiting for a key once it is set (SIGTERM, Ctrl-C)
+        self.stop_event: threading.Event | None = None
 
     def set_source(self, is_images: bool, fps: float | None = None) -> None:
         """The daemon says what it reads: images are held on screen until a key (:data:`HOLD_POLL_MS`)."""
@@ -152,6 +155,8 @@ class WindowSink(DrawingSink):
         next image, any other key goes on to it."""
         log.info("showing %s: any key for the next image, q to quit", name)
         while not self._closed_by_user():
+            if self.stop_event is not None and self.stop_event.is_set():
+                return
             key = cv2.waitKey(HOLD_POLL_MS)
             if key == -1:
                 continue
