@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -849,3 +850,255 @@ def test_a_damaged_queue_file_is_moved_aside_not_fatal(tmp_path: Path, caplog: p
     (tmp_path / "dir" / QUEUE_FILE).mkdir(parents=True)
     with pytest.raises(ValueError, match="cannot open MQTT queue"):
         make_sink(1, tmp_path / "dir", start=False)
+
+
+# --------------------------------------------------------------------- disk wear and a full disk
+
+
+def heartbeat(frame: int, *values: str) -> Event:
+    return Event(ts=f"2026-11-23T18:00:{frame % 60:02d}.000+00:00", source="cam0", frame=frame,
+                 numbers=tuple(number(v, x=10 + 200 * i) for i, v in enumerate(values)), latency_ms=2.0,
+                 kind="heartbeat")
+
+
+def big_event(frame: int, value: str) -> Event:
+    """Six long numbers: about 7 kB of messages, more than a queue page left empty can take."""
+    return event(frame, value, *(f"{value}{k}" * 2 for k in range(5)))
+
+
+def rows_ever_queued(queue_dir: Path) -> int:
+    """How many messages were ever written to the queue file (AUTOINCREMENT's counter), read from the file."""
+    import sqlite3
+
+    with sqlite3.connect(queue_dir / QUEUE_FILE) as db:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def fill_queue_file(q: DiskQueue) -> None:
+    """A full disk as SQLite reports it ("database or disk is full", sqlite3.OperationalError): the file may
+    not grow, and the free pages it has are taken by a filler table."""
+    import sqlite3
+
+    with q._lock:
+        q._db.execute("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
+        q._db.execute("PRAGMA max_page_count = 1")  # clamped to the file's present size
+        for size in (3000, 500, 50):
+            with contextlib.suppress(sqlite3.OperationalError):
+                while True:
+                    q._db.execute("INSERT INTO filler VALUES (zeroblob(?))", (size,))
+
+
+def free_queue_file(q: DiskQueue) -> None:
+    with q._lock:
+        q._db.execute("PRAGMA max_page_count = 1073741823")
+        q._db.execute("DELETE FROM filler")
+
+
+def _records(caplog: pytest.LogCaptureFixture, needle: str, level: int = logging.WARNING) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level and needle in r.getMessage()]
+
+
+@needs_mosquitto
+def test_heartbeats_are_published_without_touching_the_disk_queue(broker: Mosquitto, tmp_path: Path) -> None:
+    # Queued like readings, heartbeat_s: 2 cost 251,000 fdatasyncs and 1.2 GB of queue writes a day for
+    # messages that carry nothing new.
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "12"))
+        assert sink.flush(10)
+        before = rows_ever_queued(tmp_path / "q")
+        for f in (2, 3, 4):
+            # one in flight is enough to drop the next: the previous one's PUBACK must be in first
+            assert wait(lambda: not sink._inflight)
+            sink.emit(heartbeat(f, "12"))
+            assert rec.wait_for(lambda ms, f=f: f in frames_on(rec)), f"heartbeat {f} not published"
+        assert rows_ever_queued(tmp_path / "q") == before, "heartbeats must not be written to the disk queue"
+        assert all(json.loads(m.payload).get("heartbeat") for m in rec.on(f"{PREFIX}/event")[1:])
+        sink.emit(event(5, "13"))
+        assert rec.wait_for(lambda ms: 5 in frames_on(rec))
+        assert rows_ever_queued(tmp_path / "q") > before  # readings still are
+        assert sink.flush(10)
+    finally:
+        sink.close()
+        rec.close()
+    assert frames_on(rec) == [1, 2, 3, 4, 5]
+    late = Recorder(broker.port, [f"{PREFIX}/number_1/state", f"{PREFIX}/number_1/attributes"])
+    try:
+        assert late.wait_for(lambda ms: len(ms) >= 2)
+        assert late.on(f"{PREFIX}/number_1/state")[-1].text == "13"
+        assert json.loads(late.on(f"{PREFIX}/number_1/attributes")[-1].payload)["frame"] == 5
+    finally:
+        late.close()
+
+
+@needs_mosquitto
+def test_a_heartbeat_never_overtakes_a_queued_reading(broker: Mosquitto, tmp_path: Path) -> None:
+    # Published outside the queue, a heartbeat could reach the broker before a reading still waiting for its
+    # PUBACK; it is dropped instead. A stopped broker keeps the connection up but answers nothing.
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "12"))
+        assert sink.flush(10)
+        broker.proc.send_signal(signal.SIGSTOP)
+        try:
+            sink.emit(event(2, "34"))
+            sink.emit(heartbeat(3, "34"))
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
+        assert sink.flush(10)
+        sink.emit(heartbeat(4, "34"))  # nothing queued or in flight now: published
+        assert rec.wait_for(lambda ms: 4 in frames_on(rec))
+    finally:
+        sink.close()
+        rec.close()
+    assert dedupe(frames_on(rec)) == [1, 2, 4]
+
+
+def test_removing_acknowledged_messages_costs_no_fsync(tmp_path: Path) -> None:
+    # Every batch of PUBACKs was a synchronous commit of its own: 6.1 fdatasyncs a reading of 10 messages
+    # (acknowledged two at a time), 123,000 a day at a reading every 4 s. A lost removal only sends a message
+    # again, which QoS 1 allows; puts stay synchronous.
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace not installed")
+    script = textwrap.dedent("""
+        import sys
+        from edge.mqtt_queue import DiskQueue
+        q = DiskQueue(sys.argv[1])
+        for i in range(20):
+            ids = q.put_many([(f"t/{k}", b"x" * 400, 1, True) for k in range(10)])
+            for j in range(0, 10, 2):
+                q.ack_many(ids[j:j + 2])
+        assert len(q) == 0
+        assert q._db.execute("PRAGMA synchronous").fetchone()[0] == 2, "puts must stay FULL"
+    """)
+    out = tmp_path / "trace"
+    proc = subprocess.run([strace, "-f", "-e", "trace=fsync,fdatasync", "-o", str(out), sys.executable, "-c",
+                           script, str(tmp_path / QUEUE_FILE)], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if proc.returncode != 0 and "ptrace" in proc.stderr:
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    syncs = [line for line in out.read_text().splitlines() if re.search(r"\bf(data)?sync\(", line)]
+    # 20 puts, one synchronous commit each, and a checkpoint or two; it was 120 and more
+    assert 20 <= len(syncs) <= 30, len(syncs)
+
+
+def test_a_full_queue_warns_once_per_outage_and_counts_at_recovery(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # While the broker is away every put drops: the warning fired 11 times in 60 s.
+    caplog.set_level(logging.DEBUG, logger="edge.mqtt_queue")
+    q = DiskQueue(tmp_path / QUEUE_FILE, max_items=3)
+    try:
+        for i in range(10):
+            q.put("t", f"m{i}")
+        assert q.dropped == 7
+        assert len(_records(caplog, "MQTT queue full")) == 1
+        assert len(_records(caplog, "MQTT queue full", logging.DEBUG)) == 7
+        q.ack_many([m.id for m in q.peek(10)])  # the broker is back
+        q.put("t", "m10")
+        recovered = _records(caplog, "room again")
+        assert len(recovered) == 1 and "7 oldest message(s)" in recovered[0]
+        for i in range(3):
+            q.put("t", f"n{i}")
+        assert len(_records(caplog, "MQTT queue full")) == 2  # a new outage: warned again
+    finally:
+        q.close()
+
+
+@needs_mosquitto
+def test_an_unwritable_queue_does_not_silence_a_connected_broker(broker: Mosquitto, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # A full disk: the queue could not take a reading and nothing reached the broker although it was up
+    # (8 readings lost in a 70 s run), with an error line per reading.
+    caplog.set_level(logging.DEBUG, logger="edge.sinks.mqtt")
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "12"))
+        assert sink.flush(10)
+        # Unanswered (a stopped broker keeps the connection): readings queued on disk beyond paho's window,
+        # then the disk is full, then it has room again.
+        broker.proc.send_signal(signal.SIGSTOP)
+        try:
+            for f in range(2, 7):
+                sink.emit(event(f, str(f) * 3, "5", "6", "7"))
+            fill_queue_file(sink.queue)
+            for f in (7, 8, 9):
+                sink.emit(big_event(f, str(f) * 4))
+            assert sink.queued < 60 and sink.failures == 3, "the queue must have refused these"
+            free_queue_file(sink.queue)
+            sink.emit(event(10, "10"))
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
+        assert rec.wait_for(lambda ms: 10 in frames_on(rec), 15), frames_on(rec)
+        assert sink.flush(10)
+    finally:
+        sink.close()
+        rec.close()
+    # in order: after what was queued before them, before what was queued after
+    assert dedupe(frames_on(rec)) == list(range(1, 11))
+    warned = _records(caplog, "cannot be written")
+    assert len(warned) == 1 and "publishing without durability" in warned[0]
+    recovered = _records(caplog, "can be written again")
+    assert len(recovered) == 1 and "3 reading(s)" in recovered[0] and "3 published" in recovered[0]
+    late = Recorder(broker.port, [f"{PREFIX}/+/state"])
+    try:
+        assert late.wait_for(lambda ms: len({m.topic for m in ms}) >= 6)
+        retained = {m.topic: m.text for m in late.messages}
+        assert retained[f"{PREFIX}/number_1/state"] == "10" and retained[f"{PREFIX}/number_2/state"] == "None"
+    finally:
+        late.close()
+
+
+@needs_mosquitto
+def test_readings_lost_to_a_full_disk_while_the_broker_is_away_are_resent_as_state(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The broker away and the queue unwritable: the readings are lost, but what they said (the error is over)
+    # must reach the broker with the next reading that is queued; the error line came once per reading.
+    caplog.set_level(logging.DEBUG, logger="edge.sinks.mqtt")
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    b = Mosquitto(workdir, persistence=True)
+    b.start()
+    sink = make_sink(b.port, tmp_path / "q")
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "111", "222"))
+        sink.emit(Event(ts="2026-11-23T18:00:02.000+00:00", source="cam0", frame=2, error="camera disconnected",
+                        kind="error"))
+        assert sink.flush(10)
+        b.stop()
+        assert wait(lambda: not sink.connected)
+        fill_queue_file(sink.queue)
+        for f in (3, 4, 5):
+            sink.emit(big_event(f, "333"))
+        sink.emit(heartbeat(6, "333"))  # nothing to do with the queue: dropped, the broker is away
+        assert sink.failures == 3 and sink.dropped > 0
+        warned = _records(caplog, "cannot be written")
+        assert len(warned) == 1 and "lost" in warned[0], warned
+        assert not _records(caplog, "cannot queue event")
+        free_queue_file(sink.queue)
+        sink.emit(event(7, "777"))
+        recovered = _records(caplog, "can be written again")
+        assert len(recovered) == 1 and "3 lost" in recovered[0]
+        b.start()
+        assert wait(lambda: sink.connected and sink.queued == 0, 20)
+        # The broker kept its retained values over the outage (persistence): the error is cleared now.
+        rec = Recorder(b.port, [f"{PREFIX}/+/state", f"{PREFIX}/error"])
+        try:
+            assert rec.wait_for(lambda ms: {f"{PREFIX}/number_1/state", f"{PREFIX}/error"} <= {m.topic for m in ms})
+            retained = {m.topic: m.text for m in rec.messages}
+            assert retained[f"{PREFIX}/number_1/state"] == "777"
+            assert json.loads(retained[f"{PREFIX}/error"])["error"] is None, retained
+        finally:
+            rec.close()
+    finally:
+        sink.close()
+        b.stop()

@@ -18,8 +18,13 @@ When a number disappears from the page its state becomes ``None``, which Home As
 
 Delivery: every message of a reading goes into :class:`edge.mqtt_queue.DiskQueue` first and leaves it only
 when the broker acknowledged it (PUBACK -> ``on_publish``), so broker outages and daemon restarts lose
-nothing and keep the order. Heartbeats are dropped while the broker is away (they repeat what it already
-has) and queued like readings while it is there.
+nothing and keep the order. Heartbeats never touch the disk (they repeat what the broker already has; queued,
+``heartbeat_s: 2`` cost 251,000 fdatasyncs and 1.2 GB a day): one is published straight away when the broker is
+connected and nothing is queued or in flight, so it can never overtake older state, and dropped otherwise.
+A queue that cannot be written (a full disk) does not silence a reachable broker: while connected, the
+reading's messages are published from memory (QoS 1, in order after what is queued, lost if the daemon stops
+first); while the broker is away they are lost and counted as dropped, so the next reading carries the whole
+retained state.
 
 Threads: paho's network thread only posts callbacks to a queue; one worker thread of ours owns the in-flight
 bookkeeping and calls ``publish``. That split is needed because paho runs ``on_publish`` while holding its
@@ -28,6 +33,7 @@ own message lock, so touching our lock from there could deadlock against ``emit`
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -264,6 +270,21 @@ class MqttSink(Sink):
         self._page_max = 0  # the most numbers a page has shown (queue meta "announced"); never taken back
         self._counts_loaded = False
         self._error_active: bool | None = None
+        # A reading's messages the disk queue could not hold, published from memory while connected:
+        # (the newest queue row id when it failed - they go out after it -, topic, payload, qos, retain).
+        # Worker-thread-only apart from len() in flush().
+        self._mem: collections.deque[tuple[int, str, str | bytes, int, bool]] = collections.deque()
+        # acknowledged rows not deleted yet: removed together once nothing is in flight (kept while a full
+        # disk refuses)
+        self._ack_backlog: list[int] = []
+        self._ack_failing = False
+        # emit()'s side: events the queue could not hold in this outage (full disk): sent from memory, lost
+        self._unwritable = {"direct": 0, "lost": 0}
+        self._emit_errors = 0  # events that failed before reaching the queue, since one last succeeded
+        # Lost messages, from either thread: the next reading must carry the whole retained state.
+        self._loss_lock = threading.Lock()
+        self._resync = False
+        self._unrecorded = 0  # lost messages not yet counted in the queue's "dropped" (the disk was full)
 
         self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._closed = False
@@ -422,24 +443,22 @@ class MqttSink(Sink):
                 except queue.Empty:
                     break
             stop = False
-            acked: list[int] = []
             for item in items:
                 if item[0] == "ack":
                     row = self._inflight.pop(item[1], None)
                     if row is not None:
-                        acked.append(row)
+                        self._last_progress = time.monotonic()
+                        if row:  # 0: a heartbeat or a message sent from memory, not a queue row
+                            self._ack_backlog.append(row)
                     continue
                 try:
                     stop |= self._handle(item)
                 except Exception:  # noqa: BLE001 - the worker must survive anything one message does
                     log.exception("MQTT sink: error handling %s", item[0])
-            if acked:
-                # One transaction for a burst of PUBACKs: a backlog drains at network speed, not fsync speed.
-                try:
-                    self.queue.ack_many(acked)
-                    self._last_progress = time.monotonic()
-                except Exception:  # noqa: BLE001
-                    log.exception("MQTT sink: cannot remove acknowledged messages from the queue")
+            if self._ack_backlog and (not self._inflight or len(self._ack_backlog) >= WINDOW):
+                # One transaction once a reading's PUBACKs are all in (or a window's worth while a backlog
+                # drains): removed one PUBACK batch at a time, the removals wrote more to the card than the puts.
+                self._remove_acked()
             try:
                 self._pump()
             except Exception:  # noqa: BLE001
@@ -447,9 +466,52 @@ class MqttSink(Sink):
             if stop:
                 return
 
+    def _remove_acked(self) -> None:
+        """Delete acknowledged rows; rows a full disk would not let go are retried at the next wake-up (left
+        behind, they were sent again only after a restart, and kept heartbeats off the broker)."""
+        rows = self._ack_backlog
+        try:
+            self.queue.ack_many(rows)
+        except Exception as exc:  # noqa: BLE001
+            self._ack_backlog = rows
+            log.log(logging.DEBUG if self._ack_failing else logging.WARNING,
+                    "MQTT: cannot remove %d acknowledged message(s) from the queue (%s); retrying", len(rows), exc)
+            self._ack_failing = True
+            return
+        self._ack_backlog = []
+        if self._ack_failing:
+            self._ack_failing = False
+            log.info("MQTT: acknowledged messages leave the queue again")
+
+    def _heartbeat(self, msgs: list[tuple[str, str, int, bool]]) -> None:
+        """Publish a heartbeat outside the disk queue, or drop it if it could overtake older state."""
+        if not self._connected or self._resuming or self._inflight or self._mem or self._ack_backlog \
+                or len(self.queue):
+            log.debug("MQTT: heartbeat dropped (%s)", "broker away" if not self._connected else
+                      "older messages are still on their way")
+            return
+        for topic, payload, qos, retain in msgs:
+            info = self._publish_direct(topic, payload, retain=retain, qos=qos)
+            if qos > 0 and info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                # tracked (row 0) so that a reading queued next waits for it after a reconnect, as for rows
+                if not self._inflight:
+                    self._last_progress = time.monotonic()
+                self._inflight[info.mid] = 0
+
     def _handle(self, item: tuple[Any, ...]) -> bool:
         kind = item[0]
-        if kind == "connected":
+        if kind == "heartbeat":
+            self._heartbeat(item[1])
+        elif kind == "unqueued":
+            barrier, rows = item[1], item[2]
+            self._mem.extend((barrier, *row) for row in rows)
+            excess = len(self._mem) - self.params.queue_max
+            if excess > 0:  # the broker went away again: memory is bounded like the disk
+                for _ in range(excess):
+                    self._mem.popleft()
+                self._lose(excess)
+                log.debug("MQTT: dropped %d unqueued message(s) held in memory", excess)
+        elif kind == "connected":
             self._connected = True
             self._problems.clear()
             self._attempting = False
@@ -566,6 +628,8 @@ class MqttSink(Sink):
             log.warning("MQTT: %d message(s) unacknowledged for %.0f s; sending them again",
                         len(self._inflight), RESEND_AFTER_S)
             self._inflight.clear()
+            if self._ack_backlog:
+                self._remove_acked()  # acknowledged rows are not sent again
             self._cursor = 0
             # The clock for the copies starts now: without this every wake-up before their PUBACKs (which
             # no longer match) would send everything again, and each stale PUBACK wakes the worker.
@@ -575,35 +639,62 @@ class MqttSink(Sink):
                 return
             self._resuming = False
         room = WINDOW - len(self._inflight)
-        if room <= 0:
-            return
-        for msg in self.queue.peek(limit=room, after_id=self._cursor):
-            try:
-                info = self._client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
-            except (ValueError, TypeError) as exc:
-                # A message paho can never send (e.g. oversized) would block the queue for ever.
-                log.error("MQTT: dropping unsendable message on %s: %s", msg.topic, exc)
-                self.queue.ack(msg.id)
-                self._cursor = msg.id
-                continue
-            self._cursor = msg.id
-            if msg.qos == 0 and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                self.queue.ack(msg.id)  # QoS 0 has no PUBACK; handing it to the socket is all there is
-                continue
-            # Even when rc is NO_CONN, paho keeps a QoS>0 message and sends it after reconnecting.
-            if not self._inflight:
-                # Time without a PUBACK counts from the first message waiting for one, not from the last
-                # PUBACK, which after a quiet hour is an hour old.
-                self._last_progress = time.monotonic()
-            self._inflight[info.mid] = msg.id
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                break
+        while room > 0:
+            # Messages held in memory (the queue could not be written) go out after every row that was
+            # queued before them, and before any row queued after.
+            barrier = self._mem[0][0] if self._mem else None
+            batch = self.queue.peek(limit=room, after_id=self._cursor)
+            if barrier is not None:
+                batch = [msg for msg in batch if msg.id <= barrier]
+            if batch:
+                if not self._send_queued(batch):
+                    return
+            elif self._mem:
+                _, topic, payload, qos, retain = self._mem.popleft()
+                if not self._send(topic, payload, qos, retain, 0):
+                    return
+            else:
+                return
+            room = WINDOW - len(self._inflight)
 
-    def _publish_direct(self, topic: str, payload: str | bytes, retain: bool, qos: int | None = None) -> None:
-        """Publish outside the disk queue (availability, discovery): they are rebuilt on every connect."""
+    def _send_queued(self, batch: list[Any]) -> bool:
+        for msg in batch:
+            self._cursor = msg.id
+            if not self._send(msg.topic, msg.payload, msg.qos, msg.retain, msg.id):
+                return False
+        return True
+
+    def _send(self, topic: str, payload: str | bytes, qos: int, retain: bool, row: int) -> bool:
+        """Hand one message to paho; ``row`` is its queue row (0: not on disk). False: paho has no room or no
+        connection now (it keeps a QoS>0 message and sends it after reconnecting)."""
+        try:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        except (ValueError, TypeError) as exc:
+            # A message paho can never send (e.g. oversized) would block the queue for ever.
+            log.error("MQTT: dropping unsendable message on %s: %s", topic, exc)
+            if row:
+                self.queue.ack(row)
+            return True
+        if qos == 0 and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            if row:
+                self.queue.ack(row)  # QoS 0 has no PUBACK; handing it to the socket is all there is
+            return True
+        # Even when rc is NO_CONN, paho keeps a QoS>0 message and sends it after reconnecting.
+        if not self._inflight:
+            # Time without a PUBACK counts from the first message waiting for one, not from the last
+            # PUBACK, which after a quiet hour is an hour old.
+            self._last_progress = time.monotonic()
+        if qos > 0:
+            self._inflight[info.mid] = row
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _publish_direct(self, topic: str, payload: str | bytes, retain: bool,
+                        qos: int | None = None) -> mqtt.MQTTMessageInfo:
+        """Publish outside the disk queue (availability, discovery: they are rebuilt on every connect; heartbeats)."""
         info = self._client.publish(topic, payload, qos=self.params.qos if qos is None else qos, retain=retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+        return info
 
     # ------------------------------------------------------------------------------ discovery payloads
 
@@ -697,14 +788,17 @@ class MqttSink(Sink):
 
     @property
     def dropped(self) -> int:
-        """Reading messages dropped because the disk queue was full (for /metrics)."""
-        return self.queue.dropped
+        """Reading messages dropped because the disk queue was full, or lost because it could not be written
+        while the broker was away (for /metrics)."""
+        return self.queue.dropped + self._unrecorded
 
-    def messages_for(self, event: dict[str, Any], full: bool = False) -> list[tuple[str, str, bool]]:
+    def messages_for(self, event: dict[str, Any], full: bool = False,
+                     heartbeat: bool = False) -> list[tuple[str, str, bool]]:
         """(topic, payload, retain) for one event dict; pure apart from the error/count bookkeeping.
 
         ``full``: a reading says every announced number (None for those not on the page) and clears the
         error flag even if this sink thinks it is clear - the messages that said so may have been dropped.
+        ``heartbeat``: the same messages without the bookkeeping (a heartbeat may be dropped).
         """
         retain = self.params.retain
         ident = {"ts": event.get("ts"), "source": event.get("source"), "frame": event.get("frame")}
@@ -713,7 +807,8 @@ class MqttSink(Sink):
             # Keep the last valid numbers (retained) and raise the error flag, as meter readers do.
             msgs.append((self.error_topic, json.dumps({"error": event["error"], **ident}), retain))
             msgs.append((self.event_topic, json.dumps(event), False))
-            self._error_active = True
+            if not heartbeat:
+                self._error_active = True
             return msgs
         numbers = event.get("numbers") or []
         for i, n in enumerate(numbers, 1):
@@ -729,7 +824,8 @@ class MqttSink(Sink):
         if self._error_active is not False or full:
             # Clear a stale (possibly retained from a previous run) error flag.
             msgs.append((self.error_topic, json.dumps({"error": None, **ident}), retain))
-            self._error_active = False
+            if not heartbeat:
+                self._error_active = False
         msgs.append((self.event_topic, json.dumps(event), False))
         return msgs
 
@@ -739,51 +835,126 @@ class MqttSink(Sink):
             return
         d = event.to_dict() if hasattr(event, "to_dict") else dict(event)
         heartbeat = d.get("heartbeat") or getattr(event, "kind", None) == "heartbeat"
-        if heartbeat and not self._connected:
-            return  # nothing new in it; not worth queueing on disk
+        if heartbeat:
+            # Nothing new in it: never written to the disk queue. The worker publishes it when that cannot
+            # overtake older state, else drops it.
+            if self._connected:
+                try:
+                    msgs = self.messages_for(d, heartbeat=True)
+                except Exception as exc:  # noqa: BLE001 - a sink must never take the daemon down
+                    log.debug("MQTT sink: heartbeat dropped: %s", exc)
+                    return
+                self._events.put(("heartbeat", [(t, p, self.params.qos, r) for t, p, r in msgs]))
+            return
         self._load_counts()  # an event before start(): queued on disk, worked out against the stored counts
+        reading = not d.get("error")
+        with self._loss_lock:
+            resync = self._resync and reading
+            if reading:
+                self._resync = False
         try:
             count = len(d.get("numbers") or []) if not d.get("error") else self._last_count
             # A full queue drops its oldest messages, and a "number gone" (None) or "error cleared" among
             # them is never said again (retained: Home Assistant shows the stale value for good). So once
-            # anything was dropped, or this put will drop, a reading carries the whole retained state.
-            reading = not d.get("error")
+            # anything was dropped or lost, or this put will drop, a reading carries the whole retained state.
             resynced_at = self._meta_int(RESYNCED_AT) if reading else 0
-            full = reading and self.queue.dropped > resynced_at
+            dropped = self.queue.dropped if reading else 0
+            full = reading and (resync or dropped > resynced_at)
             msgs = self.messages_for(d, full=full)
             if reading and not full and len(self.queue) + len(msgs) > self.params.queue_max:
                 msgs = self.messages_for(d, full=True)
-            self.queue.put_many([(topic, payload, self.params.qos, retain) for topic, payload, retain in msgs])
-            if reading and self.queue.dropped > resynced_at:
-                # whatever was dropped is older than the full state just queued
-                self.queue.set_meta(RESYNCED_AT, self.queue.dropped)
-            if count != self._last_count:
-                self._last_count = count
-                self.queue.set_meta("last_count", count)
-            if count > self._page_max:
-                # kept even below mqtt.numbers: lowering it later must not take back a sensor a page showed
-                self._page_max = count
-                self.queue.set_meta("announced", count)
-            if count > self._announced:
-                self._announced = count
-                self._events.put(("announce",))
+            rows = [(topic, payload, self.params.qos, retain) for topic, payload, retain in msgs]
         except Exception as exc:  # noqa: BLE001 - a sink must never take the daemon down
+            if resync:
+                with self._loss_lock:
+                    self._resync = True
             self.failures += 1
-            log.error("MQTT sink: cannot queue event: %s", exc)
+            self._emit_errors += 1
+            log.log(logging.ERROR if self._emit_errors == 1 else logging.DEBUG,
+                    "MQTT sink: cannot queue event: %s%s", exc,
+                    "; further failures are logged at debug level" if self._emit_errors == 1 else "")
             return
+        if self._emit_errors:
+            log.warning("MQTT sink: queuing events again after %d that could not be", self._emit_errors)
+            self._emit_errors = 0
+        if self._put(rows) != "lost" and reading and dropped > resynced_at:
+            # whatever was dropped is older than the full state just queued (best effort: a full disk)
+            self._set_meta(RESYNCED_AT, dropped)
+        # The counts follow the event even when it was lost: a lost reading makes the next one full.
+        if count != self._last_count:
+            self._last_count = count
+            self._set_meta("last_count", count)
+        if count > self._page_max:
+            # kept even below mqtt.numbers: lowering it later must not take back a sensor a page showed
+            self._page_max = count
+            self._set_meta("announced", count)
+        if count > self._announced:
+            self._announced = count
+            self._events.put(("announce",))
         self._events.put(("wake",))
+
+    def _set_meta(self, key: str, value: int) -> None:
+        try:
+            self.queue.set_meta(key, value)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping; the value in memory holds until restart
+            log.debug("mqtt queue meta %s not saved: %s", key, exc)
+
+    def _lose(self, count: int) -> None:
+        """Messages that will never reach the broker: the next reading carries the whole retained state."""
+        with self._loss_lock:
+            self._resync = True
+            try:
+                self.queue.add_dropped(count)
+            except Exception:  # noqa: BLE001 - the disk is full: counted in memory, saved when it has room
+                self._unrecorded += count
+
+    def _put(self, rows: list[tuple[str, str, int, bool]]) -> str:
+        """Queue one event's messages: "queued"; or, the queue unwritable (a full disk), "direct" (handed to
+        the worker to publish from memory: the broker is connected) or "lost" (it is not)."""
+        try:
+            self.queue.put_many(rows)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.OperationalError "database or disk is full", OSError
+            self.failures += 1
+            if self._connected:
+                try:
+                    barrier = self.queue.last_id()
+                except Exception:  # noqa: BLE001 - unreadable: after everything queued so far
+                    barrier = 1 << 62
+                self._events.put(("unqueued", barrier, rows))
+                outcome, how = "direct", ("publishing without durability while the broker is connected (lost "
+                                          "if the daemon stops before they are delivered)")
+            else:
+                self._lose(len(rows))
+                outcome, how = "lost", ("the broker is away, so this reading is lost; the next one that gets "
+                                        "through carries the whole state")
+            self._unwritable[outcome] += 1
+            first = self._unwritable[outcome] == 1
+            log.log(logging.WARNING if first else logging.DEBUG, "MQTT queue %s cannot be written (%s): %s%s",
+                    self.queue.path, exc, how, "; until it can, this is logged at debug level" if first else "")
+            return outcome
+        if any(self._unwritable.values()):
+            log.warning("MQTT queue %s can be written again; %d reading(s) could not be queued (%d published "
+                        "without durability, %d lost)", self.queue.path, sum(self._unwritable.values()),
+                        self._unwritable["direct"], self._unwritable["lost"])
+            self._unwritable = {"direct": 0, "lost": 0}
+        with self._loss_lock:
+            if self._unrecorded:
+                with contextlib.suppress(Exception):
+                    self.queue.add_dropped(self._unrecorded)
+                    self._unrecorded = 0
+        return "queued"
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the queue to drain (only useful while connected). True if empty."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self.queue) == 0:
+            if len(self.queue) == 0 and not self._mem:
                 return True
             if not self._connected:
                 break  # nothing will drain while the broker is away; the queue stays on disk
             self._events.put(("wake",))
             time.sleep(0.05)
-        return len(self.queue) == 0
+        return len(self.queue) == 0 and not self._mem
 
     def close(self) -> None:
         if self._closed:
@@ -797,6 +968,11 @@ class MqttSink(Sink):
                         len(self.queue))
         self._events.put(("stop",))
         self._worker.join(timeout=5)
+        if self._mem and not self._worker.is_alive():
+            # the queue could not hold them and the broker did not get them: the next start re-sends the state
+            log.warning("MQTT: %d message(s) the queue could not hold were not delivered; they are lost",
+                        len(self._mem))
+            self._lose(len(self._mem))
         # A clean disconnect suppresses the last will, so say offline ourselves.
         if self._client.is_connected():
             info = self._client.publish(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
