@@ -25,7 +25,7 @@ from edge.cli import OneLineParser, file_in_the_way
 from edge.host import cpu_description
 from edge.native_stderr import without_notices
 from train.data import MD5, DataError, load_fixture, load_mnist
-from train.desktop import missing_desktop_module
+from train.desktop import report_missing
 from train.evaluate import load_keras_model
 from train.realdata import RealDataError, available_sets, load_set
 
@@ -279,11 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, DataError) else 1
     except ImportError as exc:
-        message = missing_desktop_module(exc)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+        return report_missing(exc)
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} not written", file=sys.stderr)
         _exit_now(130)

@@ -7,6 +7,8 @@ the Raspberry Pi) that import failed with a traceback; the tools now catch it an
 
 from __future__ import annotations
 
+import sys
+
 #: Top-level modules of the ``desktop`` extra (pyproject.toml), by import name.
 DESKTOP_MODULES = frozenset({"tensorflow", "keras", "matplotlib", "tqdm"})
 
@@ -21,3 +23,13 @@ def missing_desktop_module(exc: BaseException) -> str | None:
     if name not in DESKTOP_MODULES:
         return None
     return f"{name} is not installed; this tool needs {INSTALL_HINT}"
+
+
+def report_missing(exc: ImportError) -> int:
+    """For a tool's ``except ImportError``: the one line for a desktop-only module and exit code 1; any other
+    import error is a bug and is raised again."""
+    message = missing_desktop_module(exc)
+    if message is None:
+        raise exc
+    print(f"error: {message}", file=sys.stderr)
+    return 1

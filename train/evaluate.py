@@ -21,7 +21,7 @@ from edge.cli import OneLineParser, file_in_the_way
 from edge.native_stderr import without_notices
 
 from .data import DataError, first_line, load_fixture, load_mnist
-from .desktop import missing_desktop_module
+from .desktop import report_missing
 from .realdata import SETS, RealDataError, available_sets, load_set
 
 
@@ -241,11 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        message = missing_desktop_module(exc)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+        return report_missing(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

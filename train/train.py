@@ -27,7 +27,7 @@ from edge.native_stderr import without_notices
 
 from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_fixture, load_mnist
-from .desktop import missing_desktop_module
+from .desktop import report_missing
 from .junk import NOT_A_DIGIT, TOUCHING_MIXED, make_junk
 from .model import ARCHS
 from .styles import DEFAULT_EXTRA, EXTRA, add_styles, parse_extra
@@ -437,11 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        message = missing_desktop_module(exc)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+        return report_missing(exc)
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint at --out is whole", file=sys.stderr)
         sys.stderr.flush()

@@ -13,9 +13,9 @@ import io
 import logging
 from collections.abc import Iterable, Sequence
 
-from edge.sinks.base import Sink, SinkOptions
-from edge.sinks.filewriter import LineWriter
-from edge.types import Event, Frame, FrameResult, Number
+from edge.sinks.base import SinkOptions
+from edge.sinks.filewriter import LineWriter, WriterSink
+from edge.types import Event, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def event_rows(event: Event) -> list[list[object]]:
             for n in event.numbers]
 
 
-class CsvFileSink(Sink):
+class CsvFileSink(WriterSink):
     def __init__(self, path: str, options: SinkOptions | None = None) -> None:
         opts = options or SinkOptions()
         self.name = f"csv:{path}"
@@ -60,22 +60,6 @@ class CsvFileSink(Sink):
             log.warning("%s: existing header %r differs from %r; appending anyway",
                         self.writer.path, first.strip(), ",".join(COLUMNS))
 
-    @property
-    def failures(self) -> int:  # type: ignore[override]
-        return self.writer.failures
-
     def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
         # All rows of an event in one write: either the whole event is in the file or none of it.
         self.writer.write(csv_lines(event_rows(event)))
-
-    def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
-                 fps: float | None = None) -> None:
-        self.tick()
-
-    def tick(self) -> None:
-        """fsync: interval also for the last line of a burst, not only when a later line comes (every frame
-        calls it; the daemon's idle turns, while a camera is away, could too)."""
-        self.writer.tick()
-
-    def close(self) -> None:
-        self.writer.close()

@@ -18,6 +18,9 @@ import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from edge.sinks.base import Sink
+from edge.types import Frame, FrameResult, Number
+
 log = logging.getLogger(__name__)
 
 
@@ -270,3 +273,25 @@ class LineWriter:
         self._close_fd()
         self._rotator.close()
         self._closed = True
+
+
+class WriterSink(Sink):
+    """A sink that writes lines through ``self.writer`` (a :class:`LineWriter`): the ``file:`` and ``csv:``
+    sinks. Its failures are the writer's; every frame (and the daemon's idle turns) gives the writer its
+    ``tick``, so ``fsync: interval`` also covers the last line of a burst, not only when a later line comes."""
+
+    writer: LineWriter
+
+    @property
+    def failures(self) -> int:  # type: ignore[override]
+        return self.writer.failures
+
+    def on_frame(self, frame: Frame, result: FrameResult, stable: list[Number] | None = None,
+                 fps: float | None = None) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        self.writer.tick()
+
+    def close(self) -> None:
+        self.writer.close()
