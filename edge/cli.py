@@ -141,7 +141,7 @@ class _JournalFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Send all logs to stderr; ``fmt`` "journal" (auto under systemd) or "plain" (with timestamps)."""
     if fmt == "auto":
-        fmt = "journal" if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID") else "plain"
+        fmt = "journal" if _under_journal() else "plain"
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "journal":
         handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
@@ -171,8 +171,16 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
         pass
 
 
+def _under_journal() -> bool:
+    """stderr goes to systemd's journal (the unit's default): ``logging.format: auto`` picks "journal"."""
+    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+
+
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    # Under systemd the line carries the err priority, as logged errors do: without it the reason a service
+    # failed (a bad config, no model) was an info line that `journalctl -p err` did not show.
+    prefix = "<3>" if _under_journal() else ""
+    sys.stderr.write(prefix + message.rstrip("\n") + "\n")
     sys.stderr.flush()
     return code
 

@@ -57,6 +57,10 @@ def shared_mnist() -> Path:
 def subprocess_env() -> dict[str, str]:
     """Environment for running the project's modules in a real child process."""
     env = dict(os.environ)
+    # A run under systemd (a CI runner as a service) would switch the logs to the journal format: the tests
+    # that want it set these themselves.
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("INVOCATION_ID", None)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env

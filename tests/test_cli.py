@@ -372,3 +372,15 @@ def test_a_stream_run_with_no_stable_reading_says_why(subprocess_env: dict[str, 
     assert "no stable reading in 1 frame(s)" in r.stderr
     r = edge(["--source", str(SAMPLES / "sample.mp4"), "--max-frames", "10", "--sink", "stdout"], subprocess_env)
     assert r.returncode == 0 and r.stdout and "no stable reading" not in r.stderr
+
+
+def test_a_fatal_error_under_systemd_carries_the_err_priority(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    # Under the journal the bad-config line was written without a priority, so it landed at info and
+    # `journalctl -p err -u digits` did not say why the service failed (seen under a live systemd).
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bogus_section: 1\n")
+    r = edge(["--config", str(bad)], {**subprocess_env, "INVOCATION_ID": "0123456789abcdef"})
+    assert r.returncode == 2
+    assert only_line(r.stderr).startswith("<3>") and "bogus_section" in r.stderr
+    r = edge(["--config", str(bad)], subprocess_env)
+    assert r.returncode == 2 and not only_line(r.stderr).startswith("<")
