@@ -401,12 +401,24 @@ class Daemon:
             self._error_unanswered = True
             self._save_error_outstanding()
 
+    def _clock(self, frame: Frame) -> float:
+        """The time the stabiliser, heartbeats and the change gate count in. A video file read faster than
+        real time counts in its own time (frame number / frame rate): on the monotonic clock a number erased
+        in a file was dropped after 2 s of *machine* time - hundreds of frames, or never, and differently on
+        a busy machine. Everything else (cameras, streams, a paced file) counts on the monotonic clock."""
+        src = self.source
+        fps = float(getattr(src, "fps", 0.0) or 0.0)
+        if src is not None and src.kind == "video" and not getattr(src, "realtime", False) and fps > 0:
+            return frame.index / fps
+        return frame.mono
+
     def _on_frame(self, frame: Frame) -> bool:
         """Read one frame and publish what it gives; False when the reader failed on it."""
         assert frame.image is not None and self.source is not None
+        clock = self._clock(frame)
         try:
             debug = self._debug_wanted()
-            result: FrameResult = (self.gate.read(frame.image, ts=frame.mono, debug=debug) if self.gate is not None
+            result: FrameResult = (self.gate.read(frame.image, ts=clock, debug=debug) if self.gate is not None
                                    else self.reader.read(frame.image, debug=debug))
         except Exception:  # noqa: BLE001 - one bad frame must not stop a months-long run
             self._read_failures += 1
@@ -427,7 +439,7 @@ class Daemon:
         self.metrics.set("latency_ms", latency)
         stable_now: list[Number] | None
         if result.cluttered:
-            stable_now = self._on_cluttered(frame, result)
+            stable_now = self._on_cluttered(frame, result, clock)
         else:
             if self._cluttered_run:
                 log.info("%s is readable again after %d cluttered frame(s)", frame.source, self._cluttered_run)
@@ -436,7 +448,7 @@ class Daemon:
                 stable_now = list(result.numbers)
                 self._emit(reading_event(frame, result.numbers), frame, result)
             else:
-                changed = self.stabiliser.update(result.numbers, frame.mono)
+                changed = self.stabiliser.update(result.numbers, clock)
                 stable_now = self.stabiliser.stable
                 if changed is None and self._error_unanswered:
                     # The camera is back showing the same page, so nothing changed; say so once anyway, or the
@@ -447,7 +459,7 @@ class Daemon:
                     event = reading_event(frame, changed)
                     self._emit(event, frame, result)
                     self._save_state(event)
-                elif self.stabiliser.heartbeat(frame.mono):
+                elif self.stabiliser.heartbeat(clock):
                     self.metrics.inc("heartbeats")
                     self._emit(reading_event(frame, stable_now, kind="heartbeat"), frame, result)
         self.status.frame_done(frame, result, stable_now)
@@ -463,7 +475,7 @@ class Daemon:
         # A cluttered image got its error event and counts as unread (all of them: exit 1, as for corrupt).
         return not (result.cluttered and self.stabiliser is None)
 
-    def _on_cluttered(self, frame: Frame, result: FrameResult) -> list[Number]:
+    def _on_cluttered(self, frame: Frame, result: FrameResult, clock: float) -> list[Number]:
         """A frame too cluttered to read is not an answer: the stable readings stay as they were."""
         self.metrics.inc("cluttered_frames")
         if not self._cluttered_run:
@@ -477,7 +489,7 @@ class Daemon:
                              error="too cluttered to read", kind="error"), frame, None)
             return []
         stable = self.stabiliser.stable
-        if self.stabiliser.heartbeat(frame.mono):  # the readings still stand: a night of noise keeps them
+        if self.stabiliser.heartbeat(clock):  # the readings still stand: a night of noise keeps them
             self.metrics.inc("heartbeats")
             self._emit(reading_event(frame, stable, kind="heartbeat"), frame, result)
         return stable

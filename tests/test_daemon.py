@@ -930,3 +930,45 @@ def test_the_stabiliser_orders_lines_with_the_configured_numbers_settings(tmp_pa
     cfg = load_config(str(cfg_path))
     stab = Daemon._make_stabiliser(cfg)
     assert stab.numbers.line_gap == 1.0 and stab.numbers.max_tilt_deg == 30
+
+
+def _erase_video(path: Path, after: int) -> Path:
+    """The sample's first 40 frames, then ``after`` frames in which "1530" is painted out with paper."""
+    truth = json.loads((ROOT / "samples" / "sample.json").read_text())["per_frame"]
+    cap = cv2.VideoCapture(str(ROOT / "samples" / "sample.mp4"))
+    frames = [cap.read()[1] for _ in range(48)]
+    cap.release()
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 12.0, (640, 480))
+    for i in range(40):
+        out.write(frames[i])
+    for k in range(after):
+        i = 40 + k % 8
+        f = frames[i].copy()
+        for n in truth[i]["numbers"]:
+            if n["value"] == "1530":
+                x, y, w, h = n["box"]
+                f[y - 4:y + h + 4, x - 4:x + w + 4] = f[y - 12:y - 4, x:x + w].mean(axis=(0, 1))
+        out.write(f)
+    out.release()
+    return path
+
+
+def test_a_video_file_counts_the_stabilisers_seconds_in_its_own_time(tmp_path: Path) -> None:
+    # drop_after_s (2 s) was counted on the machine's clock: a file read at hundreds of frames a second
+    # dropped an erased number hundreds of frames late, or never, and differently on a busy machine. In the
+    # file's own time (frame / fps) the removal comes 2 s of video after the erase, the same on every run.
+    video = _erase_video(tmp_path / "erase.avi", 240)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"source:\n  spec: {video}\nmodel:\n  path: {MODEL}\n  num_threads: 1\n"
+                   f"sinks:\n  outputs: [\"file:{tmp_path / 'e.jsonl'}\"]\nservice:\n  persist_state: false\n")
+    removals = []
+    for _ in range(2):
+        (tmp_path / "e.jsonl").unlink(missing_ok=True)
+        assert Daemon(load_config(cfg)).run() == 0
+        events = [json.loads(line) for line in _lines(tmp_path / "e.jsonl")]
+        gone = [e["frame"] for e in events if "1530" not in [n["value"] for n in e["numbers"]]]
+        assert gone, [(e["frame"], [n["value"] for n in e["numbers"]]) for e in events]
+        removals.append(gone[0])
+    # erased from frame 40; 2 s at 12 fps is 24 frames (the first missing read may come a frame or two late)
+    assert 40 + 24 <= removals[0] <= 40 + 24 + 6, removals
+    assert removals[0] == removals[1]
