@@ -274,8 +274,8 @@ class MqttSink(Sink):
         # (the newest queue row id when it failed - they go out after it -, topic, payload, qos, retain).
         # Worker-thread-only apart from len() in flush().
         self._mem: collections.deque[tuple[int, str, str | bytes, int, bool]] = collections.deque()
-        # acknowledged rows not deleted yet: removed together once nothing is in flight (kept while a full
-        # disk refuses)
+        # acknowledged rows not deleted yet: removed together once nothing is in flight, when the link drops
+        # and when the sink stops (kept while a full disk refuses)
         self._ack_backlog: list[int] = []
         self._ack_failing = False
         # emit()'s side: events the queue could not hold in this outage (full disk): sent from memory, lost
@@ -518,18 +518,24 @@ class MqttSink(Sink):
             self._last_progress = self._connected_at = time.monotonic()
             log.log(logging.DEBUG if self._short_links >= FLAP_COUNT else logging.INFO,
                     "MQTT connected to %s", self.name)
+            # Messages paho had in flight when the link dropped are re-sent by paho itself right after
+            # on_connect; newer ones wait for their PUBACKs so they cannot overtake them. Set first: nothing
+            # below may skip it (a full disk made the discovery bookkeeping raise, and newer rows went out
+            # beside paho's re-sends).
+            self._resuming = bool(self._inflight)
             self._publish_direct(self.status_topic, STATUS_ONLINE, retain=True, qos=1)
             if self.params.discovery:
                 self._publish_discovery()
             else:
                 self._remove_discovery(0, with_error=True)
-            # Messages paho had in flight when the link dropped are re-sent by paho itself right after
-            # on_connect; newer ones wait for their PUBACKs so they cannot overtake them.
-            self._resuming = bool(self._inflight)
         elif kind == "disconnected":
             # paho may report one lost connection twice (from its thread and from a publish in ours)
             if self._connected:
                 self._lost(item[1])
+                if self._ack_backlog:
+                    # what the broker acknowledged leaves the queue now, not after the outage: a restart
+                    # or reload while the broker is away sent it again
+                    self._remove_acked()
             elif self._attempting:
                 # The TCP connection was taken but the broker hung up before answering CONNECT: silent before.
                 self._problem("closed the connection before accepting it: " + (
@@ -556,6 +562,8 @@ class MqttSink(Sink):
             if self._connected and self.params.discovery:
                 self._publish_discovery()
         elif kind == "stop":
+            if self._ack_backlog:
+                self._remove_acked()  # even with PUBACKs still missing: acknowledged rows are not sent again
             return True
         return False
 
@@ -773,7 +781,8 @@ class MqttSink(Sink):
                      keep + 1, previous)
         now = -1 if with_error else keep
         if recorded != now:
-            self.queue.set_meta(DISCOVERED, now)
+            # best effort (a full disk): unrecorded, the next connection takes them back once more
+            self._set_meta(DISCOVERED, now)
 
     # ------------------------------------------------------------------------------------ the sink API
 
@@ -963,11 +972,12 @@ class MqttSink(Sink):
         if not self._started:  # built but never connected (a reload that failed after building it)
             self.queue.close()
             return
-        if self._connected and not self.flush(self.params.flush_timeout_s):
-            log.warning("MQTT: %d message(s) not yet acknowledged; they stay queued on disk for next start",
-                        len(self.queue))
+        unflushed = self._connected and not self.flush(self.params.flush_timeout_s)
         self._events.put(("stop",))
         self._worker.join(timeout=5)
+        if unflushed:  # counted once the worker removed what was acknowledged
+            log.warning("MQTT: %d message(s) not yet acknowledged; they stay queued on disk for next start",
+                        len(self.queue))
         if self._mem and not self._worker.is_alive():
             # the queue could not hold them and the broker did not get them: the next start re-sends the state
             log.warning("MQTT: %d message(s) the queue could not hold were not delivered; they are lost",
