@@ -1192,3 +1192,32 @@ def test_acknowledged_messages_leave_the_queue_when_the_link_drops_or_the_sink_s
         assert wait(lambda: sink.queued == n - 3), "acknowledged rows stayed through the outage"
     finally:
         sink.close()
+
+
+def test_sensors_announced_before_the_upgrade_are_never_taken_back(broker: Mosquitto, tmp_path: Path) -> None:
+    # A queue from before the discovery count was kept recorded a page's count only above mqtt.numbers: with
+    # numbers 3 a page of two left "announced" at 0. Lowering numbers to 1 after the upgrade took back
+    # sensor 2, which a page had shown (its entity, name and area gone in Home Assistant).
+    q = DiskQueue(tmp_path / "q" / QUEUE_FILE)
+    q.set_meta("last_count", 2)  # what the old version kept after a page of two numbers
+    q.close()
+    configs = f"homeassistant/+/{NODE}/+/config"
+    n = [f"homeassistant/sensor/{NODE}/number_{i}/config" for i in (1, 2, 3)]
+    sink = make_sink(broker.port, tmp_path / "q", numbers=3)  # the upgrade, same config
+    try:
+        assert wait(lambda: sink.connected)
+        assert sink.flush(10)
+    finally:
+        sink.close()
+    seen = Recorder(broker.port, [configs])
+    try:
+        sink = make_sink(broker.port, tmp_path / "q", numbers=1)  # then numbers lowered
+        try:
+            assert wait(lambda: sink.connected)
+            assert sink.flush(10)
+            seen.wait_for(lambda ms: False, timeout=1.5)
+        finally:
+            sink.close()
+        assert not [m.topic for m in seen.messages if m.topic in n and not m.payload]  # nothing taken back
+    finally:
+        seen.close()

@@ -385,6 +385,14 @@ class MqttSink(Sink):
             self._page_max = self._meta_int("announced")
             self._last_count = self._meta_int("last_count")
             self._announced = max(self.params.numbers, self._page_max, self._last_count)
+            from_before = self._meta_int(DISCOVERED, -2) == -2 and self._meta_int("last_count", -2) != -2
+            if from_before and self._page_max < self._announced:
+                # A queue written before the discovery count was kept (it has readings' bookkeeping but no
+                # "discovered"): that version recorded the pages' count only above mqtt.numbers, so every sensor
+                # it announced may have been shown. Counted as shown, none of them is ever taken back by
+                # lowering mqtt.numbers later.
+                self._page_max = self._announced
+                self._set_meta("announced", self._page_max)
 
     def _meta_int(self, key: str, default: int = 0) -> int:
         try:
