@@ -172,8 +172,19 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
 
 
 def _under_journal() -> bool:
-    """stderr goes to systemd's journal (the unit's default): ``logging.format: auto`` picks "journal"."""
-    return bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+    """stderr is systemd's journal stream (the unit's default): ``logging.format: auto`` picks "journal".
+
+    systemd's own test: ``JOURNAL_STREAM`` holds the device and inode of that stream, and stderr is it.
+    ``INVOCATION_ID`` alone (set for every process a unit starts, ``systemd-run --pty`` and
+    ``StandardError=file:`` included) put ``<3>``/``<6>`` prefixes on a terminal or into a plain log file."""
+    dev, _, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return False
+    return st.st_dev == int(dev) and st.st_ino == int(ino)
 
 
 def _fail(message: str, code: int) -> int:
@@ -241,15 +252,20 @@ def main(argv: list[str] | None = None) -> int:
 def _start_warnings(cfg: Any) -> list[str]:
     """What a valid config does that works but is hardly meant: said at every start and by --validate-config."""
     from edge.secrets import redact
+    from edge.sinks import sink_key
 
     out = list(cfg.warnings)
     if not cfg.sinks.outputs and not cfg.web.enabled:
         out.append("sinks.outputs is empty and the web page is off: the readings go nowhere")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for spec in cfg.sinks.outputs:
-        if spec.strip() in seen:
-            out.append(f"sinks.outputs names {redact(spec.strip())} twice: it is opened once")
-        seen.add(spec.strip())
+        key = sink_key(spec)
+        if key in seen:
+            what = "broker" if key.startswith("mqtt") else "file" if ":" in key else "sink"
+            out.append(f"sinks.outputs names {redact(spec.strip())} and {redact(seen[key])}, the same {what}: "
+                       "it is opened once")
+        else:
+            seen[key] = spec.strip()
     return out
 
 

@@ -80,15 +80,15 @@ def make_reader(cfg: Config, classifier: Any) -> Any:
 
 
 def make_sinks(cfg: Config, start: bool = True) -> list[Any]:
-    from edge.sinks import open_sink
+    from edge.sinks import open_sink, sink_key
 
     sinks: list[Any] = []
     options = cfg.sink_options()
     opened: set[str] = set()
     for spec in cfg.sinks.outputs:
-        if spec.strip() in opened:
+        if sink_key(spec) in opened:
             continue  # named twice: every event written twice, two writers on one file (a warning at start)
-        opened.add(spec.strip())
+        opened.add(sink_key(spec))
         try:
             sinks.append(open_sink(spec, options, start=start))
         except ValueError as exc:
@@ -338,7 +338,8 @@ class Daemon:
         if self._stop.is_set():
             log.info("stopped by signal after %d frame(s)", processed)
             return 0
-        if not self.source.is_images and processed and not self.metrics.get("readings"):
+        if (not self.source.is_images and processed and not self.metrics.get("readings")
+                and not (self.stabiliser is not None and self.stabiliser.stable)):
             p = self.cfg.stabilise
             log.warning("no stable reading in %d frame(s): a reading is published once read the same in %d of "
                         "%d frames (stabilise.votes, stabilise.window)", processed, p.votes, p.window)
@@ -604,6 +605,18 @@ class Daemon:
         if any(getattr(sink, "secrets_changed", lambda: False)() for sink in self.sinks):
             log.info("mqtt: the password or a TLS file changed")
             changed.add("mqtt")
+        if "source" in changed and self.source is not None and old.source.model_copy(
+                update={"rotate": new.source.rotate, "flip": new.source.flip}) == new.source:
+            # Only the turn changed: applied to the open source. Opening a second one on the same device
+            # before closing the first found a camera busy (an error event and a reconnect wait).
+            from edge.capture import describe_turn, make_turn
+
+            self.source.turn = make_turn(new.source.rotate, new.source.flip)
+            log.info("%s: frames now %s", self.source.name, describe_turn(new.source) or "as captured")
+            changed.discard("source")
+            if not changed:
+                self.cfg = new
+                return True
         if not changed:
             log.info("config unchanged")
             return False

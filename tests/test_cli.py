@@ -357,13 +357,20 @@ def test_model_loop_and_realtime_flags(subprocess_env: dict[str, str], tmp_path:
 
 
 def test_a_sink_named_twice_is_opened_once_with_a_warning(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    # the same file named twice, or by a relative and an absolute path, was written twice (every row doubled)
     csv_path = tmp_path / "r.csv"
-    r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--sink", f"csv:{csv_path}", "--sink",
-              f"csv:{csv_path}"], subprocess_env)
-    assert r.returncode == 0, r.stderr
-    assert f"sinks.outputs names csv:{csv_path} twice" in r.stderr
-    rows = csv_path.read_text().splitlines()
-    assert len(rows) > 1 and len(set(rows)) == len(rows)  # a header and each number's row, none twice
+    for second in (f"csv:{csv_path}", "csv:./r.csv"):
+        csv_path.unlink(missing_ok=True)
+        r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--sink", f"csv:{csv_path}", "--sink", second],
+                 subprocess_env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert f"sinks.outputs names {second} and csv:{csv_path}, the same file: it is opened once" in r.stderr
+        rows = csv_path.read_text().splitlines()
+        assert len(rows) > 1 and len(set(rows)) == len(rows)  # a header and each number's row, none twice
+    from edge.sinks import sink_key
+
+    assert sink_key("mqtt://h") == sink_key("mqtt://user:pw@H:1883") != sink_key("mqtt://h:1884")
+    assert sink_key("mqtts://h") == "mqtt://h:8883" and sink_key("stdout") == "stdout"
 
 
 def test_a_stream_run_with_no_stable_reading_says_why(subprocess_env: dict[str, str]) -> None:
@@ -377,10 +384,17 @@ def test_a_stream_run_with_no_stable_reading_says_why(subprocess_env: dict[str, 
 def test_a_fatal_error_under_systemd_carries_the_err_priority(subprocess_env: dict[str, str], tmp_path: Path) -> None:
     # Under the journal the bad-config line was written without a priority, so it landed at info and
     # `journalctl -p err -u digits` did not say why the service failed (seen under a live systemd).
+    # What counts as "under the journal" is systemd's own test: JOURNAL_STREAM names stderr's device:inode.
+    # INVOCATION_ID alone (systemd-run --pty, StandardError=file:) put the prefixes on a terminal or a file.
     bad = tmp_path / "bad.yaml"
     bad.write_text("bogus_section: 1\n")
-    r = edge(["--config", str(bad)], {**subprocess_env, "INVOCATION_ID": "0123456789abcdef"})
+    err_file = tmp_path / "stderr.txt"
+    with err_file.open("w") as err:
+        st = os.fstat(err.fileno())
+        r = subprocess.run([sys.executable, "-m", "edge", "--config", str(bad)], stderr=err, text=True, cwd=ROOT,
+                           env={**subprocess_env, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}, timeout=60)
     assert r.returncode == 2
-    assert only_line(r.stderr).startswith("<3>") and "bogus_section" in r.stderr
-    r = edge(["--config", str(bad)], subprocess_env)
-    assert r.returncode == 2 and not only_line(r.stderr).startswith("<")
+    assert only_line(err_file.read_text()).startswith("<3>") and "bogus_section" in err_file.read_text()
+    for env in ({}, {"INVOCATION_ID": "0123456789abcdef"}, {"JOURNAL_STREAM": "1:2"}):
+        r = edge(["--config", str(bad)], {**subprocess_env, **env})
+        assert r.returncode == 2 and not only_line(r.stderr).startswith("<"), env

@@ -972,3 +972,48 @@ def test_a_video_file_counts_the_stabilisers_seconds_in_its_own_time(tmp_path: P
     # erased from frame 40; 2 s at 12 fps is 24 frames (the first missing read may come a frame or two late)
     assert 40 + 24 <= removals[0] <= 40 + 24 + 6, removals
     assert removals[0] == removals[1]
+
+
+def test_no_stable_reading_warning_is_not_given_when_restored_readings_were_confirmed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # A restart on the same page confirms the restored reading without publishing it (no duplicate): that
+    # is a stable reading, not "no stable reading in 40 frames".
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    camera = _mjpeg_camera(frames_per_connection=10_000)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    try:
+        cfg = load_config(_config(tmp_path, Path("x"), [f"file:{tmp_path / 'e.jsonl'}"]),
+                          {("source", "spec"): url, ("service", "persist_state"): True})
+        for run_no in (1, 2):
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="edge.daemon"):
+                assert Daemon(cfg, max_frames=40).run() == 0
+            events = [json.loads(line) for line in _lines(tmp_path / "e.jsonl") if '"heartbeat"' not in line]
+            assert len(events) == 1, events  # the second run published nothing new
+            assert "no stable reading" not in caplog.text, (run_no, caplog.text)
+    finally:
+        camera.shutdown()
+        camera.server_close()
+
+
+def test_a_reload_that_only_turns_the_picture_keeps_the_camera_open(tmp_path: Path) -> None:
+    # source.rotate/flip are in the source section, so a SIGHUP that changed only them opened a second
+    # source on the same device before closing the first: a busy camera, an error event, a reconnect wait.
+    camera = _mjpeg_camera(frames_per_connection=10_000)
+    url = f"http://127.0.0.1:{camera.server_address[1]}/video.mjpg"
+    cfg_path = _config(tmp_path, Path("x"), [f"file:{tmp_path / 'e.jsonl'}"])
+    d = Daemon(load_config(cfg_path, {("source", "spec"): url}), max_frames=1)
+    d._setup()
+    try:
+        before = d.source
+        frames = before.frames(idle_timeout=0.2)
+        first = next(f for f in frames if f is not None and f.image is not None)
+        assert d._apply(load_config(cfg_path, {("source", "spec"): url, ("source", "rotate"): 90})) is True
+        assert d.source is before and d.cfg.source.rotate == 90
+        turned = next(f for f in frames if f is not None and f.image is not None and f.index > first.index + 1)
+        assert turned.image.shape[:2] == first.image.shape[1::-1][:2]  # 320x240 is now 240x320
+        assert d._apply(load_config(cfg_path, {("source", "spec"): url, ("source", "rotate"): 90})) is False
+    finally:
+        d._teardown()
+        camera.shutdown()
+        camera.server_close()

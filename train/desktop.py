@@ -7,6 +7,7 @@ the Raspberry Pi) that import failed with a traceback; the tools now catch it an
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 #: Top-level modules of the ``desktop`` extra (pyproject.toml), by import name.
@@ -17,11 +18,16 @@ INSTALL_HINT = "the desktop install: bash tools/setup.sh full (or pip install -e
 
 def missing_desktop_module(exc: BaseException) -> str | None:
     """The one-line error for an ImportError of a desktop-only module, else None (a real bug: re-raise)."""
-    if not isinstance(exc, ImportError):
-        return None
+    if not isinstance(exc, ModuleNotFoundError):
+        return None  # "cannot import name X from matplotlib": installed, but not the version we need
     name = (getattr(exc, "name", None) or "").partition(".")[0]
     if name not in DESKTOP_MODULES:
         return None
+    try:
+        if importlib.util.find_spec(name) is not None:
+            return None  # the package is there; something inside it is missing: a real error, shown whole
+    except (ImportError, ValueError):
+        pass
     return f"{name} is not installed; this tool needs {INSTALL_HINT}"
 
 

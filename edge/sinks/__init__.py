@@ -7,13 +7,15 @@ Specs (DESIGN.md): ``stdout``, ``file:PATH``, ``csv:PATH``, ``mqtt://[user:pass@
 from __future__ import annotations
 
 import logging
+import os
+import urllib.parse
 from typing import Any
 
 from edge.sinks.base import Sink, SinkOptions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Sink", "SinkOptions", "open_sink", "SINK_KINDS"]
+__all__ = ["Sink", "SinkOptions", "open_sink", "sink_key", "SINK_KINDS"]
 
 SINK_KINDS = ("stdout", "file:PATH", "csv:PATH", "mqtt://[user:pass@]host[:port]", "overlay:PATH", "window")
 
@@ -23,6 +25,24 @@ def _path_of(spec: str, prefix: str) -> str:
     if not path:
         raise ValueError(f"sink {spec!r}: missing PATH after {prefix!r}")
     return path
+
+
+def sink_key(spec: str) -> str:
+    """What a sink writes to, so that two specs naming the same place are one sink: ``file:a.jsonl`` and
+    ``file:./a.jsonl`` (or its absolute path) are one file, ``mqtt://h`` and ``mqtt://u@h:1883`` one broker
+    (two clients with one client id would throw each other off)."""
+    s = spec.strip()
+    for prefix in ("file:", "csv:", "overlay:"):
+        if s.startswith(prefix) and len(s) > len(prefix):
+            return prefix + os.path.realpath(os.path.expanduser(s[len(prefix):]))
+    if s.startswith(("mqtt://", "mqtts://")):
+        try:
+            u = urllib.parse.urlsplit(s)
+            port = u.port or (8883 if u.scheme == "mqtts" else 1883)
+        except ValueError:
+            return s  # a malformed URL gets its own error when it is opened
+        return f"mqtt://{(u.hostname or '').lower()}:{port}"
+    return s
 
 
 def open_sink(spec: str, options: Any = None, start: bool = True) -> Sink:

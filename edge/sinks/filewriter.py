@@ -263,6 +263,12 @@ class LineWriter:
             os.fsync(self._fd)
             self._dirty = False
         except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+                # A pipe or a terminal (file:/dev/stdout, a FIFO) has nothing to sync: every line is already
+                # with its reader. Counted as a failed write it made an ERROR line every 5 s and exit 1.
+                self._dirty = False
+                log.debug("%s cannot be synced (%s): nothing to sync", self.path, exc.strerror or exc)
+                return
             self._fail(exc)
 
     def close(self) -> None:
