@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -97,3 +98,13 @@ def stop_process(proc, timeout: float) -> None:  # noqa: ANN001 - a subprocess.P
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def load_tool(name: str):  # noqa: ANN201 - a module
+    """``tools/<name>.py`` imported as module ``name`` (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+

@@ -6,7 +6,6 @@ runs for a few seconds and its attribution must agree with the files on disk.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -16,15 +15,13 @@ from pathlib import Path
 import pytest
 from mosquitto import mosquitto_binary
 
+from tests.conftest import load_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _tool():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("disk_writes", ROOT / "tools" / "disk_writes.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["disk_writes"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("disk_writes")
 
 
 def test_trace_parser_joins_interrupted_calls_and_attributes_by_folder(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ for half a minute and every sink must agree with stdout.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -17,15 +16,13 @@ from pathlib import Path
 import pytest
 from mosquitto import mosquitto_binary
 
+from tests.conftest import load_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _soak_module():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("soak", ROOT / "tools" / "soak.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("soak")
 
 
 @pytest.mark.slow
