@@ -79,7 +79,11 @@ def test_window_without_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(ValueError, match="DISPLAY is not set"):
         open_sink("window")
-    monkeypatch.setenv("DISPLAY", ":97")  # set, but no X server there: must not reach Qt (it would abort)
+    # set, but no X server there: must not reach Qt (it would abort). A number no X server on this machine
+    # holds (":97" once collided with an Xvfb another program had started).
+    free = next(n for n in range(917, 2000) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+                and not Path(f"/tmp/.X{n}-lock").exists())
+    monkeypatch.setenv("DISPLAY", f":{free}")
     with pytest.raises(ValueError, match="no X server"):
         open_sink("window")
 
