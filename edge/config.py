@@ -343,7 +343,9 @@ def _import_params(module: str, name: str) -> type | None:
     try:
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        log.debug("no %s.%s (%s); its config keys are missing", module, name, exc)
+        # Loud: every key of that section then reads as "unknown key", which says nothing of the cause (a
+        # broken install, a dependency missing).
+        log.warning("cannot load %s.%s (%s): its config keys cannot be checked", module, name, exc)
         return None
     return cls if dataclasses.is_dataclass(cls) else None
 
