@@ -249,7 +249,7 @@ def _verify_and_describe(args: argparse.Namespace, model: Any, tmp: Path, flat: 
                                  "1 thread, ai_edge_litert XNNPACK", "cpu": cpu_description()},
         "training": training,
         "versions": {"tensorflow": tf_version, "python": platform.python_version(), "numpy": np.__version__},
-        "reproduce": "MNIST_DIR=../shared/mnist python -m train && python -m convert",
+        "reproduce": "export MNIST_DIR=../shared/mnist; python -m train && python -m convert",
     }
 
 
