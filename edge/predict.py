@@ -4,6 +4,8 @@
     python -m edge.predict --json photos/*.jpg                    # one JSON object per image and line
     python -m edge.predict photos/ 'photos/*.jpg'                 # a folder, a quoted glob
     python -m edge.predict --image digit.png                      # the prior art's spelling
+    python -m edge.predict --mnist --show                         # a random MNIST test digit, shown
+    python -m edge.predict --mnist 1234                           # that one (its label beside the reading)
 
 An IMAGE is a file, a folder (its files sorted by name) or a glob, expanded as ``python -m edge --source``
 expands them (``edge.capture.open_source``); ``--image PATH`` (repeatable) is the same as a positional
@@ -28,6 +30,12 @@ Two kinds of input, told apart by size (``--mode`` forces one):
   of print, noise: ``segment.max_components``, ``segment.reader.max_crops``) is not read, with the error
   "too cluttered to read", as the daemon's error event says.
 
+``--mnist [INDEX]`` reads a digit of MNIST's test set (a random one without INDEX), as the prior art's
+``predict.py`` does, and prints its label beside the reading. The test set comes from ``--data-dir``,
+``$MNIST_DIR`` or the download cache ``python -m train`` fills; this command never downloads. In a checkout
+without them it falls back to the test fixture (``tests/fixtures/mnist_sample.npz``: 500 of the test digits, with a warning).
+``--show`` puts each image read in a window with its reading, until a key (q or Esc: no more windows).
+
 Bad input (missing file, not an image, too cluttered, an empty folder, a glob matching no file) gives one
 line on stderr for that input (in JSON also an object with ``error``) and the others are still read.
 Exit codes: 0 when at least one image was read, 1 when none could be (or the model is missing), 2 for
@@ -51,12 +59,14 @@ import numpy as np
 from edge.cli import OneLineParser
 from edge.types import NOT_A_DIGIT, Box, Digit, Number, number_to_dict
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("edge.predict")  # not __name__, which is "__main__" under python -m
 
 #: Images no larger than this on both sides are one digit (MNIST 28, USPS/Semeion 16, optdigits 32): too
 #: small to hold a readable number, and too small for the segmenter's camera-frame assumptions.
 SINGLE_DIGIT_MAX_SIDE = 32
 MODES = ("auto", "digit", "page")
+#: ``--mnist``'s fallback in a checkout without MNIST: 500 of its test digits, the tests' fixture
+MNIST_FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "mnist_sample.npz"
 
 
 @dataclass
@@ -71,6 +81,8 @@ class Prediction:
     not_a_digit: float | None = None
     ms: float = 0.0
     error: str | None = None
+    #: the true digit, when known (``--mnist``)
+    label: int | None = None
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -178,16 +190,22 @@ def predict_image(image: np.ndarray, reader: Any,
 
 
 def predict_file(path: str, reader: Any, mode: str = "auto", max_pixels: int = 40_000_000) -> Prediction:
+    return read_and_predict(path, reader, mode, max_pixels)[0]
+
+
+def read_and_predict(path: str, reader: Any, mode: str = "auto",
+                     max_pixels: int = 40_000_000) -> tuple[Prediction, np.ndarray | None]:
+    """``predict_file`` and the decoded image (None when it could not be read), for ``--show``."""
     from edge.capture import read_image
 
     t0 = time.perf_counter()
     image, error = read_image(path, max_pixels)
     if image is None:
-        return Prediction(image=path, error=error or "cannot decode image")
+        return Prediction(image=path, error=error or "cannot decode image"), None
     h, w = image.shape[:2]
     used, numbers, not_digit, error = predict_image(image, reader, mode)
     return Prediction(image=path, size=(w, h), mode=used, numbers=numbers, not_a_digit=not_digit,
-                      ms=(time.perf_counter() - t0) * 1e3, error=error)
+                      ms=(time.perf_counter() - t0) * 1e3, error=error), image
 
 
 def expand_inputs(spec: str, source_cfg: Any) -> tuple[list[str], str | None]:
@@ -215,6 +233,55 @@ def expand_inputs(spec: str, source_cfg: Any) -> tuple[list[str], str | None]:
         source.close()
 
 
+def mnist_test_digits(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(images [N,28,28], labels [N], test-set index of each [N])`` of MNIST's test set, read as ``python -m
+    train`` reads it but never downloaded (this is a device-side command); the checkout's test fixture (500
+    of the test digits, with their indices) when no set is at hand.
+
+    Raises ``train.data.DataError`` with one line: a corrupt file, or nothing to read at all.
+    """
+    from train.data import FILES, DataError, load_file, resolve_data_dir
+
+    stems = (FILES["test-images"], FILES["test-labels"])
+    try:
+        folder = resolve_data_dir(data_dir, download=False, stems=stems)
+    except DataError:
+        if data_dir or os.environ.get("MNIST_DIR") or not MNIST_FIXTURE.is_file():
+            raise
+        with np.load(MNIST_FIXTURE) as d:
+            x, y, index = d["x"], d["y"], d["test_index"]
+        log.warning("no MNIST test set here (set MNIST_DIR or pass --data-dir); reading the %d test digits "
+                    "of %s", len(y), MNIST_FIXTURE)
+        return x, y, index.astype(np.int64)
+    x, y = load_file(folder, stems[0]), load_file(folder, stems[1])
+    return x, y, np.arange(len(y))
+
+
+def pick(spec: str, index: np.ndarray, rng: np.random.Generator) -> int:
+    """The position of ``--mnist``'s INDEX (a test-set index) in ``index``, or a random position; ValueError
+    with the reason for an INDEX that is not there."""
+    if spec == "random":
+        return int(rng.integers(len(index)))
+    at = np.flatnonzero(index == int(spec)) if spec.isdigit() else np.empty(0)
+    if at.size == 0:
+        held = (f"0 to {len(index) - 1}" if len(index) and index[-1] == len(index) - 1
+                else f"one of the {len(index)} in the fixture (set MNIST_DIR for all 10,000)")
+        raise ValueError(f"--mnist INDEX must be a test digit's index, {held}; not {spec!r}")
+    return int(at[0])
+
+
+def predict_mnist(spec: str, reader: Any, data_dir: str | None,
+                  rng: np.random.Generator) -> tuple[Prediction, np.ndarray]:
+    """Read one MNIST test digit as a 28x28 file of it would be read; the Prediction carries its label."""
+    x, y, index = mnist_test_digits(data_dir)
+    i = pick(spec, index, rng)
+    t0 = time.perf_counter()
+    used, numbers, not_digit, error = predict_image(x[i], reader, "digit")
+    return Prediction(image=f"MNIST test #{index[i]}", size=(28, 28), mode=used, numbers=numbers,
+                      not_a_digit=not_digit, ms=(time.perf_counter() - t0) * 1e3, error=error,
+                      label=int(y[i])), x[i]
+
+
 # ------------------------------------------------------------------------------------------ output
 
 
@@ -225,12 +292,20 @@ def to_json(p: Prediction) -> dict[str, Any]:
                            "numbers": [number_to_dict(n, top3=True) for n in p.numbers]}
     if p.not_a_digit is not None:
         out["not_a_digit"] = round(p.not_a_digit, 4)
+    if p.label is not None:
+        out["label"] = p.label
+        out["right"] = is_right(p)
     out["ms"] = round(p.ms, 1)
     return out
 
 
 def _pct(p: float) -> str:
     return f"{p * 100:5.1f}%"
+
+
+def is_right(p: Prediction) -> bool:
+    """The reading is the label: one number, that digit (a "not a digit" answer is wrong)."""
+    return p.label is not None and [n.value for n in p.numbers] == [str(p.label)]
 
 
 def format_table(p: Prediction) -> str:
@@ -243,7 +318,8 @@ def format_table(p: Prediction) -> str:
     if not values:
         values = (f"(not a digit: {_pct(p.not_a_digit).strip()})" if p.mode == "digit" and p.not_a_digit is not None
                   else "(no digits found)")
-    lines = [f"{p.image}: {values}   [{w}x{h}, {kind}, {p.ms:.0f} ms]"]
+    truth = "" if p.label is None else f"   label {p.label}: {'right' if is_right(p) else 'WRONG'}"
+    lines = [f"{p.image}: {values}   [{w}x{h}, {kind}, {p.ms:.0f} ms]{truth}"]
     if p.numbers:
         lines.append(f"  {'number':<10}{'conf':>6}  {'digit':<6}{'top-1':<10}{'top-2':<10}{'top-3':<10}box")
         for n in p.numbers:
@@ -256,6 +332,58 @@ def format_table(p: Prediction) -> str:
     if p.numbers and p.not_a_digit is not None and p.not_a_digit > 0.5:
         lines.append(f"  note: the model rates this {p.not_a_digit * 100:.0f}% 'not a digit'")
     return "\n".join(lines)
+
+
+def picture(image: np.ndarray, p: Prediction, min_side: int = 280, max_size: tuple[int, int] = (1280, 720)) -> np.ndarray:
+    """The image as ``--show`` shows it: enlarged (a 28x28 digit to 280x280, pixels kept sharp) or shrunk to
+    fit, each digit's box and value drawn on it, and a caption with the reading (and the label) below."""
+    import cv2
+
+    from edge.annotate import FONT, conf_colour, fit_scale, put_label, text_scale, to_bgr
+
+    h, w = image.shape[:2]
+    k = min(max(min_side / min(h, w), 1.0), max_size[0] / w, max_size[1] / h)
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    img = to_bgr(cv2.resize(image, size, interpolation=cv2.INTER_NEAREST if k > 1 else cv2.INTER_AREA))
+    scale = max(text_scale(img.shape[0]), 0.5)
+    for n in p.numbers:
+        for d in n.digits:
+            x, y, bw, bh = (round(v * k) for v in d.box)
+            colour = conf_colour(d.confidence)
+            cv2.rectangle(img, (x, y), (x + bw - 1, y + bh - 1), colour, max(1, round(img.shape[0] / 360)))
+            put_label(img, f"{d.digit} {d.confidence:.2f}", (x, y - 2), colour, scale)
+    values = " ".join(n.value for n in p.numbers) or (
+        "not a digit" if p.not_a_digit is not None else "no digits found")
+    caption = f"read: {values}" + ("" if p.label is None else f"   label: {p.label}")
+    strip = np.full((int(34 * scale) + 10, img.shape[1], 3), 255, np.uint8)
+    colour = (0, 0, 0) if p.label is None or is_right(p) else (0, 0, 200)
+    cv2.putText(strip, caption, (6, strip.shape[0] - 10), FONT, fit_scale(caption, img.shape[1] - 12, scale),
+                colour, 1, cv2.LINE_AA)
+    return np.vstack([img, strip])
+
+
+#: the window ``--show`` uses (tests find it by this title)
+SHOW_TITLE = "digits: predict"
+
+
+def show(img: np.ndarray, poll_ms: int = 100) -> bool:
+    """Show ``img`` until a key or the window's close button; False when the user asked for no more (q,
+    Esc or closing the window)."""
+    import cv2
+
+    # the image at its size, without Qt's toolbar and status bar (as edge.draw's window)
+    cv2.namedWindow(SHOW_TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+    cv2.imshow(SHOW_TITLE, img)
+    while True:
+        key = cv2.waitKey(poll_ms)
+        try:
+            visible = cv2.getWindowProperty(SHOW_TITLE, cv2.WND_PROP_VISIBLE)
+        except cv2.error:
+            visible = 0  # Qt destroys the window on the close button, and asking about it then raises
+        if visible < 1:
+            return False
+        if key != -1:
+            return (key & 0xFF) not in (ord("q"), 27)
 
 
 # ------------------------------------------------------------------------------------------ command line
@@ -272,6 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image files (png, jpg, bmp, ...), folders (their files sorted by name) or quoted globs")
     p.add_argument("--image", action="append", default=[], metavar="PATH", dest="image_options",
                    help="an image, folder or glob as IMAGE (the prior art's predict.py --image); repeatable")
+    p.add_argument("--mnist", nargs="?", const="random", metavar="INDEX",
+                   help="read MNIST test digit INDEX (0-9999), a random one without INDEX, and print its label "
+                        "(the prior art's predict.py); from --data-dir, $MNIST_DIR or the download cache, never "
+                        "downloaded; in a checkout without them, from the tests' 500-digit fixture")
+    p.add_argument("--data-dir", metavar="DIR", help="the MNIST folder for --mnist (default: $MNIST_DIR)")
+    p.add_argument("--show", action="store_true",
+                   help="show each image with its reading in a window until a key (q or Esc: no more)")
     p.add_argument("--json", action="store_true", help="one JSON object per image and line instead of the table")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="digit: each image is one digit; page: read numbers like a camera frame; "
@@ -313,8 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     # intermixed: `predict a.png --json b.png` and `--image a.png b.png` are both the two images
     args = parser.parse_intermixed_args(argv)
     specs = list(args.images) + list(args.image_options)
-    if not specs:
-        parser.error("no images given: IMAGE... or --image PATH")
+    if not specs and args.mnist is None:
+        parser.error("no images given: IMAGE..., --image PATH or --mnist [INDEX]")
+    if args.show:
+        from edge.sinks.window import display_problem
+
+        why = display_problem()
+        if why is not None:
+            parser.error(f"--show needs a display: {why}")
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -333,7 +474,35 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     read = total = 0
+    showing = args.show
+
+    def report(pred: Prediction, image: np.ndarray | None) -> None:
+        nonlocal read, showing
+        if pred.error is not None:
+            _say(sys.stderr, f"error: {pred.image}: {pred.error}")
+        else:
+            read += 1
+        if args.json:
+            _say(sys.stdout, json.dumps(to_json(pred)))
+        elif pred.error is None:
+            _say(sys.stdout, ("\n" if read > 1 else "") + format_table(pred))
+        if showing and image is not None and pred.error is None:
+            showing = show(picture(image, pred))
+
     try:
+        if args.mnist is not None:
+            from train.data import DataError
+
+            total += 1
+            try:
+                pred, digit = predict_mnist(args.mnist, reader, args.data_dir, np.random.default_rng())
+            except ValueError as exc:  # a bad INDEX: usage
+                _say(sys.stderr, f"error: {exc}")
+                return 2
+            except DataError as exc:
+                _say(sys.stderr, f"error: {exc}")
+                return 1
+            report(pred, digit)
         for spec in specs:
             paths, why = expand_inputs(spec, cfg.source)
             if why is not None:
@@ -344,19 +513,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for path in paths:
                 total += 1
+                image = None
                 try:
-                    pred = predict_file(path, reader, args.mode, cfg.source.max_pixels)
+                    pred, image = read_and_predict(path, reader, args.mode, cfg.source.max_pixels)
                 except Exception as exc:  # noqa: BLE001 - one odd file must not cost the others their reading
                     log.debug("reading %s failed", path, exc_info=True)
                     pred = Prediction(image=path, error=f"cannot read digits ({exc.__class__.__name__}: {exc})")
-                if pred.error is not None:
-                    _say(sys.stderr, f"error: {path}: {pred.error}")
-                else:
-                    read += 1
-                if args.json:
-                    _say(sys.stdout, json.dumps(to_json(pred)))
-                elif pred.error is None:
-                    _say(sys.stdout, ("\n" if read > 1 else "") + format_table(pred))
+                report(pred, image)
     except BrokenPipeError:
         # `python -m edge.predict *.png | head`: the reader went away; that is not an error of ours.
         with open(os.devnull, "w") as devnull:

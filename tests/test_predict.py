@@ -382,3 +382,97 @@ def test_image_option_is_the_prior_arts_spelling(files) -> None:
     assert objs[3]["numbers"][0]["value"] == str(files["ink_on_white_label"])
     r = run_predict("--image")
     assert r.returncode == 2 and len(error_lines(r.stderr)) == 1 and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------------------------ --mnist, --show
+
+
+def run_mnist(*args: str, home: Path, mnist_dir: Path | None = None) -> subprocess.CompletedProcess:
+    """``predict --mnist`` with no MNIST but what the test says: no $MNIST_DIR, an empty download cache."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DIGITS_CACHE=str(home / "cache"))
+    env.pop("MNIST_DIR", None)
+    if mnist_dir is not None:
+        env["MNIST_DIR"] = str(mnist_dir)
+    return subprocess.run([sys.executable, "-m", "edge.predict", *args], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env=env)
+
+
+def test_mnist_digit_by_index_from_the_fixture_prints_its_label(tmp_path) -> None:
+    """The prior art's predict.py: an MNIST test digit read and shown beside its label. With no MNIST at hand
+    the checkout's fixture is read, by the digits' test-set indices, with a warning that says so."""
+    with np.load(ROOT / "tests" / "fixtures" / "mnist_sample.npz") as d:
+        y, index = d["y"], d["test_index"]
+    for pos in (0, 17, 499):
+        r = run_mnist("--mnist", str(index[pos]), "--json", home=tmp_path)
+        assert r.returncode == 0, r.stderr
+        obj = json.loads(r.stdout)
+        assert obj["image"] == f"MNIST test #{index[pos]}" and obj["label"] == int(y[pos])
+        assert obj["right"] is True and obj["numbers"][0]["value"] == str(y[pos])
+        assert error_lines(r.stderr) == [
+            f"WARNING edge.predict: no MNIST test set here (set MNIST_DIR or pass --data-dir); reading the 500 "
+            f"test digits of {ROOT / 'tests' / 'fixtures' / 'mnist_sample.npz'}"]
+    r = run_mnist("--mnist", str(index[3]), home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"MNIST test #{index[3]}: {y[3]}   [28x28, one digit")
+    assert f"label {y[3]}: right" in r.stdout.splitlines()[0]
+
+
+def test_a_random_mnist_digit_is_one_of_the_set_and_read_right(tmp_path) -> None:
+    with np.load(ROOT / "tests" / "fixtures" / "mnist_sample.npz") as d:
+        labels = dict(zip(d["test_index"].tolist(), d["y"].tolist(), strict=True))
+    seen = set()
+    for _ in range(4):
+        r = run_mnist("--mnist", "--json", home=tmp_path)
+        assert r.returncode == 0, r.stderr
+        obj = json.loads(r.stdout)
+        i = int(obj["image"].removeprefix("MNIST test #"))
+        assert obj["label"] == labels[i] and obj["numbers"][0]["value"] == str(labels[i])
+        seen.add(i)
+    assert len(seen) > 1  # four draws from 500 digits, all the same: not random
+
+
+def test_mnist_digit_from_the_full_test_set(shared_mnist, tmp_path) -> None:
+    from train.data import load_mnist
+
+    _, y = load_mnist(shared_mnist, "test")
+    r = run_mnist("--mnist", "9999", "--json", "--data-dir", str(shared_mnist), home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "no MNIST test set" not in r.stderr  # the real set, not the fixture
+    assert json.loads(r.stdout)["label"] == int(y[9999])
+    r = run_mnist("--mnist", "1234", "--json", home=tmp_path, mnist_dir=shared_mnist)
+    assert r.returncode == 0 and json.loads(r.stdout)["label"] == int(y[1234]), r.stderr
+
+
+def test_mnist_bad_index_exit_2_missing_data_exit_1_in_one_line(tmp_path) -> None:
+    for bad in ("600", "x", "-1"):
+        r = run_mnist("--mnist", bad, home=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        errs = [ln for ln in error_lines(r.stderr) if ln.startswith("error:")]
+        assert len(errs) == 1 and "--mnist INDEX" in errs[0], r.stderr
+    r = run_mnist("--mnist", home=tmp_path, mnist_dir=tmp_path / "nowhere")
+    assert r.returncode == 1 and error_lines(r.stderr) == [f"error: {tmp_path / 'nowhere'}: MNIST_DIR does not exist"]
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not gzip")
+    r = run_mnist("--mnist", "--data-dir", str(tmp_path / "broken"), home=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(error_lines(r.stderr)) == 1 and "t10k-images-idx3-ubyte.gz" in r.stderr
+
+
+def test_picture_enlarges_a_digit_and_captions_its_reading(reader, mnist_sample) -> None:
+    x, y = mnist_sample
+    numbers, _ = read_single_digit(x[0], reader.classifier)
+    right = Prediction(image="d", size=(28, 28), mode="digit", numbers=numbers, label=int(y[0]))
+    img = predict.picture(x[0], right)
+    assert img.shape[1] == 280 and img.shape[0] > 280 and img.ndim == 3
+    enlarged = cv2.cvtColor(img[:280], cv2.COLOR_BGR2GRAY)
+    # each of the digit's pixels became a sharp 10x10 block (the box and its label cover a few)
+    assert (enlarged[5::10, 5::10] == x[0]).mean() > 0.9
+    def red_text(caption: np.ndarray) -> int:
+        return int((caption[..., 2].astype(int) > caption[..., 0].astype(int) + 100).sum())
+    caption = img[280:]
+    assert (caption < 128).any() and red_text(caption) == 0  # the caption in black when the reading is right
+    wrong = Prediction(image="d", size=(28, 28), mode="digit", numbers=numbers, label=(int(y[0]) + 1) % 10)
+    assert red_text(predict.picture(x[0], wrong)[280:]) > 20  # and in red when it is wrong
+    page = cv2.imread(str(SAMPLES / "page_clean.jpg"))
+    big = predict.picture(page, predict_file(str(SAMPLES / "page_clean.jpg"), reader))
+    assert big.shape[1] <= 1280 and big.shape[0] - 720 < 100  # a large page shrunk to fit a screen

@@ -183,3 +183,40 @@ def test_images_stay_on_screen_until_a_key(screen: Xvfb, tmp_path: Path) -> None
     finally:
         app.stop()
     assert len(app.stdout.splitlines()) == 1
+
+
+def test_predict_show_holds_each_image_until_a_key(screen: Xvfb, tmp_path: Path) -> None:
+    """``python -m edge.predict --mnist 8 --show PAGE``: the prior art's "display the image" - the digit shown
+    ten times larger with its reading until a key, then the page; q shows no more but still prints."""
+    from edge.predict import SHOW_TITLE
+
+    page = ROOT / "samples" / "page_clean.jpg"
+    app = App(screen, ["-m", "edge.predict", "--mnist", "8", "--show", str(page)], tmp_path / "keys")
+    try:
+        wid = screen.find_window(SHOW_TITLE, proc=app.proc)
+        screen.wait_painted(wid, ARTIFACTS / "predict_show_digit.png", timeout=10)
+        x, y, w, h = screen.geometry(wid)
+        assert w == 280 and 280 < h < 340  # 28x28 shown at 10x, the caption below
+        time.sleep(1.0)
+        assert app.proc.poll() is None and app.stdout.startswith("MNIST test #8: 5 ")  # held on the digit
+        assert str(page) not in app.stdout
+        screen.key(wid, "space")
+        wait_for(lambda: str(page) in app.stdout, 20, "the page's reading after a key")
+        wid = screen.find_window(SHOW_TITLE, proc=app.proc)
+        wait_for(lambda: screen.geometry(wid)[2] > 280, 10, "the page in the window")
+        assert app.proc.poll() is None
+        screen.key(wid, "space")
+        assert app.wait(15) == 0, app.stderr
+    finally:
+        app.stop()
+
+    # q on the first image: no more windows, the rest still read and printed
+    app = App(screen, ["-m", "edge.predict", "--mnist", "8", "--show", str(page)], tmp_path / "quit")
+    try:
+        wid = screen.find_window(SHOW_TITLE, proc=app.proc)
+        screen.wait_painted(wid, ARTIFACTS / "predict_show_quit.png", timeout=10)
+        screen.key(wid, "q")
+        assert app.wait(20) == 0, app.stderr
+    finally:
+        app.stop()
+    assert "MNIST test #8: 5 " in app.stdout and f"{page}: " in app.stdout
