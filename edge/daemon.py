@@ -86,9 +86,10 @@ def make_sinks(cfg: Config, start: bool = True) -> list[Any]:
     options = cfg.sink_options()
     opened: set[str] = set()
     for spec in cfg.sinks.outputs:
-        if sink_key(spec) in opened:
+        key = sink_key(spec)
+        if key in opened:
             continue  # named twice: every event written twice, two writers on one file (a warning at start)
-        opened.add(sink_key(spec))
+        opened.add(key)
         try:
             sinks.append(open_sink(spec, options, start=start))
         except ValueError as exc:

@@ -194,24 +194,27 @@ class Stabiliser:
             key = tuple((t.id, t.last.box, t.drift) for t in tracks)
             by_id = {t.id: t for t in tracks}
             if key != self._order_key:
-                order = [t.id for t in _reading_order(tracks, self.numbers)]
+                # the marks and the tilt once, for the reader's order and for the hysteresis' check of it
+                digits, owner = _marks(tracks)
+                theta = estimate_tilt(digits, self.numbers) if len(tracks) > 1 else 0.0
+                order = [t.id for t in _reading_order(tracks, self.numbers, (digits, owner, theta))]
                 shown = [i for i in self._order_ids if i in by_id]
-                if order != shown and len(shown) == len(order) and self._order_still_fits(tracks, shown):
+                if (order != shown and len(shown) == len(order)
+                        and self._order_still_fits(tracks, (digits, owner, theta), shown)):
                     order = shown  # the same numbers, a hair's breadth from the other order: no reordering
                 self._order_key, self._order_ids = key, order
             tracks = [by_id[i] for i in self._order_ids]
             self._stable_cache = [t.stable for t in tracks if t.stable is not None]
         return list(self._stable_cache)
 
-    def _order_still_fits(self, tracks: list[_Track], ids: list[int]) -> bool:
+    def _order_still_fits(self, tracks: list[_Track], marks: _Marks, ids: list[int]) -> bool:
         """True when ``ids`` is the reading order of ``tracks`` with the tilt a few degrees off the estimate
         or ``numbers.line_gap`` a little smaller or larger (:data:`ORDER_TILT_MARGIN_DEG`,
         :data:`ORDER_MARGIN`). Hysteresis: two numbers staggered by about the line gap, or a line whose end
         is near the next line's start, would otherwise swap places in the published set with every pixel
         of reading jitter and every degree the tilt estimate wobbles (and MQTT's number_1 and number_2 swap
-        values with them)."""
-        digits, owner = _marks(tracks)
-        theta = estimate_tilt(digits, self.numbers)
+        values with them). ``marks``: ``_marks(tracks)`` and their estimated tilt."""
+        digits, owner, theta = marks
         gap = self.numbers.line_gap
         for dt in (0.0, -ORDER_TILT_MARGIN_DEG, ORDER_TILT_MARGIN_DEG):
             for f in (1.0, 1.0 - ORDER_MARGIN, 1.0 + ORDER_MARGIN):
@@ -476,14 +479,21 @@ def _page_shift(step: np.ndarray, dist: np.ndarray, scale: np.ndarray, tolerance
     return np.median(steps[agree[best]], axis=0)
 
 
-def _reading_order(tracks: list[_Track], p: NumbersParams) -> list[_Track]:
+#: the digits of tracks' latest readings, which track owns each, and the tilt estimated from them
+_Marks = tuple[list[Digit], dict[int, int], float]
+
+
+def _reading_order(tracks: list[_Track], p: NumbersParams, marks: _Marks | None = None) -> list[_Track]:
     """``tracks`` in reading order of their latest positions (moved with the page while missed), as the
     reader orders a frame: the tilt estimated from all their digits, lines grouped with ``p``, each track
-    placed where its first digit comes."""
+    placed where its first digit comes. ``marks``: those digits and tilt when the caller has them."""
     if len(tracks) < 2:
         return list(tracks)
-    digits, owner = _marks(tracks)
-    return _order_at(tracks, digits, owner, p, estimate_tilt(digits, p))
+    if marks is None:
+        digits, owner = _marks(tracks)
+        marks = (digits, owner, estimate_tilt(digits, p))
+    digits, owner, theta = marks
+    return _order_at(tracks, digits, owner, p, theta)
 
 
 def _marks(tracks: list[_Track]) -> tuple[list[Digit], dict[int, int]]:

@@ -512,9 +512,9 @@ def test_the_reading_order_is_worked_out_again_only_when_the_numbers_move(monkey
     calls = []
     real = stabilise._reading_order
 
-    def counting(tracks, p):
+    def counting(tracks, p, *marks):
         calls.append(len(tracks))
-        return real(tracks, p)
+        return real(tracks, p, *marks)
 
     monkeypatch.setattr(stabilise, "_reading_order", counting)
     st = Stabiliser()
@@ -566,6 +566,35 @@ def test_numbers_staggered_by_about_the_line_gap_keep_their_published_order() ->
         assert len({tuple(n.value for n in f) for f in frames}) == 2 or offset in (31, 35)  # the reader flips
         outs = [values(o) for o in feed(Stabiliser(), frames) if o is not None]
         assert len(outs) == 1 and sorted(outs[0]) == ["12", "34"], (offset, outs[:4])
+
+
+def test_the_tilt_is_estimated_once_per_ordering_also_when_the_order_is_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hysteresis checks the shown order at the same marks and tilt as the reader's order: estimating
+    # the tilt again there doubled the work of every frame that jitter sent across the line gap.
+    import edge.stabilise as stabilise
+    from edge.numbers import assemble
+
+    orderings, tilts = [], []
+    real_order, real_tilt = stabilise._reading_order, stabilise.estimate_tilt
+
+    def order(tracks, p, *marks):
+        orderings.append(len(tracks))
+        return real_order(tracks, p, *marks)
+
+    def tilt(digits, p):
+        tilts.append(len(digits))
+        return real_tilt(digits, p)
+
+    monkeypatch.setattr(stabilise, "_reading_order", order)
+    monkeypatch.setattr(stabilise, "estimate_tilt", tilt)
+    rng = np.random.default_rng(33)
+    frames = []
+    for _ in range(60):
+        j = rng.integers(-1, 2, 4)
+        frames.append(assemble(_digits("12", 100 + j[0], 300 + j[1]) + _digits("34", 400 + j[2], 267 + j[3])))
+    outs = [values(o) for o in feed(Stabiliser(), frames) if o is not None]
+    assert len(outs) == 1 and sorted(outs[0]) == ["12", "34"]  # held through the flips
+    assert len(orderings) > 10 and len(tilts) == sum(n > 1 for n in orderings), (len(orderings), len(tilts))
 
 
 def test_a_tilted_page_of_short_numbers_keeps_its_published_order_through_jitter() -> None:
