@@ -753,6 +753,62 @@ def test_a_connection_failure_says_why(tmp_path: Path, caplog: pytest.LogCapture
 
 
 @needs_mosquitto
+@pytest.mark.parametrize("start, end, why", [
+    ("351231000000Z", "361231000000Z", "not yet valid"),  # this machine's clock behind: 1970, a stale fake-hwclock
+    ("000101000000Z", "010101000000Z", "expired"),  # ... or ahead: set years forward by hand
+])
+def test_a_certificate_outside_its_dates_points_at_this_machines_clock(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, start: str, end: str, why: str) -> None:
+    # A Raspberry Pi has no real-time clock: it boots in 1970 or at its last shutdown time and keeps it until
+    # NTP answers, so a broker certificate issued since then is "not yet valid" (and one checked by a clock
+    # set years ahead has "expired"). The warning sent the user to mqtt.ca_file, which was right all along.
+    # Stepping the machine's clock in a test is not safe: a certificate dated outside now is the same check.
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    d = tmp_path / "pki"
+    d.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=test ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (d / "index.txt").write_text("")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+        "default_md = sha256\npolicy = p\ncopy_extensions = none\nx509_extensions = e\nunique_subject = no\n"
+        "[p]\ncommonName = supplied\n[e]\nsubjectAltName = IP:127.0.0.1\n")
+    (d / "serial").write_text("01\n")
+    # the CA's own dates are fine: only the broker's certificate lies outside this machine's "now"
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "srv.csr",
+            "-out", "srv.crt", "-startdate", start, "-enddate", end)
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", "srv.csr",
+            "-out", "good.crt", "-days", "2")
+    b = _broker_with(tmp_path, "broker", f"allow_anonymous true\ncafile {d / 'ca.crt'}\n"
+                                         f"certfile {d / 'srv.crt'}\nkeyfile {d / 'srv.key'}\n")
+    b.start()
+    caplog.set_level(logging.INFO, logger="edge.sinks.mqtt")
+    try:
+        sink = make_sink(b.port, tmp_path / "q", tls=True, ca_file=str(d / "ca.crt"))
+        try:
+            assert wait(lambda: _warnings(caplog, "certificate not accepted"))
+            # the check passes again (NTP set the clock; here: a certificate within today's dates): the sink
+            # connects by itself, as the warning promises, with no restart
+            b.stop()
+            b.conf.write_text(b.conf.read_text().replace(str(d / "srv.crt"), str(d / "good.crt")))
+            b.start()
+            assert wait(lambda: sink.connected, 40)
+        finally:
+            sink.close()
+    finally:
+        b.stop()
+    warning = _warnings(caplog, "certificate not accepted")[0]
+    assert why in warning and "clock" in warning and time.strftime("%Y-%m-%d") in warning, warning
+    assert "mqtt.ca_file" not in warning, warning  # the CA is right: the dates are the question
+
+
+@needs_mosquitto
 def test_two_devices_with_one_client_id_get_one_warning_not_one_per_second(broker: Mosquitto, tmp_path: Path,
                                                                          caplog: pytest.LogCaptureFixture) -> None:
     # Two devices with the same name share the client id: the broker throws one off whenever the other

@@ -85,6 +85,10 @@ FLAP_S = 10.0
 FLAP_COUNT = 3
 #: Different reasons for not getting a connection logged per outage; more are logged at debug level only.
 MAX_PROBLEMS_LOGGED = 8
+#: OpenSSL's verify codes for a certificate outside its dates (X509_V_ERR_CERT_NOT_YET_VALID, _CERT_HAS_EXPIRED):
+#: judged by this machine's clock, which on a Raspberry Pi (no real-time clock) is 1970 or its last shutdown
+#: time until NTP answers, or whatever it was set to by hand.
+CERT_DATE_ERRORS = (9, 10)
 
 
 def slug(text: str) -> str:
@@ -607,6 +611,14 @@ class MqttSink(Sink):
     def _failure_text(exc: BaseException | None) -> str:
         if isinstance(exc, ssl.SSLCertVerificationError):
             why = exc.verify_message or str(exc)
+            if getattr(exc, "verify_code", None) in CERT_DATE_ERRORS:
+                # Not the CA's fault: "give the CA in mqtt.ca_file" sent users after a file that was right. The
+                # date only (not the time), so the text stays the same for the whole outage: logged once.
+                return (f"TLS certificate not accepted ({why}) by this machine's clock, which says "
+                        f"{time.strftime('%Y-%m-%d')}: if that date is wrong (a Raspberry Pi has no real-time "
+                        "clock and keeps its boot time until NTP sets it; `timedatectl` shows whether it is "
+                        "synchronised), it connects by itself once the clock is right; else the broker's "
+                        "certificate needs renewing")
             if "mismatch" in why:
                 return (f"TLS certificate not accepted ({why}): connect by the name it was issued for, or set "
                         "mqtt.tls_insecure: true to skip the host name check")
