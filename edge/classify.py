@@ -92,8 +92,8 @@ class Classifier:
     def __init__(self, path: str | Path, num_threads: int = 1, runtime: str | None = None,
                  quiet: bool = True) -> None:
         """``quiet``: keep the runtime's C++ start-up notices off stderr (``edge.native_stderr``: a filter
-        process while the model loads). The daemon passes False: one "Created TensorFlow Lite XNNPACK
-        delegate" line in the journal per model load costs less than a helper process in the service."""
+        process while the model loads, ended with it). LiteRT prints its "Created TensorFlow Lite XNNPACK
+        delegate" line once per process, so the daemon asks for this at start-up only, not on a reload."""
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")

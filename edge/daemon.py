@@ -8,8 +8,8 @@
 - SIGHUP: reload the config file; an invalid file is logged and the running config stays.
 - systemd: READY=1 once the model is loaded and the source is open - a camera that is not there yet is
   waited for with the service up (STATUS= says so), not by holding the start-up until systemd's timeout
-  kills it and restarts it for ever; WATCHDOG=1 from this loop (so a hung reader is noticed), STATUS= with
-  fps and the last reading.
+  kills it and restarts it for ever; WATCHDOG=1 from this loop (so a hung reader is noticed) and from a
+  window's wait for a key on a held image (a person may take hours), STATUS= with fps and the last reading.
 """
 
 from __future__ import annotations
@@ -61,11 +61,16 @@ def error_event(frame: Frame) -> Event:
 # ------------------------------------------------------------------------------------------ building
 
 
-def make_classifier(cfg: Config) -> Any:
+def make_classifier(cfg: Config, quiet: bool = False) -> Any:
+    """The classifier of ``cfg.model``. ``quiet``: LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice is
+    caught while the model loads (``edge.native_stderr``: a filter process for that second, not for the
+    daemon's life). The first load asks for it; a reload need not: LiteRT prints the notice once per process
+    (at the first interpreter's ``allocate_tensors``), and a filter then would only reroute the running
+    threads' log lines through a process for nothing."""
     from edge.classify import Classifier, ModelError
 
     try:
-        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime, quiet=False)
+        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime, quiet=quiet)
     except ModelError as exc:
         raise FatalError(str(exc), 1) from None
 
@@ -172,6 +177,9 @@ class Daemon:
         self.state: Any = None
         self.web: Any = None
         self._ready = False
+        #: WATCHDOG=1 every this many seconds (half systemd's WatchdogSec); None without a watchdog
+        self._ping_every: float | None = None
+        self._last_ping = 0.0
         self._frames_iter: Iterator[Frame | None] | None = None
         self._dropped_seen = 0
         self._failures_seen = 0
@@ -188,10 +196,13 @@ class Daemon:
 
     def _hand_stop(self, sinks: list[Any]) -> None:
         """Sinks that may wait inside a call (the window holding an image until a key) are given the stop
-        event, so SIGTERM and Ctrl-C end the wait instead of waiting for a key."""
+        event, so SIGTERM and Ctrl-C end the wait instead of waiting for a key, and the watchdog ping, so a
+        wait for a person that turns (polls the window) is not taken for a hung loop and killed."""
         for sink in sinks:
             if hasattr(sink, "stop_event"):
                 sink.stop_event = self._stop
+            if hasattr(sink, "keepalive"):
+                sink.keepalive = self._keepalive
 
     def stop(self) -> None:
         """Ask the loop to finish after the current frame (signal-safe)."""
@@ -202,7 +213,7 @@ class Daemon:
 
     def _setup(self) -> None:
         cfg = self.cfg
-        self.classifier = make_classifier(cfg)
+        self.classifier = make_classifier(cfg, quiet=True)
         self.reader = make_reader(cfg, self.classifier)
         self.source = make_source(cfg, self.once)
         try:
@@ -293,8 +304,8 @@ class Daemon:
     def _loop(self) -> int:
         assert self.source is not None
         wd = sdnotify.watchdog_interval()
-        ping_every = wd / 2.0 if wd else None
-        last_ping = last_status = time.monotonic()
+        self._ping_every = wd / 2.0 if wd else None
+        self._last_ping = last_status = time.monotonic()
         processed = 0
         images_ok = 0
         self._mark_ready()
@@ -307,9 +318,7 @@ class Daemon:
             now = time.monotonic()
             if self._source_stuck():
                 return 1
-            if ping_every is not None and now - last_ping >= ping_every:
-                sdnotify.notify("WATCHDOG=1")
-                last_ping = now
+            self._keepalive(now)
             if now - last_status >= self.cfg.service.status_interval_s:
                 self._publish_status()
                 last_status = now
@@ -373,6 +382,15 @@ class Daemon:
                       index=last.index + 1 if last is not None else 0, ts=time.time(), error=message)
         self._on_error(frame)
         return True
+
+    def _keepalive(self, now: float | None = None) -> None:
+        """WATCHDOG=1 when one is due: from the loop at every turn, and from a sink's wait inside a call."""
+        if self._ping_every is None:
+            return
+        now = time.monotonic() if now is None else now
+        if now - self._last_ping >= self._ping_every:
+            sdnotify.notify("WATCHDOG=1")
+            self._last_ping = now
 
     def _idle(self) -> None:
         src = self.source

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -220,3 +221,41 @@ def test_predict_show_holds_each_image_until_a_key(screen: Xvfb, tmp_path: Path)
     finally:
         app.stop()
     assert "MNIST test #8: 5 " in app.stdout and f"{page}: " in app.stdout
+
+
+@pytest.mark.slow
+def test_a_held_image_keeps_the_watchdog_fed(screen: Xvfb, tmp_path: Path) -> None:
+    """With a watchdog (NOTIFY_SOCKET and WATCHDOG_USEC, as systemd sets them) the loop pings between frames;
+    an image held for a key kept the loop inside the window sink, unpinged, and systemd would have killed
+    the process as hung while it waited for a person."""
+    notify = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(notify))
+        sock.settimeout(0.1)
+        app = App(screen, ["-m", "edge", "--source", str(ROOT / "samples" / "page_clean.jpg"), "--sink", "window",
+                           "--sink", "stdout"], tmp_path,
+                  env={"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "600000"})  # a ping due every 0.3 s
+        try:
+            wid = screen.find_window("digits", proc=app.proc)
+            wait_for(lambda: "any key for the next image" in app.stderr, 20, "the image to be held")
+            before = _datagrams(sock, 0.0)  # what the loop sent up to the hold (READY=1)
+            assert "READY=1" in before, before
+            held = _datagrams(sock, 3.0)
+            assert app.proc.poll() is None and len(app.stdout.splitlines()) == 1  # still held on the image
+            assert held.count("WATCHDOG=1") >= 5, held  # about ten in 3 s; none before
+            screen.key(wid, "q")
+            assert app.wait(15) == 0, app.stderr
+        finally:
+            app.stop()
+
+
+def _datagrams(sock: socket.socket, seconds: float) -> list[str]:
+    """What arrives on ``sock`` for ``seconds`` (and what was already waiting)."""
+    got: list[str] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                return got

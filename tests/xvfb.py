@@ -215,12 +215,14 @@ def screen_fixture() -> Iterator[Xvfb]:
 class App:
     """One real process of ours drawing on the virtual screen; stdout and stderr go to files."""
 
-    def __init__(self, screen: Xvfb, args: Sequence[str], workdir: Path) -> None:
+    def __init__(self, screen: Xvfb, args: Sequence[str], workdir: Path, env: dict[str, str] | None = None) -> None:
+        """``env``: variables set for the app on top of the screen's (e.g. a test's own NOTIFY_SOCKET)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.out_path, self.err_path = workdir / "stdout.txt", workdir / "stderr.txt"
-        env = screen.env
+        extra, env = env or {}, screen.env
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         env.pop("NOTIFY_SOCKET", None)
+        env.update(extra)
         with self.out_path.open("w") as out, self.err_path.open("w") as err:
             self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=err)
 

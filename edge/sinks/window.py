@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -96,6 +97,9 @@ class WindowSink(DrawingSink):
         self.source_is_images = False
         #: set by the daemon: a held image stops waiting for a key once it is set (SIGTERM, Ctrl-C)
         self.stop_event: threading.Event | None = None
+        #: set by the daemon: called at every turn of a held image's wait, which may last hours; it pings the
+        #: systemd watchdog when one is due (the loop that would ping waits in this call meanwhile)
+        self.keepalive: Callable[[], None] | None = None
 
     def set_source(self, is_images: bool, fps: float | None = None) -> None:
         """The daemon says what it reads: images are held on screen until a key (:data:`HOLD_POLL_MS`)."""
@@ -157,6 +161,8 @@ class WindowSink(DrawingSink):
         while not self._closed_by_user():
             if self.stop_event is not None and self.stop_event.is_set():
                 return
+            if self.keepalive is not None:
+                self.keepalive()
             key = cv2.waitKey(HOLD_POLL_MS)
             if key == -1:
                 continue
