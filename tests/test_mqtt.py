@@ -14,8 +14,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mosquitto import (  # noqa: F401
@@ -1203,6 +1205,146 @@ def test_a_full_disk_does_not_break_discovery_or_reconnecting(tmp_path: Path, mo
         sink.close()
         b.stop()
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@needs_mosquitto
+def test_qos_0_on_a_full_disk_is_one_warning_not_a_traceback_per_message(broker: Mosquitto, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    # QoS 0 rows left the queue one by one as they were handed to the socket; a full disk made each removal
+    # raise: an ERROR with a traceback per message (9 for 3 readings on a full 256 kB tmpfs), and the rows
+    # stayed queued for the run (heartbeats dropped, everything sent again at the next start).
+    caplog.set_level(logging.DEBUG, logger="edge.sinks.mqtt")
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q", qos=0, start=False)
+    disk_full = True
+    real_ack_many = sink.queue.ack_many
+
+    def ack_many(msg_ids: list[int]) -> None:
+        if disk_full:  # a delete in WAL mode needs no new page: the file limit below cannot refuse it
+            raise sqlite3.OperationalError("database or disk is full")
+        real_ack_many(msg_ids)
+
+    try:
+        for f in (1, 2, 3):  # queued while the broker is not reached yet
+            sink.emit(event(f, str(f) * 3))
+        queued = sink.queued
+        monkeypatch.setattr(sink.queue, "ack_many", ack_many)
+        fill_queue_file(sink.queue)
+        sink.start()
+        assert wait(lambda: sink.connected)
+        for f in (4, 5):  # the queue refuses them: sent from memory
+            sink.emit(big_event(f, str(f) * 3))
+        assert rec.wait_for(lambda ms: 5 in frames_on(rec)), frames_on(rec)
+        assert sink.queued == queued and sink.failures == 2  # sent, and kept by the full disk
+        disk_full = False
+        free_queue_file(sink.queue)
+        sink.emit(event(6, "666"))
+        assert rec.wait_for(lambda ms: 6 in frames_on(rec))
+        assert wait(lambda: sink.queued == 0), "sent QoS 0 rows must leave the queue once it has room"
+    finally:
+        sink.close()
+        rec.close()
+    assert frames_on(rec) == [1, 2, 3, 4, 5, 6]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(_records(caplog, "cannot remove")) == 1
+    assert len(_records(caplog, "leave the queue again", logging.INFO)) == 1
+
+
+@needs_mosquitto
+def test_a_reading_held_in_memory_is_not_overtaken_by_a_newer_one_in_the_same_pump(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    # A reading the full queue could not take reached the worker as an event, handled only after the pump
+    # under way: a newer reading queued meanwhile went out first, and the broker kept the older value. The
+    # pump is held at a peek of the queue (the window widened, not made) while the daemon emits.
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    hold, in_pump, go_on = threading.Event(), threading.Event(), threading.Event()
+    real_peek = sink.queue.peek
+
+    def peek(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "mqtt-sink" and hold.is_set():
+            hold.clear()
+            in_pump.set()
+            go_on.wait(10)
+        return real_peek(*args, **kwargs)
+
+    sink.queue.peek = peek  # type: ignore[method-assign]
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "111"))
+        assert sink.flush(10)
+        broker.proc.send_signal(signal.SIGSTOP)
+        try:
+            hold.set()
+            sink.emit(event(2, "222"))
+            assert in_pump.wait(10)
+            fill_queue_file(sink.queue)
+            sink.emit(big_event(3, "333"))  # held in memory
+            free_queue_file(sink.queue)
+            sink.emit(event(4, "444"))  # queued, after it
+            assert sink.failures == 1
+            go_on.set()
+            assert wait(lambda: not sink._mem and len(sink._inflight) > sink.queued)  # all sent, unanswered
+        finally:
+            go_on.set()
+            broker.proc.send_signal(signal.SIGCONT)
+        assert sink.flush(10)
+        assert rec.wait_for(lambda ms: len(frames_on(rec)) >= 4)
+    finally:
+        sink.close()
+        rec.close()
+    assert frames_on(rec) == [1, 2, 3, 4]
+    late = Recorder(broker.port, [f"{PREFIX}/number_1/state"])
+    try:
+        assert late.wait_for(lambda ms: len(ms) >= 1)
+        assert late.messages[-1].text == "444"
+    finally:
+        late.close()
+
+
+@needs_mosquitto
+def test_messages_held_in_memory_are_sent_again_with_the_queued_ones(broker: Mosquitto, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    # After RESEND_AFTER_S without a PUBACK the queued rows were sent again and the messages held in memory
+    # (the queue could not take them) were forgotten: the older queued reading went out last and stayed the
+    # broker's retained value.
+    import edge.sinks.mqtt as mqtt_sink
+
+    monkeypatch.setattr(mqtt_sink, "RESEND_AFTER_S", 1.0)
+    caplog.set_level(logging.WARNING, logger="edge.sinks.mqtt")
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q")
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "111"))
+        assert sink.flush(10)
+        broker.proc.send_signal(signal.SIGSTOP)  # the link stays up, nothing is acknowledged
+        try:
+            sink.emit(event(2, "222"))  # queued, in flight
+            assert wait(lambda: sink.queued and len(sink._inflight) == sink.queued)
+            fill_queue_file(sink.queue)
+            sink.emit(big_event(3, "333"))  # held in memory, in flight
+            assert sink.failures == 1
+            assert wait(lambda: not sink._mem and len(sink._inflight) > sink.queued)
+            assert wait(lambda: _records(caplog, "sending them again"), 5)
+            free_queue_file(sink.queue)
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
+        assert sink.flush(10)
+        assert rec.wait_for(lambda ms: frames_on(rec).count(3) >= 2), frames_on(rec)
+    finally:
+        sink.close()
+        rec.close()
+    frames = frames_on(rec)
+    assert frames[-1] == 3 and frames.count(2) == frames.count(3), frames
+    late = Recorder(broker.port, [f"{PREFIX}/number_1/state"])
+    try:
+        assert late.wait_for(lambda ms: len(ms) >= 1)
+        assert late.messages[-1].text == "333"
+    finally:
+        late.close()
 
 
 @needs_mosquitto

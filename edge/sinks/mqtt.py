@@ -22,9 +22,9 @@ nothing and keep the order. Heartbeats never touch the disk (they repeat what th
 ``heartbeat_s: 2`` cost 251,000 fdatasyncs and 1.2 GB a day): one is published straight away when the broker is
 connected and nothing is queued or in flight, so it can never overtake older state, and dropped otherwise.
 A queue that cannot be written (a full disk) does not silence a reachable broker: while connected, the
-reading's messages are published from memory (QoS 1, in order after what is queued, lost if the daemon stops
-first); while the broker is away they are lost and counted as dropped, so the next reading carries the whole
-retained state.
+reading's messages are published from memory (QoS 1, in order after what is queued, sent again with it when
+PUBACKs stop coming, lost if the daemon stops first); while the broker is away they are lost and counted as
+dropped, so the next reading carries the whole retained state.
 
 Threads: paho's network thread only posts callbacks to a queue; one worker thread of ours owns the in-flight
 bookkeeping and calls ``publish``. That split is needed because paho runs ``on_publish`` while holding its
@@ -89,6 +89,10 @@ MAX_PROBLEMS_LOGGED = 8
 #: judged by this machine's clock, which on a Raspberry Pi (no real-time clock) is 1970 or its last shutdown
 #: time until NTP answers, or whatever it was set to by hand.
 CERT_DATE_ERRORS = (9, 10)
+
+#: A message held in memory because the disk queue could not take it: (the newest queue row id when that
+#: failed - it goes out after that row -, topic, payload, qos, retain).
+Held = tuple[int, str, str | bytes, int, bool]
 
 
 def slug(text: str) -> str:
@@ -274,10 +278,19 @@ class MqttSink(Sink):
         self._page_max = 0  # the most numbers a page has shown (queue meta "announced"); never taken back
         self._counts_loaded = False
         self._error_active: bool | None = None
-        # A reading's messages the disk queue could not hold, published from memory while connected:
-        # (the newest queue row id when it failed - they go out after it -, topic, payload, qos, retain).
-        # Worker-thread-only apart from len() in flush().
-        self._mem: collections.deque[tuple[int, str, str | bytes, int, bool]] = collections.deque()
+        # A reading's messages the disk queue could not hold, published from memory while connected.
+        # Worker-thread-only apart from len() in flush() and close().
+        self._mem: collections.deque[Held] = collections.deque()
+        # emit()'s hand-over to _mem, (barrier, rows) per reading. Appended before emit() queues anything
+        # newer, and taken in by the pump after each peek: a pump that sees a newer row finds the older held
+        # reading here. Passed as a worker event alone, it could be taken in only after a pump already under
+        # way had sent the newer row (a newer reading reached the broker first).
+        self._unqueued: collections.deque[tuple[int, list[tuple[str, str, int, bool]]]] = collections.deque()
+        # held messages handed to paho and not acknowledged yet (paho mid -> message): not in the queue, so
+        # the resend after RESEND_AFTER_S does not find them by rewinding the cursor (forgotten, an older
+        # queued reading sent again after them was the broker's last word). Worker-thread-only apart from
+        # len() in flush() and close().
+        self._mem_inflight: dict[int, Held] = {}
         # acknowledged rows not deleted yet: removed together once nothing is in flight, when the link drops
         # and when the sink stops (kept while a full disk refuses)
         self._ack_backlog: list[int] = []
@@ -457,6 +470,7 @@ class MqttSink(Sink):
             stop = False
             for item in items:
                 if item[0] == "ack":
+                    self._mem_inflight.pop(item[1], None)
                     row = self._inflight.pop(item[1], None)
                     if row is not None:
                         self._last_progress = time.monotonic()
@@ -475,30 +489,34 @@ class MqttSink(Sink):
                 self._pump()
             except Exception:  # noqa: BLE001
                 log.exception("MQTT sink: error publishing queued messages")
+            if self._ack_backlog and not self._inflight and not self._ack_failing:
+                # QoS 0 rows the pump just sent: gone from the queue before a heartbeat waiting for an empty
+                # queue comes in (a full disk retries them at the next wake-up, above)
+                self._remove_acked()
             if stop:
                 return
 
     def _remove_acked(self) -> None:
-        """Delete acknowledged rows; rows a full disk would not let go are retried at the next wake-up (left
-        behind, they were sent again only after a restart, and kept heartbeats off the broker)."""
+        """Delete acknowledged rows (QoS 0: sent ones); rows a full disk would not let go are retried at the next
+        wake-up (left behind, they were sent again only after a restart, and kept heartbeats off the broker)."""
         rows = self._ack_backlog
         try:
             self.queue.ack_many(rows)
         except Exception as exc:  # noqa: BLE001
             self._ack_backlog = rows
             log.log(logging.DEBUG if self._ack_failing else logging.WARNING,
-                    "MQTT: cannot remove %d acknowledged message(s) from the queue (%s); retrying", len(rows), exc)
+                    "MQTT: cannot remove %d delivered message(s) from the queue (%s); retrying", len(rows), exc)
             self._ack_failing = True
             return
         self._ack_backlog = []
         if self._ack_failing:
             self._ack_failing = False
-            log.info("MQTT: acknowledged messages leave the queue again")
+            log.info("MQTT: delivered messages leave the queue again")
 
     def _heartbeat(self, msgs: list[tuple[str, str, int, bool]]) -> None:
         """Publish a heartbeat outside the disk queue, or drop it if it could overtake older state."""
-        if not self._connected or self._resuming or self._inflight or self._mem or self._ack_backlog \
-                or len(self.queue):
+        if not self._connected or self._resuming or self._inflight or self._mem or self._unqueued \
+                or self._ack_backlog or len(self.queue):
             log.debug("MQTT: heartbeat dropped (%s)", "broker away" if not self._connected else
                       "older messages are still on their way")
             return
@@ -515,14 +533,7 @@ class MqttSink(Sink):
         if kind == "heartbeat":
             self._heartbeat(item[1])
         elif kind == "unqueued":
-            barrier, rows = item[1], item[2]
-            self._mem.extend((barrier, *row) for row in rows)
-            excess = len(self._mem) - self.params.queue_max
-            if excess > 0:  # the broker went away again: memory is bounded like the disk
-                for _ in range(excess):
-                    self._mem.popleft()
-                self._lose(excess)
-                log.debug("MQTT: dropped %d unqueued message(s) held in memory", excess)
+            self._take_unqueued()  # now, not at the next pump: a heartbeat handled next must see them
         elif kind == "connected":
             self._connected = True
             self._problems.clear()
@@ -578,6 +589,18 @@ class MqttSink(Sink):
                 self._remove_acked()  # even with PUBACKs still missing: acknowledged rows are not sent again
             return True
         return False
+
+    def _take_unqueued(self) -> None:
+        """Move the readings emit() could not queue into ``_mem``, in the order they were made."""
+        while self._unqueued:
+            barrier, rows = self._unqueued.popleft()
+            self._mem.extend((barrier, *row) for row in rows)
+        excess = len(self._mem) - self.params.queue_max
+        if excess > 0:  # the broker went away again: memory is bounded like the disk
+            for _ in range(excess):
+                self._mem.popleft()
+            self._lose(excess)
+            log.debug("MQTT: dropped %d unqueued message(s) held in memory", excess)
 
     def _lost(self, reason: str) -> None:
         """A connection that was up has ended."""
@@ -659,6 +682,10 @@ class MqttSink(Sink):
             if self._ack_backlog:
                 self._remove_acked()  # acknowledged rows are not sent again
             self._cursor = 0
+            # Held messages are not in the queue, so rewinding the cursor does not bring them back: they go
+            # before the ones not sent yet, each still after the rows queued before it.
+            self._mem.extendleft(reversed(self._mem_inflight.values()))
+            self._mem_inflight.clear()
             # The clock for the copies starts now: without this every wake-up before their PUBACKs (which
             # no longer match) would send everything again, and each stale PUBACK wakes the worker.
             self._last_progress = time.monotonic()
@@ -669,17 +696,21 @@ class MqttSink(Sink):
         room = WINDOW - len(self._inflight)
         while room > 0:
             # Messages held in memory (the queue could not be written) go out after every row that was
-            # queued before them, and before any row queued after.
-            barrier = self._mem[0][0] if self._mem else None
+            # queued before them, and before any row queued after. Taken in after the peek: emit() hands a
+            # held reading over before it queues anything newer, so whatever newer row the peek saw, the held
+            # reading is in _mem by now and its barrier holds that row back.
             batch = self.queue.peek(limit=room, after_id=self._cursor)
+            self._take_unqueued()
+            barrier = self._mem[0][0] if self._mem else None
             if barrier is not None:
                 batch = [msg for msg in batch if msg.id <= barrier]
             if batch:
                 if not self._send_queued(batch):
                     return
             elif self._mem:
-                _, topic, payload, qos, retain = self._mem.popleft()
-                if not self._send(topic, payload, qos, retain, 0):
+                held = self._mem.popleft()
+                _, topic, payload, qos, retain = held
+                if not self._send(topic, payload, qos, retain, 0, held):
                     return
             else:
                 return
@@ -692,20 +723,25 @@ class MqttSink(Sink):
                 return False
         return True
 
-    def _send(self, topic: str, payload: str | bytes, qos: int, retain: bool, row: int) -> bool:
-        """Hand one message to paho; ``row`` is its queue row (0: not on disk). False: paho has no room or no
-        connection now (it keeps a QoS>0 message and sends it after reconnecting)."""
+    def _send(self, topic: str, payload: str | bytes, qos: int, retain: bool, row: int,
+              held: Held | None = None) -> bool:
+        """Hand one message to paho; ``row`` is its queue row (0: not on disk; ``held``: the message from
+        ``_mem``). False: paho has no room or no connection now (it keeps a QoS>0 message and sends it after
+        reconnecting)."""
         try:
             info = self._client.publish(topic, payload, qos=qos, retain=retain)
         except (ValueError, TypeError) as exc:
             # A message paho can never send (e.g. oversized) would block the queue for ever.
             log.error("MQTT: dropping unsendable message on %s: %s", topic, exc)
             if row:
-                self.queue.ack(row)
+                self._ack_backlog.append(row)
             return True
         if qos == 0 and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             if row:
-                self.queue.ack(row)  # QoS 0 has no PUBACK; handing it to the socket is all there is
+                # QoS 0 has no PUBACK; handing it to the socket is all there is. Removed with the acknowledged
+                # rows: a full disk that refuses the removal is one warning per outage and a retry, not a
+                # traceback per message.
+                self._ack_backlog.append(row)
             return True
         # Even when rc is NO_CONN, paho keeps a QoS>0 message and sends it after reconnecting.
         if not self._inflight:
@@ -714,6 +750,8 @@ class MqttSink(Sink):
             self._last_progress = time.monotonic()
         if qos > 0:
             self._inflight[info.mid] = row
+            if held is not None:
+                self._mem_inflight[info.mid] = held
         return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _publish_direct(self, topic: str, payload: str | bytes, retain: bool,
@@ -949,7 +987,8 @@ class MqttSink(Sink):
                     barrier = self.queue.last_id()
                 except Exception:  # noqa: BLE001 - unreadable: after everything queued so far
                     barrier = 1 << 62
-                self._events.put(("unqueued", barrier, rows))
+                self._unqueued.append((barrier, rows))
+                self._events.put(("unqueued",))
                 outcome, how = "direct", ("publishing without durability while the broker is connected (lost "
                                           "if the daemon stops before they are delivered)")
             else:
@@ -977,13 +1016,21 @@ class MqttSink(Sink):
         """Wait up to ``timeout`` s for the queue to drain (only useful while connected). True if empty."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self.queue) == 0 and not self._mem:
+            if self._drained():
                 return True
             if not self._connected:
                 break  # nothing will drain while the broker is away; the queue stays on disk
             self._events.put(("wake",))
             time.sleep(0.05)
-        return len(self.queue) == 0 and not self._mem
+        return self._drained()
+
+    def _held(self) -> int:
+        """Messages held in memory (the queue could not take them) and not acknowledged yet."""
+        return sum(len(rows) for _, rows in list(self._unqueued)) + len(self._mem) + len(self._mem_inflight)
+
+    def _drained(self) -> bool:
+        # held messages count until their PUBACK, like queued rows: handed to paho is not delivered
+        return len(self.queue) == 0 and not self._held()
 
     def close(self) -> None:
         if self._closed:
@@ -998,11 +1045,13 @@ class MqttSink(Sink):
         if unflushed:  # counted once the worker removed what was acknowledged
             log.warning("MQTT: %d message(s) not yet acknowledged; they stay queued on disk for next start",
                         len(self.queue))
-        if self._mem and not self._worker.is_alive():
-            # the queue could not hold them and the broker did not get them: the next start re-sends the state
-            log.warning("MQTT: %d message(s) the queue could not hold were not delivered; they are lost",
-                        len(self._mem))
-            self._lose(len(self._mem))
+        held = self._held()
+        if held and not self._worker.is_alive():
+            # the queue could not hold them and the broker did not acknowledge them: the next start re-sends the
+            # state
+            log.warning("MQTT: %d message(s) the queue could not hold were not acknowledged; they may be lost",
+                        held)
+            self._lose(held)
         # A clean disconnect suppresses the last will, so say offline ourselves.
         if self._client.is_connected():
             info = self._client.publish(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
