@@ -1419,3 +1419,47 @@ def test_sensors_announced_before_the_upgrade_are_never_taken_back(broker: Mosqu
         assert not [m.topic for m in seen.messages if m.topic in n and not m.payload]  # nothing taken back
     finally:
         seen.close()
+
+
+@needs_mosquitto
+def test_a_qos_0_row_paho_refuses_for_want_of_a_connection_is_sent_after_reconnecting(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    # paho drops a QoS 0 message it is handed while not connected (NO_CONN); the queue's cursor had already
+    # passed its row, so it stayed on disk unsent until the next start. The pump is held at a peek while
+    # the broker goes away, then let go once paho knows the link is down.
+    rec = Recorder(broker.port, [f"{PREFIX}/event"])
+    sink = make_sink(broker.port, tmp_path / "q", qos=0)
+    hold, in_pump, go_on = threading.Event(), threading.Event(), threading.Event()
+    real_peek = sink.queue.peek
+
+    def peek(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "mqtt-sink" and hold.is_set():
+            hold.clear()
+            in_pump.set()
+            go_on.wait(20)
+        return real_peek(*args, **kwargs)
+
+    sink.queue.peek = peek  # type: ignore[method-assign]
+    try:
+        assert wait(lambda: sink.connected)
+        sink.emit(event(1, "111"))
+        assert rec.wait_for(lambda ms: 1 in frames_on(rec))
+        hold.set()
+        sink.emit(event(2, "222"))
+        assert in_pump.wait(10)
+        broker.stop()
+        assert wait(lambda: not sink._client.is_connected())
+        go_on.set()  # the pump hands row 2 to paho, which has no connection
+        time.sleep(0.5)
+        broker.start()
+        rec.close()
+        rec = Recorder(broker.port, [f"{PREFIX}/event"])
+        assert wait(lambda: sink.connected, 30)
+        sink.emit(event(3, "333"))
+        assert rec.wait_for(lambda ms: 3 in frames_on(rec), 20), frames_on(rec)
+        assert wait(lambda: sink.queued == 0)
+    finally:
+        go_on.set()
+        sink.close()
+        rec.close()
+    assert frames_on(rec) == [2, 3]  # the recorder of the second broker: 2 came back, before 3

@@ -718,8 +718,12 @@ class MqttSink(Sink):
 
     def _send_queued(self, batch: list[Any]) -> bool:
         for msg in batch:
-            self._cursor = msg.id
-            if not self._send(msg.topic, msg.payload, msg.qos, msg.retain, msg.id):
+            sent = self._send(msg.topic, msg.payload, msg.qos, msg.retain, msg.id)
+            if sent or msg.qos > 0:
+                # paho keeps a QoS>0 message it cannot send yet and sends it after reconnecting; a QoS 0 one it
+                # drops, so the cursor stays before its row and the next pump (after reconnecting) sends it
+                self._cursor = msg.id
+            if not sent:
                 return False
         return True
 
