@@ -109,6 +109,12 @@ class SegmentParams:
     #: Components that lie along the frame border for more than this fraction of their extent there are
     #: page edges or shadows, not digits.
     border_max_frac: float = 0.5
+    #: Candidates shorter than this share of the typical digit height are looked at again at a lower ink
+    #: level (``regrow_level`` times the frame's) around them: a pencil digit whose faint strokes fell
+    #: below the frame's level is a short piece of itself (the loop of a 6, the stem of a 2) that reads as
+    #: another digit. 0 turns it off.
+    regrow_below: float = 0.8
+    regrow_level: float = 0.5
 
     def __post_init__(self) -> None:
         if self.polarity not in ("auto", "dark", "light"):
@@ -123,7 +129,8 @@ class SegmentParams:
             raise ValueError("refine_max_side must not be below max_side")
         for name in ("min_contrast", "stroke_frac", "line_min_frac", "max_digit_frac", "min_rel_height",
                      "line_stroke_margin",
-                     "speck_area_frac", "merge_overlap", "border_max_frac", "min_rel_contrast", "strongest_share"):
+                     "speck_area_frac", "merge_overlap", "border_max_frac", "min_rel_contrast", "strongest_share",
+                     "regrow_below", "regrow_level"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name in ("noise_k", "line_min_aspect", "max_aspect", "merge_gap", "merge_max_height",
@@ -921,6 +928,51 @@ def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: Segmen
     return [c for c, k in zip(cands, keep, strict=True) if k]
 
 
+def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, d: np.ndarray, low: float,
+                     th: float, p: SegmentParams) -> list[Candidate]:
+    """Grow candidates shorter than ``regrow_below`` typical heights through the fainter ink around them.
+
+    Around such a piece, pixels above ``regrow_level`` times the frame's ink level that connect to it are
+    taken in, when what results is digit-sized (0.75-1.5 typical heights tall, at most 1.3 wide) and
+    touches no other candidate. ``lab`` and ``mask`` gain the grown pixels under the piece's label, so the
+    crop takes them as its own. Clean paper has nothing fainter to grow into: those pieces stay as they are.
+    """
+    if p.regrow_below <= 0 or th <= 0 or not cands:
+        return cands
+    H, W = d.shape
+    level = max(0.02, p.regrow_level * low)
+    out = []
+    for c in cands:
+        x, y, w, h = c.box
+        if h >= p.regrow_below * th:
+            out.append(c)
+            continue
+        mx, my = int(round(1.3 * th)), int(round(1.5 * th))  # room for the whole digit the piece is of
+        x0, y0, x1, y1 = max(0, x - mx), max(0, y - my), min(W, x + w + mx), min(H, y + h + my)
+        sub_lab = lab[y0:y1, x0:x1]
+        own = label_mask(sub_lab, c.labels)
+        region = (d[y0:y1, x0:x1] > level).astype(np.uint8)
+        # not through a neighbour or its faint rim: joining digits is the merge's and the split's business
+        others = ((sub_lab > 0) & ~own).astype(np.uint8)
+        region[others > 0] = 0
+        region[own] = 1
+        n, rl = cv2.connectedComponents(region, connectivity=8, ltype=cv2.CV_32S)
+        seeds = np.unique(rl[own])
+        grown = np.isin(rl, seeds[seeds > 0])
+        ys, xs = np.nonzero(grown)
+        gx0, gy0, gx1, gy1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+        gw, gh = gx1 - gx0, gy1 - gy0
+        if not (0.75 * th <= gh <= 1.5 * th and gw <= 1.3 * th) or gy0 == 0 or gx0 == 0 \
+                or gy1 == y1 - y0 or gx1 == x1 - x0:
+            out.append(c)
+            continue
+        add = grown & (sub_lab == 0)
+        sub_lab[add] = c.labels[0]
+        mask[y0:y1, x0:x1][add] = 255
+        out.append(Candidate((x0 + gx0, y0 + gy0, gw, gh), c.labels))
+    return out
+
+
 def refine_scale(seg: Segmentation, p: SegmentParams) -> float | None:
     """The finer working scale a second pass should use, or None when the first pass was fine enough.
 
@@ -978,6 +1030,7 @@ def _segment_at(gray: np.ndarray, scale: float, dark_ink: bool | None, p: Segmen
     try:
         lab, cands, th = find_candidates(mask, p, comps)
         cands = drop_faint(cands, lab, d, p, bg)
+        cands = regrow_fragments(cands, lab, mask, d, low, th, p)
     except TooCluttered:
         lab, cands, th, cluttered = comps[1], [], 0.0, True
     t4 = time.perf_counter()

@@ -514,3 +514,22 @@ def test_pencil_digits_beside_a_marker_digit_are_all_kept(mnist):
     inks = [ink * (1.0 if i == 0 else 0.5) for i, ink in enumerate(inks)]
     seg = segment(compose(inks, pos, size))
     assert _boxes_match(seg, pos, inks) == 5
+
+
+@pytest.mark.parametrize("fade", [0.08, 0.1])
+def test_a_pencil_digit_fading_after_its_first_third_is_found_whole(mnist, fade):
+    # A pencil digit pressed hard only at its start: the rest falls below the frame's ink level and the
+    # candidate was the short dark piece alone (18 of 48 px tall), which reads as another digit (the top
+    # of a 0 as a 7). Grown through the fainter ink around it, the whole digit is the candidate.
+    x, _ = mnist
+    whole, alone = [], []
+    for seed in range(6):
+        inks, pos, _ = line_of_digits([x[i] for i in range(10 + 5 * seed, 15 + 5 * seed)], height=48, gap=24,
+                                      margin=60)
+        inks[2] = inks[2].copy()
+        inks[2][inks[2].shape[0] // 3:] *= fade
+        img = compose(inks, pos, (480, 640), seed=seed)
+        whole.append(_boxes_match(segment(img), pos, inks))
+        alone.append(_boxes_match(segment(img, SegmentParams(regrow_below=0)), pos, inks))
+    assert whole == [5] * 6
+    assert sum(alone) <= 6 * 4 + 1  # without the regrowth the faded digit is (nearly always) a piece
