@@ -1063,5 +1063,13 @@ class MqttSink(Sink):
                 info.wait_for_publish(timeout=2)
         self._client.disconnect()
         self._client.loop_stop()
+        # paho opens a socket pair in loop_start() and closes it only in its __del__, and the client is in a
+        # reference cycle with this sink (its callbacks are our bound methods): the two descriptors waited for a
+        # full garbage collection, rare in a long-running daemon, so every reload that rebuilt this sink (a
+        # changed sinks:/mqtt: setting, a rotated password or TLS file) left two more open.
+        reset = getattr(self._client, "_reset_sockets", None)
+        if reset is not None:
+            with contextlib.suppress(OSError):
+                reset()
         self.queue.close()
         log.info("MQTT sink %s closed", self.name)
