@@ -142,6 +142,13 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _see_other(location: str) -> web.Response:
+    """A 303 to ``location`` that carries a cookie. Returning a web.HTTPSeeOther (as login and logout did) is
+    deprecated by aiohttp, which wants HTTP exceptions raised: a DeprecationWarning at every login, hidden
+    by default, and an error under ``-W error``."""
+    return web.Response(status=303, headers={"Location": location})
+
+
 def host_name(host_header: str) -> str:
     """The name in a ``Host`` header, lower case, without its port: ``[::1]:80`` -> ``::1``."""
     host = host_header.strip().lower()
@@ -429,12 +436,12 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
         if not hmac.compare_digest(_utf8(given), _utf8(self.token)):
             await self._wrong_token(request)
             return self._login_page("Wrong token.", status=401)
-        resp = web.HTTPSeeOther("/")
+        resp = _see_other("/")
         resp.set_cookie(COOKIE, session_value(self.token), httponly=True, samesite="Strict", path="/")
         return resp
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:
-        resp = web.HTTPSeeOther("/login" if self.token else "/")
+        resp = _see_other("/login" if self.token else "/")
         resp.del_cookie(COOKIE, path="/")
         return resp
 

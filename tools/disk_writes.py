@@ -150,6 +150,7 @@ def folder_bytes(folder: Path) -> int:
 def child_pid(parent: int, timeout: float = 15.0) -> int:
     """The pid of the daemon ``parent`` (strace) started, once it runs python."""
     deadline = time.monotonic() + timeout
+    own = Path(f"/proc/{parent}/cmdline").read_bytes()
     while time.monotonic() < deadline:
         try:
             kids = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
@@ -158,8 +159,11 @@ def child_pid(parent: int, timeout: float = 15.0) -> int:
         for k in kids:
             try:
                 # strace forks short-lived children of its own first (feature probes: its command line);
-                # the daemon is the one that has become ``python -m edge``.
-                if Path(f"/proc/{k}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"edge"]:
+                # the daemon is the one that has become ``python ... -m edge``: interpreter options, or a
+                # launcher (a venv's wrapper script, a loader) may come before the -m.
+                cmdline = Path(f"/proc/{k}/cmdline").read_bytes()
+                args = cmdline.split(b"\0")
+                if cmdline != own and any(args[i:i + 2] == [b"-m", b"edge"] for i in range(1, len(args))):
                     return int(k)
             except OSError:
                 continue

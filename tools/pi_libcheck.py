@@ -5,7 +5,8 @@ A sysroot made with ``dpkg -x`` from a hand-kept package list can miss a library
 and confusingly (an ImportError swallowed somewhere); here it is one line per missing library, found from
 the ELF ``NEEDED`` entries (``readelf -d``) of the extension modules and the libraries they pull in.
 
-    python tools/pi_libcheck.py SYSROOT [SITE...]
+    python tools/pi_libcheck.py [--multiarch TRIPLET] SYSROOT [SITE...]
+The triplet is the sysroot's (aarch64-linux-gnu for the Pi; tools/pyver_tests.sh checks x86_64 ones).
 Exit 0 when all are found, 1 listing the missing ones, 2 on bad usage.
 """
 
@@ -30,8 +31,8 @@ def dynamic(path: Path) -> tuple[list[str], list[str]]:
     return _NEEDED.findall(out), paths
 
 
-def missing_libraries(root: Path, sites: list[Path]) -> list[str]:
-    system = [root / "lib" / MULTIARCH, root / "usr" / "lib" / MULTIARCH, root / "lib", root / "usr" / "lib"]
+def missing_libraries(root: Path, sites: list[Path], multiarch: str = MULTIARCH) -> list[str]:
+    system = [root / "lib" / multiarch, root / "usr" / "lib" / multiarch, root / "lib", root / "usr" / "lib"]
     todo = [p for s in sites if s.is_dir() for p in s.rglob("*.so*") if p.is_file()]
     todo += [p for p in (root / "usr" / "lib").glob("python3*/lib-dynload/*.so")]
     seen: set[Path] = set()
@@ -54,7 +55,8 @@ def missing_libraries(root: Path, sites: list[Path]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("root", type=Path, help="the arm64 sysroot")
+    ap.add_argument("--multiarch", default=MULTIARCH, help=f"the sysroot's triplet (default {MULTIARCH})")
+    ap.add_argument("root", type=Path, help="the sysroot (arm64 unless --multiarch says otherwise)")
     ap.add_argument("sites", type=Path, nargs="*", help="folders of installed wheels to check too")
     args = ap.parse_args(argv)
     if not args.root.is_dir():
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("readelf") is None:
         print("note: readelf not found (binutils); shared libraries not checked", file=sys.stderr)
         return 0
-    problems = missing_libraries(args.root.resolve(), [s.resolve() for s in args.sites])
+    problems = missing_libraries(args.root.resolve(), [s.resolve() for s in args.sites], args.multiarch)
     for p in problems:
         print(f"missing shared library: {p}", file=sys.stderr)
     return 1 if problems else 0
