@@ -491,7 +491,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.mnist is not None:
-            from train.data import DataError
+            try:
+                from train.data import DataError
+            except ImportError:
+                # install.sh installs edge/ only: the MNIST reader is the checkout's train/ package
+                _say(sys.stderr, "error: --mnist needs the checkout's train/ package, which this install does "
+                                 "not have (run it from a checkout of the project)")
+                return 1
 
             total += 1
             try:

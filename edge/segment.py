@@ -928,6 +928,16 @@ def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: Segmen
     return [c for c, k in zip(cands, keep, strict=True) if k]
 
 
+def _overlap(box: tuple[int, int, int, int], rect: tuple[int, int, int, int]) -> int:
+    """Pixels of ``box`` (x, y, w, h) inside ``rect`` (x0, y0, x1, y1)."""
+    x, y, w, h = box
+    return max(0, min(x + w, rect[2]) - max(x, rect[0])) * max(0, min(y + h, rect[3]) - max(y, rect[1]))
+
+
+#: ``regrow_fragments`` looks at no more short candidates than this in one frame (see there).
+REGROW_MAX = 64
+
+
 def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, d: np.ndarray, low: float,
                      th: float, p: SegmentParams) -> list[Candidate]:
     """Grow candidates shorter than ``regrow_below`` typical heights through the fainter ink around them.
@@ -941,8 +951,13 @@ def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, 
         return cands
     H, W = d.shape
     level = max(0.02, p.regrow_level * low)
+    short = sum(1 for c in cands if c.box[3] < p.regrow_below * th)
+    if short > REGROW_MAX:
+        # a frame of many short pieces (grain, hatching, print) is not a few faded digits, and each look is a
+        # labelling of a window up to 3.6 typical heights a side: hundreds cost seconds on a Pi
+        return cands
     out = []
-    for c in cands:
+    for ci, c in enumerate(cands):
         x, y, w, h = c.box
         if h >= p.regrow_below * th:
             out.append(c)
@@ -964,6 +979,14 @@ def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, 
         gw, gh = gx1 - gx0, gy1 - gy0
         if not (0.75 * th <= gh <= 1.5 * th and gw <= 1.3 * th) or gy0 == 0 or gx0 == 0 \
                 or gy1 == y1 - y0 or gx1 == x1 - x0:
+            out.append(c)
+            continue
+        # Over most of another candidate, the grown ink is that one's faint rim (growth is blocked only where
+        # the neighbour is labelled), not this digit's missing strokes: taken, this box swallowed the neighbour
+        # and its crop cut the neighbour's rim away.
+        bx0, by0, bx1, by1 = x0 + gx0, y0 + gy0, x0 + gx1, y0 + gy1
+        if any(j != ci and _overlap(o.box, (bx0, by0, bx1, by1)) > 0.5 * o.box[2] * o.box[3]
+               for j, o in enumerate(cands)):
             out.append(c)
             continue
         add = grown & (sub_lab == 0)

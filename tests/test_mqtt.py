@@ -29,6 +29,7 @@ from mosquitto import (  # noqa: F401
     mosquitto_binary,
     publish_once,
 )
+from paho.mqtt.enums import MQTTErrorCode
 
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue
 from edge.sinks.mqtt import FLAP_COUNT, MqttParams, MqttSink, redact, slug
@@ -1491,3 +1492,52 @@ def test_a_qos_0_row_paho_refuses_for_want_of_a_connection_is_sent_after_reconne
         sink.close()
         rec.close()
     assert frames_on(rec) == [2, 3]  # the recorder of the second broker: 2 came back, before 3
+
+
+class _PumpClient:
+    """A stand-in for paho in the pump tests below: each publish answers ``rc`` and records what the sink's
+    other threads would count as held at that instant."""
+
+    def __init__(self, sink: MqttSink, rc: MQTTErrorCode) -> None:
+        self.sink, self.rc, self.held_seen, self.mid = sink, rc, [], 0
+
+    def publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> Any:
+        self.held_seen.append(self.sink._held())
+        self.mid += 1
+        return type("Info", (), {"rc": self.rc, "mid": self.mid})()
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_a_held_message_counts_as_held_while_paho_takes_it(tmp_path: Path, qos: int) -> None:
+    # It was popped from _mem before the publish and entered _mem_inflight after it: flush() on the daemon's
+    # thread saw nothing held in between, returned "drained", and close() stopped the worker early.
+    sink = make_sink(1, tmp_path / "q", qos=qos, start=False)
+    try:
+        client = _PumpClient(sink, MQTTErrorCode.MQTT_ERR_SUCCESS)
+        real, sink._client = sink._client, client
+        sink._connected = True
+        sink._unqueued.append((0, [(f"{PREFIX}/event", "x", qos, False)]))
+        sink._pump()
+        assert client.held_seen == [1]
+    finally:
+        sink._client = real
+        sink.queue.close()
+
+
+def test_a_held_qos0_message_paho_drops_for_want_of_a_connection_is_kept(tmp_path: Path) -> None:
+    # paho drops a QoS 0 message it cannot send (NO_CONN); popped from _mem, the held one was gone without
+    # being counted as lost, so the next reading did not carry the whole retained state.
+    sink = make_sink(1, tmp_path / "q", qos=0, start=False)
+    try:
+        client = _PumpClient(sink, MQTTErrorCode.MQTT_ERR_NO_CONN)
+        real, sink._client = sink._client, client
+        sink._connected = True
+        sink._unqueued.append((0, [(f"{PREFIX}/event", "x", 0, False)]))
+        sink._pump()
+        assert len(client.held_seen) == 1 and sink._held() == 1
+        client.rc = MQTTErrorCode.MQTT_ERR_SUCCESS  # reconnected
+        sink._pump()
+        assert sink._held() == 0 and len(client.held_seen) == 2
+    finally:
+        sink._client = real
+        sink.queue.close()

@@ -476,3 +476,17 @@ def test_picture_enlarges_a_digit_and_captions_its_reading(reader, mnist_sample)
     page = cv2.imread(str(SAMPLES / "page_clean.jpg"))
     big = predict.picture(page, predict_file(str(SAMPLES / "page_clean.jpg"), reader))
     assert big.shape[1] <= 1280 and big.shape[0] - 720 < 100  # a large page shrunk to fit a screen
+
+
+def test_mnist_without_the_train_package_is_one_line_not_a_traceback(monkeypatch, capsys):
+    # a device install (systemd/install.sh) has edge/ only
+    import sys
+
+    from edge import predict
+
+    monkeypatch.setitem(sys.modules, "train", None)
+    monkeypatch.setitem(sys.modules, "train.data", None)
+    monkeypatch.setattr(predict, "make_reader", lambda cfg: object())
+    assert predict.main(["--mnist", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "train/" in err and "Traceback" not in err

@@ -533,3 +533,36 @@ def test_a_pencil_digit_fading_after_its_first_third_is_found_whole(mnist, fade)
         alone.append(_boxes_match(segment(img, SegmentParams(regrow_below=0)), pos, inks))
     assert whole == [5] * 6
     assert sum(alone) <= 6 * 4 + 1  # without the regrowth the faded digit is (nearly always) a piece
+
+
+def test_a_short_piece_does_not_grow_through_a_neighbours_faint_rim():
+    # A short stroke 10 px left of a blurred "2": the ink between them above half the frame's level is the 2's
+    # rim (unlabelled), and grown through it the piece's box swallowed the 2 and its crop cut the 2's rim away.
+    img = np.full((480, 640), 225, np.uint8)
+    for i, ch in enumerate("3845"):
+        cv2.putText(img, ch, (60 + 90 * i, 400), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 40, 7, cv2.LINE_AA)
+    cv2.putText(img, "2", (300, 200), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 40, 7, cv2.LINE_AA)
+    cv2.line(img, (290, 160), (290, 200), 40, 6, cv2.LINE_AA)
+    img = cv2.GaussianBlur(img, (0, 0), 2.5)
+    img = np.clip(img + np.random.default_rng(0).normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+    seg = segment(img)
+    boxes = [c.box for c in seg.candidates if c.box[1] < 250]
+    assert len(boxes) == 2
+    (ax, _, aw, _), (bx, _, bw, _) = sorted(boxes)
+    assert ax + aw <= bx  # side by side, not one inside the other
+
+
+def test_regrowth_is_skipped_on_a_frame_of_many_short_pieces():
+    from edge.segment import REGROW_MAX, Candidate, regrow_fragments
+
+    H, W = 480, 640
+    d = np.random.default_rng(1).random((H, W)).astype(np.float32) * 0.3
+    lab = np.zeros((H, W), np.int32)
+    cands = []
+    for i in range(REGROW_MAX + 1):
+        x, y = 4 + 9 * (i % 70), 100 + 120 * (i // 70)
+        lab[y:y + 60, x] = i + 1
+        cands.append(Candidate((x, y, 1, 60), (i + 1,)))
+    before = lab.copy()
+    assert regrow_fragments(cands, lab, np.zeros((H, W), np.uint8), d, 0.3, 100.0, SegmentParams()) == cands
+    assert (lab == before).all()

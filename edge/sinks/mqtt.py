@@ -593,8 +593,11 @@ class MqttSink(Sink):
     def _take_unqueued(self) -> None:
         """Move the readings emit() could not queue into ``_mem``, in the order they were made."""
         while self._unqueued:
-            barrier, rows = self._unqueued.popleft()
+            # into _mem before out of _unqueued: flush() and close() count both from another thread, and a
+            # reading in neither for an instant was "drained"
+            barrier, rows = self._unqueued[0]
             self._mem.extend((barrier, *row) for row in rows)
+            self._unqueued.popleft()
         excess = len(self._mem) - self.params.queue_max
         if excess > 0:  # the broker went away again: memory is bounded like the disk
             for _ in range(excess):
@@ -708,9 +711,16 @@ class MqttSink(Sink):
                 if not self._send_queued(batch):
                     return
             elif self._mem:
-                held = self._mem.popleft()
+                # left in _mem while paho takes it (it is in _mem_inflight once handed over): flush() counts
+                # from another thread, and a message in neither for an instant was "drained"
+                held = self._mem[0]
                 _, topic, payload, qos, retain = held
-                if not self._send(topic, payload, qos, retain, 0, held):
+                sent = self._send(topic, payload, qos, retain, 0, held)
+                if sent or qos > 0:
+                    # paho keeps a QoS>0 one it cannot send yet; a QoS 0 one it dropped (NO_CONN) stays held
+                    # for after reconnecting, as a queued QoS 0 row does
+                    self._mem.popleft()
+                if not sent:
                     return
             else:
                 return
