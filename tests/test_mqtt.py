@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,24 @@ def event(frame: int, *values: str) -> Event:
 def make_sink(port: int, queue_dir: Path, start: bool = True, **kw) -> MqttSink:
     params = MqttParams(host="127.0.0.1", port=port, device_name=DEVICE, queue_dir=str(queue_dir), **kw)
     return MqttSink(params, start=start)
+
+
+def hold_pump_at_peek(sink: MqttSink, limit_s: float) -> tuple[threading.Event, threading.Event, threading.Event]:
+    """``(hold, in_pump, go_on)``: once ``hold`` is set, the sink's worker stops at its next peek of the queue,
+    sets ``in_pump`` and waits for ``go_on`` (at most ``limit_s``), so a test can act while a pump is under
+    way - the window is widened, not made."""
+    hold, in_pump, go_on = threading.Event(), threading.Event(), threading.Event()
+    real_peek = sink.queue.peek
+
+    def peek(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "mqtt-sink" and hold.is_set():
+            hold.clear()
+            in_pump.set()
+            go_on.wait(limit_s)
+        return real_peek(*args, **kwargs)
+
+    sink.queue.peek = peek  # type: ignore[method-assign]
+    return hold, in_pump, go_on
 
 
 def wait(predicate, timeout: float = 10.0) -> bool:
@@ -731,13 +750,9 @@ def test_a_wrong_password_is_one_clear_line_not_one_per_retry(tmp_path: Path,
         b.stop()
 
 
-@needs_mosquitto
-def test_a_connection_failure_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    # A certificate the sink does not trust was logged as "broker unreachable", and plain MQTT sent to a TLS
-    # port (the broker hangs up before answering CONNECT) was not logged at all.
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    d = tmp_path / "pki"
+def _ca_and_server_request(d: Path) -> Callable[..., None]:
+    """A test CA (``ca.crt``, ``ca.key``) and a key and signing request for a server at 127.0.0.1 (``srv.key``,
+    ``srv.csr``) in the new folder ``d``; returns the ``openssl`` runner for the rest, in ``d``."""
     d.mkdir()
 
     def openssl(*args: str) -> None:
@@ -746,6 +761,17 @@ def test_a_connection_failure_says_why(tmp_path: Path, caplog: pytest.LogCapture
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
             "-subj", "/CN=test ca")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    return openssl
+
+
+@needs_mosquitto
+def test_a_connection_failure_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A certificate the sink does not trust was logged as "broker unreachable", and plain MQTT sent to a TLS
+    # port (the broker hangs up before answering CONNECT) was not logged at all.
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    d = tmp_path / "pki"
+    openssl = _ca_and_server_request(d)
     (d / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
     openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "srv.crt", "-days", "2", "-extfile", "ext")
@@ -797,14 +823,7 @@ def test_a_certificate_outside_its_dates_points_at_this_machines_clock(
     if not shutil.which("openssl"):
         pytest.skip("openssl not installed")
     d = tmp_path / "pki"
-    d.mkdir()
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=test ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    openssl = _ca_and_server_request(d)
     (d / "index.txt").write_text("")
     (d / "ca.cnf").write_text(
         "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
@@ -1288,17 +1307,7 @@ def test_a_reading_held_in_memory_is_not_overtaken_by_a_newer_one_in_the_same_pu
     # pump is held at a peek of the queue (the window widened, not made) while the daemon emits.
     rec = Recorder(broker.port, [f"{PREFIX}/event"])
     sink = make_sink(broker.port, tmp_path / "q")
-    hold, in_pump, go_on = threading.Event(), threading.Event(), threading.Event()
-    real_peek = sink.queue.peek
-
-    def peek(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name == "mqtt-sink" and hold.is_set():
-            hold.clear()
-            in_pump.set()
-            go_on.wait(10)
-        return real_peek(*args, **kwargs)
-
-    sink.queue.peek = peek  # type: ignore[method-assign]
+    hold, in_pump, go_on = hold_pump_at_peek(sink, 10)
     try:
         assert wait(lambda: sink.connected)
         sink.emit(event(1, "111"))
@@ -1458,17 +1467,7 @@ def test_a_qos_0_row_paho_refuses_for_want_of_a_connection_is_sent_after_reconne
     # the broker goes away, then let go once paho knows the link is down.
     rec = Recorder(broker.port, [f"{PREFIX}/event"])
     sink = make_sink(broker.port, tmp_path / "q", qos=0)
-    hold, in_pump, go_on = threading.Event(), threading.Event(), threading.Event()
-    real_peek = sink.queue.peek
-
-    def peek(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name == "mqtt-sink" and hold.is_set():
-            hold.clear()
-            in_pump.set()
-            go_on.wait(20)
-        return real_peek(*args, **kwargs)
-
-    sink.queue.peek = peek  # type: ignore[method-assign]
+    hold, in_pump, go_on = hold_pump_at_peek(sink, 20)
     try:
         assert wait(lambda: sink.connected)
         sink.emit(event(1, "111"))

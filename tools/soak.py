@@ -277,6 +277,30 @@ web:
 """
 
 
+def written_by_sinks(out: Path) -> tuple[int, set[tuple[str | None, str | None]]]:
+    """Lines in the ``file:`` sink's files (rotated ones too) and the distinct events in the ``csv:`` ones."""
+    file_lines = 0
+    for p in sorted(out.glob("readings.jsonl*")):
+        file_lines += sum(1 for line in p.read_text().splitlines() if line.strip())
+    csv_events: set[tuple[str | None, str | None]] = set()
+    for p in sorted(out.glob("readings.csv*")):
+        with p.open(newline="") as f:
+            for row in csv.DictReader(f):
+                csv_events.add((row.get("ts"), row.get("frame")))
+    return file_lines, csv_events
+
+
+def stop_daemon(proc: subprocess.Popen) -> None:
+    """SIGTERM, as systemd stops the unit; SIGKILL after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def soak(video: Path, seconds: float, out: Path, sample_s: float, warmup_s: float, threads: int,
          stop: threading.Event | None = None, faults: FaultPlan | None = None) -> dict[str, Any]:
     """Run the daemon for ``seconds`` (or until ``stop`` is set: the report then covers the time so far);
@@ -352,13 +376,7 @@ def _soak_with_broker(video: Path, fps: float, camera: MjpegCamera, broker: Mosq
     finally:
         if viewer is not None:
             viewer.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_daemon(proc)
     # Let the last MQTT messages arrive, then compare every sink with stdout.
     events = [json.loads(line) for line in stdout_path.read_text().splitlines() if line.strip()]
     readings = [e for e in events if "error" not in e and not e.get("heartbeat")]
@@ -366,14 +384,7 @@ def _soak_with_broker(video: Path, fps: float, camera: MjpegCamera, broker: Mosq
     recorder.wait_for(lambda ms: len(ms) >= len(events), timeout=15)
     mqtt_events = len(recorder.messages)
     recorder.close()
-    file_lines = 0
-    for p in sorted(out.glob("readings.jsonl*")):
-        file_lines += sum(1 for line in p.read_text().splitlines() if line.strip())
-    csv_events = set()
-    for p in sorted(out.glob("readings.csv*")):
-        with p.open(newline="") as f:
-            for row in csv.DictReader(f):
-                csv_events.add((row.get("ts"), row.get("frame")))
+    file_lines, csv_events = written_by_sinks(out)
     after = [s for s in samples if s["t"] >= warmup_s] or samples
     start, end = after[0], samples[-1]
     report = {
@@ -937,13 +948,7 @@ def _soak_faults(video: Path, fps: float, camera: MjpegCamera, broker: Mosquitto
             injector.thread.join(30)
         if viewer is not None:
             viewer.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_daemon(proc)
     events = read_events(stdout_path)
     readings = [e for e in events if "error" not in e and not e.get("heartbeat")]
     queued = [e for e in events if not e.get("heartbeat")]
@@ -953,14 +958,7 @@ def _soak_faults(video: Path, fps: float, camera: MjpegCamera, broker: Mosquitto
                                      and b'"heartbeat"' not in m.payload) >= len(queued), timeout=30)
     fr = fault_report(injector, plan, stdout_path, stderr_path)
     recorder.close()
-    file_lines = 0
-    for p in sorted(out.glob("readings.jsonl*")):
-        file_lines += sum(1 for line in p.read_text().splitlines() if line.strip())
-    csv_events = set()
-    for p in sorted(out.glob("readings.csv*")):
-        with p.open(newline="") as f:
-            for row in csv.DictReader(f):
-                csv_events.add((row.get("ts"), row.get("frame")))
+    file_lines, csv_events = written_by_sinks(out)
     with_metrics = [s for s in samples if "frames_total" in s]
     after = [s for s in with_metrics if s["t"] >= warmup_s] or with_metrics
     start, end = after[0], with_metrics[-1]
