@@ -943,9 +943,10 @@ def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, 
     """Grow candidates shorter than ``regrow_below`` typical heights through the fainter ink around them.
 
     Around such a piece, pixels above ``regrow_level`` times the frame's ink level that connect to it are
-    taken in, when what results is digit-sized (0.75-1.5 typical heights tall, at most 1.3 wide) and
-    touches no other candidate. ``lab`` and ``mask`` gain the grown pixels under the piece's label, so the
-    crop takes them as its own. Clean paper has nothing fainter to grow into: those pieces stay as they are.
+    taken in - never through another candidate's own pixels - when what results is digit-sized (0.75-1.5
+    typical heights tall, at most 1.3 wide), inside the window looked at, and over no more than half of
+    another candidate's box. ``lab`` and ``mask`` gain the grown pixels under the piece's label, so the crop
+    takes them as its own. Clean paper has nothing fainter to grow into: those pieces stay as they are.
     """
     if p.regrow_below <= 0 or th <= 0 or not cands:
         return cands
@@ -967,7 +968,8 @@ def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, 
         sub_lab = lab[y0:y1, x0:x1]
         own = label_mask(sub_lab, c.labels)
         region = (d[y0:y1, x0:x1] > level).astype(np.uint8)
-        # not through a neighbour or its faint rim: joining digits is the merge's and the split's business
+        # not through a neighbour's own pixels: joining digits is the merge's and the split's business (its
+        # faint rim is unlabelled, hence the check on the grown box below)
         others = ((sub_lab > 0) & ~own).astype(np.uint8)
         region[others > 0] = 0
         region[own] = 1
