@@ -502,6 +502,8 @@ class DrawApp:
 
 def run(app: DrawApp, title: str = TITLE) -> int:
     """The OpenCV loop: show, poll keys and the mouse, pick up live readings. Returns the exit code."""
+    from edge.sinks.window import window_visible
+
     # AUTOSIZE: window pixels are canvas pixels; GUI_NORMAL: no Qt toolbar taking mouse clicks.
     try:
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
@@ -520,13 +522,7 @@ def run(app: DrawApp, title: str = TITLE) -> int:
             if key != -1 and app.handle_key(key) == DrawApp.QUIT:
                 break
             app.tick(time.monotonic())
-            try:
-                visible = cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE)
-            except cv2.error:
-                # Qt destroys the window on the window manager's close button, and then asking about it
-                # raises (NULL guiReceiver) instead of answering 0.
-                visible = 0
-            if visible < 1:
+            if not window_visible(title):
                 break  # closed with the window manager's button
             if app.dirty:
                 cv2.imshow(title, app.frame())

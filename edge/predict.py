@@ -371,16 +371,14 @@ def show(img: np.ndarray, poll_ms: int = 100) -> bool:
     Esc or closing the window)."""
     import cv2
 
+    from edge.sinks.window import window_visible
+
     # the image at its size, without Qt's toolbar and status bar (as edge.draw's window)
     cv2.namedWindow(SHOW_TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
     cv2.imshow(SHOW_TITLE, img)
     while True:
         key = cv2.waitKey(poll_ms)
-        try:
-            visible = cv2.getWindowProperty(SHOW_TITLE, cv2.WND_PROP_VISIBLE)
-        except cv2.error:
-            visible = 0  # Qt destroys the window on the close button, and asking about it then raises
-        if visible < 1:
+        if not window_visible(SHOW_TITLE):
             return False
         if key != -1:
             return (key & 0xFF) not in (ord("q"), 27)

@@ -68,6 +68,16 @@ HOLD_POLL_MS = 100
 MAX_WINDOW = (1600, 900)
 
 
+def window_visible(title: str) -> bool:
+    """False once the window ``title`` is gone, e.g. closed with the window manager's button."""
+    try:
+        return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1
+    except cv2.error:
+        # Qt destroys the window on the close button, and then asking about it raises (NULL guiReceiver)
+        # instead of answering 0.
+        return False
+
+
 def window_size(width: int, height: int, limit: tuple[int, int] = MAX_WINDOW) -> tuple[int, int]:
     """The window size for an image of ``width`` x ``height``: its own, scaled down to fit ``limit``."""
     s = min(1.0, limit[0] / max(width, 1), limit[1] / max(height, 1))
@@ -144,11 +154,7 @@ class WindowSink(DrawingSink):
         self.handle_key(key)
 
     def _closed_by_user(self) -> bool:
-        try:
-            visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE)
-        except cv2.error:
-            visible = 0  # Qt destroys the window on the close button, and asking about it then raises
-        if self._open and visible < 1:
+        if self._open and not window_visible(self.title):
             log.info("window closed; stopping")
             self.quit_requested = True
             return True
