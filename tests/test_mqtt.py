@@ -60,6 +60,16 @@ def make_sink(port: int, queue_dir: Path, start: bool = True, **kw) -> MqttSink:
     return MqttSink(params, start=start)
 
 
+def last_retained(port: int, topic: str) -> str:
+    """What a late subscriber to ``topic`` is given (the retained value); fails when nothing is retained."""
+    late = Recorder(port, [topic])
+    try:
+        assert late.wait_for(lambda ms: len(ms) >= 1), f"nothing retained on {topic}"
+        return late.messages[-1].text
+    finally:
+        late.close()
+
+
 def hold_pump_at_peek(sink: MqttSink, limit_s: float) -> tuple[threading.Event, threading.Event, threading.Event]:
     """``(hold, in_pump, go_on)``: once ``hold`` is set, the sink's worker stops at its next peek of the queue,
     sets ``in_pump`` and waits for ``go_on`` (at most ``limit_s``), so a test can act while a pump is under
@@ -1333,12 +1343,7 @@ def test_a_reading_held_in_memory_is_not_overtaken_by_a_newer_one_in_the_same_pu
         sink.close()
         rec.close()
     assert frames_on(rec) == [1, 2, 3, 4]
-    late = Recorder(broker.port, [f"{PREFIX}/number_1/state"])
-    try:
-        assert late.wait_for(lambda ms: len(ms) >= 1)
-        assert late.messages[-1].text == "444"
-    finally:
-        late.close()
+    assert last_retained(broker.port, f"{PREFIX}/number_1/state") == "444"  # the broker's last word
 
 
 @needs_mosquitto
@@ -1377,12 +1382,7 @@ def test_messages_held_in_memory_are_sent_again_with_the_queued_ones(broker: Mos
         rec.close()
     frames = frames_on(rec)
     assert frames[-1] == 3 and frames.count(2) == frames.count(3), frames
-    late = Recorder(broker.port, [f"{PREFIX}/number_1/state"])
-    try:
-        assert late.wait_for(lambda ms: len(ms) >= 1)
-        assert late.messages[-1].text == "333"
-    finally:
-        late.close()
+    assert last_retained(broker.port, f"{PREFIX}/number_1/state") == "333"  # the broker's last word
 
 
 @needs_mosquitto
