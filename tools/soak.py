@@ -290,6 +290,26 @@ def written_by_sinks(out: Path) -> tuple[int, set[tuple[str | None, str | None]]
     return file_lines, csv_events
 
 
+def start_daemon(cfg: Path, out: Path) -> tuple[subprocess.Popen, Path, Path]:
+    """``python -m edge --config CFG``, as the unit runs it (no notify socket), its stdout and stderr in files
+    in ``out``: ``(process, stdout path, stderr path)``."""
+    stdout_path, stderr_path = out / "stdout.jsonl", out / "stderr.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("NOTIFY_SOCKET", None)
+    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:  # the child keeps its own copies
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg)], cwd=ROOT, env=env,
+                                stdout=stdout, stderr=stderr)
+    return proc, stdout_path, stderr_path
+
+
+def wait_for_web(proc: subprocess.Popen, stderr_path: Path, deadline: float) -> None:
+    """Until the daemon says its web page is up; SoakError with its log if it dies or ``deadline`` passes."""
+    while "web page on" not in stderr_path.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SoakError(f"daemon did not start:\n{stderr_path.read_text()[-1500:]}")
+        time.sleep(0.2)
+
+
 def stop_daemon(proc: subprocess.Popen) -> None:
     """SIGTERM, as systemd stops the unit; SIGKILL after 30 s."""
     if proc.poll() is None:
@@ -339,21 +359,13 @@ def _soak_with_broker(video: Path, fps: float, camera: MjpegCamera, broker: Mosq
     web_port = _free_port()
     cfg = out / "config.yaml"
     cfg.write_text(config_text(out, camera.url, broker.port, threads, web_port))
-    stdout_path, stderr_path = out / "stdout.jsonl", out / "stderr.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("NOTIFY_SOCKET", None)
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg)], cwd=ROOT, env=env,
-                            stdout=stdout_path.open("w"), stderr=stderr_path.open("w"))
+    proc, stdout_path, stderr_path = start_daemon(cfg, out)
     base = f"http://127.0.0.1:{web_port}"
     viewer: Viewer | None = None
     samples: list[dict[str, float]] = []
     t0 = time.monotonic()
     try:
-        deadline = t0 + 60
-        while "web page on" not in stderr_path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SoakError(f"daemon did not start:\n{stderr_path.read_text()[-1500:]}")
-            time.sleep(0.2)
+        wait_for_web(proc, stderr_path, t0 + 60)
         viewer = Viewer(base)
         next_sample = time.monotonic()
         last_print = 0.0
@@ -378,7 +390,7 @@ def _soak_with_broker(video: Path, fps: float, camera: MjpegCamera, broker: Mosq
             viewer.close()
         stop_daemon(proc)
     # Let the last MQTT messages arrive, then compare every sink with stdout.
-    events = [json.loads(line) for line in stdout_path.read_text().splitlines() if line.strip()]
+    events = read_events(stdout_path)
     readings = [e for e in events if "error" not in e and not e.get("heartbeat")]
     heartbeats = sum(1 for e in events if e.get("heartbeat"))
     recorder.wait_for(lambda ms: len(ms) >= len(events), timeout=15)
@@ -889,11 +901,7 @@ def _soak_faults(video: Path, fps: float, camera: MjpegCamera, broker: Mosquitto
     # Two stream slots: the viewer's and the one a vanished viewer must give back (with the default four a
     # slot that is never freed would go unnoticed for three faults).
     cfg.write_text(config_text(out, camera.url, broker.port, threads, web_port) + "  max_streams: 2\n")
-    stdout_path, stderr_path = out / "stdout.jsonl", out / "stderr.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("NOTIFY_SOCKET", None)
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "--config", str(cfg)], cwd=ROOT, env=env,
-                            stdout=stdout_path.open("w"), stderr=stderr_path.open("w"))
+    proc, stdout_path, stderr_path = start_daemon(cfg, out)
     base = f"http://127.0.0.1:{web_port}"
     viewer: Viewer | None = None
     injector: FaultInjector | None = None
@@ -903,11 +911,7 @@ def _soak_faults(video: Path, fps: float, camera: MjpegCamera, broker: Mosquitto
     halt = threading.Event()
     t0 = time.monotonic()
     try:
-        deadline = t0 + 60
-        while "web page on" not in stderr_path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SoakError(f"daemon did not start:\n{stderr_path.read_text()[-1500:]}")
-            time.sleep(0.2)
+        wait_for_web(proc, stderr_path, t0 + 60)
         viewer = Viewer(base)
         injector = FaultInjector(plan, camera=camera, broker=broker, proc=proc, cfg=cfg, base=base,
                                  web_port=web_port, recorder=recorder, stdout_path=stdout_path,
