@@ -91,7 +91,8 @@ def make_turn(rotate: int = 0, flip: str = "none") -> Callable[[np.ndarray], np.
     return lambda img: cv2.flip(cv2.transpose(img), -1)  # the other diagonal
 
 
-def _turn_from(cfg: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+def turn_from(cfg: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``make_turn`` of a ``source`` config section (missing keys: no turn)."""
     return make_turn(int(getattr(cfg, "rotate", 0) or 0), str(getattr(cfg, "flip", "none") or "none"))
 
 
@@ -445,7 +446,7 @@ class LiveSource(Source):
     def __init__(self, name: str, cfg: Any, retry: bool = True) -> None:
         # An RTSP camera's URL carries its password: what is opened is the spec, what is shown (events, the
         # web page, MQTT, logs) is the name with the password hidden.
-        super().__init__(redact(name), _turn_from(cfg))
+        super().__init__(redact(name), turn_from(cfg))
         self.spec = name
         self.cfg = cfg
         #: what the user calls it in messages: a URL is a stream (a webcam, /dev/videoN, picamera2 a camera)
@@ -761,7 +762,7 @@ def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
     kind = classify_spec(spec)
     if kind == "missing":
         raise SourceError(f"source not found: {spec}")
-    turn = _turn_from(cfg)
+    turn = turn_from(cfg)
     if turn is not None:
         log.info("%s: every frame %s before it is read", redact(spec), describe_turn(cfg))
     if kind == "camera":
