@@ -398,3 +398,23 @@ def test_a_fatal_error_under_systemd_carries_the_err_priority(subprocess_env: di
     for env in ({}, {"INVOCATION_ID": "0123456789abcdef"}, {"JOURNAL_STREAM": "1:2"}):
         r = edge(["--config", str(bad)], {**subprocess_env, **env})
         assert r.returncode == 2 and not only_line(r.stderr).startswith("<"), env
+
+
+def test_the_readmes_run_command_reads_the_sample_as_its_truth(subprocess_env: dict[str, str],
+                                                               tmp_path: Path) -> None:
+    # What tools/run.sh runs after its install, with the shipped config.yaml, checked by the same script CI
+    # pipes tools/run.sh itself through on its fresh clone.
+    env = dict(subprocess_env, HOME=str(tmp_path))
+    r = edge(["--config", "config.yaml"], env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    check = [sys.executable, str(ROOT / "tools" / "check_sample_run.py")]
+    ok = subprocess.run(check, input=r.stdout, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 readings as expected" in ok.stderr
+    # ... and the check fails on a run that read one digit wrong, or printed an error event.
+    wrong = r.stdout.replace('"value": "4728"', '"value": "4723"', 1)
+    bad = subprocess.run(check, input=wrong, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "4723" in bad.stderr
+    err = r.stdout + json.dumps({"ts": "t", "source": "s", "frame": 9, "error": "cannot decode image"}) + "\n"
+    bad = subprocess.run(check, input=err, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "error event" in bad.stderr
