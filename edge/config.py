@@ -471,7 +471,9 @@ class Config(_Section):
 
 
 #: the sections a user may write (``path``/``base_dir`` are bookkeeping)
-SECTIONS = tuple(k for k in Config.model_fields if k not in ("path", "base_dir", "warnings"))
+#: Config fields the loader fills in itself; never keys of the file.
+INTERNAL = ("path", "base_dir", "warnings")
+SECTIONS = tuple(k for k in Config.model_fields if k not in INTERNAL)
 
 
 # ----------------------------------------------------------------------------- YAML with line numbers
@@ -581,7 +583,8 @@ def _known_keys(model: type[BaseModel], path: Key) -> list[str]:
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return []
         model = ann
-    return [k for k in model.model_fields if k not in ("path", "base_dir")]
+    # The loader's own fields are the top level's only: model.path is a key like any other.
+    return [k for k in model.model_fields if not (model is Config and k in INTERNAL)]
 
 
 def _line_for(loc: Key, lines: dict[Key, int]) -> int | None:
@@ -670,7 +673,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{label}:1: the config must be a mapping of sections ({', '.join(SECTIONS)})")
-    for key in ("path", "base_dir", "warnings"):
+    for key in INTERNAL:
         if key in data:
             raise ConfigError(f"{label}:{lines.get((key,), '?')}: {key}: unknown key; sections are {', '.join(SECTIONS)}")
     for section in SECTIONS:

@@ -350,3 +350,13 @@ def test_the_source_values_in_config_yaml_are_the_defaults() -> None:
         if isinstance(default, tuple):
             value = tuple(value)
         assert value == default and type(value) is type(default), (key, value, default)
+
+
+def test_an_unknown_key_lists_the_keys_a_file_may_have(tmp_path: Path) -> None:
+    # The loader's own fields (path, base_dir, warnings) were listed as sections a file may not have, and
+    # left out of the nested sections too, where model.path is a real key: "model.paht" got no hint.
+    top = _error(_write(tmp_path, "zzz: 1\n"))
+    assert top.endswith("zzz: unknown key; known keys: " + ", ".join(SECTIONS)), top
+    assert "warnings" not in top and "base_dir" not in top
+    assert _error(_write(tmp_path, "model:\n  paht: x\n")).endswith("model.paht: unknown key (did you mean 'path'?)")
+    assert "known keys: path, num_threads, runtime" in _error(_write(tmp_path, "model:\n  zzz: x\n"))
