@@ -379,6 +379,27 @@ def test_csv_rotated_files_each_have_a_header(tmp_path: Path) -> None:
         assert all(r[0] != "ts" for r in rows[1:])
 
 
+
+def test_a_csv_sink_on_a_device_does_not_read_it_as_a_header(tmp_path: Path) -> None:
+    # The header check read the first line of whatever the path was: /dev/zero (or /dev/full) is one endless
+    # line, and the daemon grew until the kernel killed it. Here in a child capped at 1 GiB of address space,
+    # where that read ends in a MemoryError at once; a FIFO is checked the same way (opening it to read
+    # would wait for a writer).
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code = textwrap.dedent(f"""
+        import resource, sys
+        from edge.sinks.csvfile import CsvFileSink
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        for path in ("/dev/zero", {str(fifo)!r}):
+            CsvFileSink(path).close()
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-1500:]
+
+
 # ------------------------------------------------------------------------------------------------ disk full
 
 

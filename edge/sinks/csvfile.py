@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+import stat
 from collections.abc import Iterable, Sequence
 
 from edge.sinks.base import SinkOptions
@@ -18,6 +20,9 @@ from edge.sinks.filewriter import LineWriter, WriterSink
 from edge.types import Event, Frame, FrameResult
 
 log = logging.getLogger(__name__)
+
+#: The header line is read up to this many characters: a long first line is not the header either way.
+HEADER_READ_MAX = 4096
 
 COLUMNS = ("ts", "source", "frame", "kind", "value", "confidence", "x", "y", "w", "h", "error")
 
@@ -51,9 +56,13 @@ class CsvFileSink(WriterSink):
         self._check_header()
 
     def _check_header(self) -> None:
+        # Only a regular file has a header to check: opening a FIFO to read blocks until something writes to
+        # it, and a device such as /dev/zero or /dev/full is an endless line that filled the memory.
         try:
-            with open(self.writer.path, encoding="utf-8", newline="") as f:
-                first = f.readline()
+            if not stat.S_ISREG(os.stat(self.writer.path).st_mode):
+                return
+            with open(self.writer.path, encoding="utf-8", newline="", errors="replace") as f:
+                first = f.readline(HEADER_READ_MAX)
         except OSError:
             return
         if first and first.rstrip("\r\n") != ",".join(COLUMNS):
