@@ -85,9 +85,11 @@ def _load_scenegen() -> Any:
     if not path.is_file():
         raise BenchError(f"{path} not found; pass --video")
     spec = importlib.util.spec_from_file_location("scenegen", path)
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    if spec is None or spec.loader is None:
+        raise BenchError(f"{path} cannot be loaded as a module; pass --video")
+    mod = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("scenegen", mod)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)
     return mod
 
 
@@ -114,7 +116,7 @@ def make_video(path: Path, frames: int = 60, size: tuple[int, int] = (1280, 720)
     style = sg.Style(height=(60.0, 68.0), stroke=(0.08, 0.1), gradient=True, vignette=True, noise=3.0)
     page = gen.compose("clean", seed, BENCH_VALUES, style)
     w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[codec][0]), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*CODECS[codec][0]), fps, size)
     if not writer.isOpened():
         raise BenchError(f"OpenCV cannot write {path}")
     try:
@@ -133,7 +135,7 @@ def make_video(path: Path, frames: int = 60, size: tuple[int, int] = (1280, 720)
 def _upscale(sample: Path, path: Path, frames: int, size: tuple[int, int], fps: int, why: str,
              codec: str = "mp4v") -> dict[str, Any]:
     cap = cv2.VideoCapture(str(sample))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[codec][0]), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*CODECS[codec][0]), fps, size)
     n = 0
     try:
         while n < frames:
@@ -163,7 +165,7 @@ def make_gated_video(path: Path, size: tuple[int, int] = (1280, 720), fps: int =
     style = sg.Style(height=(60.0, 68.0), stroke=(0.08, 0.1), gradient=True, vignette=True, noise=0.0)
     pages = [gen.compose("clean", seed, v, dataclasses.replace(style)) for v in (BENCH_VALUES, GATED_VALUES_AFTER)]
     still, slide, still2, rewrite = (round(t * fps) for t in GATED_SCHEDULE)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[codec][0]), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*CODECS[codec][0]), fps, size)
     if not writer.isOpened():
         raise BenchError(f"OpenCV cannot write {path}")
     rng = np.random.default_rng(seed)
@@ -205,7 +207,7 @@ def read_frames(path: Path, limit: int) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise BenchError(f"cannot open video {path}")
-    out = []
+    out: list[np.ndarray] = []
     try:
         while len(out) < limit:
             ok, f = cap.read()
@@ -225,7 +227,9 @@ def read_frames(path: Path, limit: int) -> list[np.ndarray]:
 def run_floor(path: Path, limit: int) -> dict[str, float]:
     """Decode + grayscale only, per frame (ms)."""
     cap = cv2.VideoCapture(str(path))
-    dec, gray, cpu = [], [], []
+    dec: list[float] = []
+    gray: list[float] = []
+    cpu: list[float] = []
     try:
         while len(dec) < limit:
             c0 = time.process_time()
@@ -269,7 +273,8 @@ def run_full(path: Path, limit: int, reader: Any, values: list[str] | None) -> d
             for k, v in res.timings.items():
                 stages.setdefault(k, []).append(float(v))
             totals.append((t2 - t0) * 1e3)
-            crops.append([tuple(int(v) for v in d.box) for n in res.numbers for d in n.digits])
+            crops.append([(int(x), int(y), int(w), int(h))
+                          for n in res.numbers for d in n.digits for x, y, w, h in [d.box]])
             right += values is not None and [n.value for n in res.numbers] == values
     finally:
         cap.release()
@@ -325,7 +330,7 @@ def run_gated(path: Path, reader: Any, fps: float, info: dict[str, Any], params:
             (read_ms if gated.last_was_read else skip_ms).append((t1 - t0) * 1e3)
             if changed is not None:
                 published.append((i, [n.value for n in changed]))
-            first_box.append(tuple(stab.stable[0].box[:2]) if stab.stable else None)
+            first_box.append(stab.stable[0].box[:2] if stab.stable else None)
             if expected is not None and i < len(expected) and expected[i] is not None:
                 right += [n.value for n in stab.stable] == expected[i]
             i += 1

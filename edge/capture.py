@@ -343,7 +343,7 @@ class VideoFileSource(Source):
         self.loops = 0
         #: frames that could not be decoded and were passed over (a damaged stretch of the file)
         self.skipped = 0
-        self._cap = cv2.VideoCapture(path)
+        self._cap: cv2.VideoCapture | None = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
             if Path(path).suffix.lower() in VIDEO_EXTS or not Path(path).is_file():
@@ -426,7 +426,7 @@ class VideoFileSource(Source):
     def close(self) -> None:
         if self._cap is not None:
             self._cap.release()
-            self._cap = None  # type: ignore[assignment]
+            self._cap = None
 
 
 # ------------------------------------------------------------------------------------------ live sources
@@ -710,7 +710,8 @@ def _list_images(folder: Path) -> tuple[list[str], list[str]]:
     names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
     files = [folder / n for n in names
              if (folder / n).is_file() or ((folder / n).is_symlink() and not (folder / n).is_dir())]
-    read, skipped = [], []
+    read: list[str] = []
+    skipped: list[str] = []
     for f in files:
         (read if _folder_entry(f) else skipped).append(str(f))
     return read, skipped

@@ -100,7 +100,7 @@ def _forget_half_open(cam: Any) -> None:
     _close_fd(getattr(cam, "notifyme_w", None))
     manager, idx = getattr(cam, "_cm", None), getattr(cam, "camera_idx", None)
     cameras = getattr(manager, "cameras", None)
-    if idx is not None and isinstance(cameras, dict) and cameras.get(idx) is cam:
+    if manager is not None and idx is not None and isinstance(cameras, dict) and cameras.get(idx) is cam:
         with contextlib.suppress(Exception):
             manager.cleanup(idx)  # the last camera gone: the manager starts afresh on the next open
 

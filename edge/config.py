@@ -29,7 +29,7 @@ import stat
 import typing
 import urllib.parse
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -45,6 +45,9 @@ from pydantic import (
 
 from edge.loopback import is_loopback_name, loopback_address
 from edge.secrets import read_secret_file, redact
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +321,10 @@ class _ParamsSection(_Section):
     _params_classes: ClassVar[tuple[type, ...]] = ()
     _section: ClassVar[str] = ""
 
+    if TYPE_CHECKING:
+        # The keys are fields that create_model adds at import time, out of mypy's sight.
+        def __getattr__(self, name: str) -> Any: ...
+
     def to_params(self, cls: type | None = None) -> Any:
         """The dataclass ``cls`` (default: the section's first) built from this section's keys."""
         if cls is None:
@@ -347,7 +354,7 @@ def _import_params(module: str, name: str) -> type | None:
         # broken install, a dependency missing).
         log.warning("cannot load %s.%s (%s): its config keys cannot be checked", module, name, exc)
         return None
-    return cls if dataclasses.is_dataclass(cls) else None
+    return cls if isinstance(cls, type) and dataclasses.is_dataclass(cls) else None
 
 
 def _section_from_dataclass(
@@ -385,26 +392,37 @@ def _section_from_dataclass(
     return model
 
 
-#: ``segment.reader:`` how crops become digits (ReaderParams), nested so its keys can never clash with
-#: SegmentParams' (both have a ``merge_gap``) and DESIGN's list of top-level sections stays as it is.
-ReaderSection = _section_from_dataclass("reader", ("edge.reader", "ReaderParams"))
-#: ``segment.gate:`` which frames of a stream are read at all (the change gate, edge.motion.GateParams).
-GateSection = _section_from_dataclass("gate", ("edge.motion", "GateParams"))
-#: ``segment:`` how ink and digit candidates are found (SegmentParams), plus ``reader:`` and ``gate:``.
-SegmentSection = _section_from_dataclass(
-    "segment", ("edge.segment", "SegmentParams"),
-    extra={"reader": (ReaderSection, Field(default_factory=ReaderSection)),
-           "gate": (GateSection, Field(default_factory=GateSection))},
-)
-NumbersSection = _section_from_dataclass("numbers", ("edge.numbers", "NumbersParams"))
-StabiliseSection = _section_from_dataclass("stabilise", ("edge.stabilise", "StabiliseParams"))
-_SinksBase = _section_from_dataclass(
-    "sinks", ("edge.sinks.base", "SinkOptions"), exclude=("mqtt",),
-    extra={"outputs": (list[str], Field(default_factory=lambda: ["stdout"]))},
-)
+if TYPE_CHECKING:
+    # Classes made by a call are values, not types, to mypy: it checks each of them as a _ParamsSection.
+    ReaderSection = _ParamsSection
+    GateSection = _ParamsSection
+    SegmentSection = _ParamsSection
+    NumbersSection = _ParamsSection
+    StabiliseSection = _ParamsSection
+    _SinksBase = _ParamsSection
+    _MqttBase = _ParamsSection
+else:
+    #: ``segment.reader:`` how crops become digits (ReaderParams), nested so its keys can never clash with
+    #: SegmentParams' (both have a ``merge_gap``) and DESIGN's list of top-level sections stays as it is.
+    ReaderSection = _section_from_dataclass("reader", ("edge.reader", "ReaderParams"))
+    #: ``segment.gate:`` which frames of a stream are read at all (the change gate, edge.motion.GateParams).
+    GateSection = _section_from_dataclass("gate", ("edge.motion", "GateParams"))
+    #: ``segment:`` how ink and digit candidates are found (SegmentParams), plus ``reader:`` and ``gate:``.
+    SegmentSection = _section_from_dataclass(
+        "segment", ("edge.segment", "SegmentParams"),
+        extra={"reader": (ReaderSection, Field(default_factory=ReaderSection)),
+               "gate": (GateSection, Field(default_factory=GateSection))},
+    )
+    NumbersSection = _section_from_dataclass("numbers", ("edge.numbers", "NumbersParams"))
+    StabiliseSection = _section_from_dataclass("stabilise", ("edge.stabilise", "StabiliseParams"))
+    _SinksBase = _section_from_dataclass(
+        "sinks", ("edge.sinks.base", "SinkOptions"), exclude=("mqtt",),
+        extra={"outputs": (list[str], Field(default_factory=lambda: ["stdout"]))},
+    )
+    _MqttBase = _section_from_dataclass("mqtt", ("edge.sinks.mqtt", "MqttParams"), exclude=("password",))
 
 
-class SinksSection(_SinksBase):  # type: ignore[misc, valid-type]
+class SinksSection(_SinksBase):
     @field_validator("outputs")
     @classmethod
     def _outputs(cls, v: list[str], info: ValidationInfo) -> list[str]:
@@ -422,10 +440,7 @@ def _resolve_sink(spec: str, info: ValidationInfo, index: int) -> str:
     return s
 
 
-_MqttBase = _section_from_dataclass("mqtt", ("edge.sinks.mqtt", "MqttParams"), exclude=("password",))
-
-
-class MqttConfig(_MqttBase):  # type: ignore[misc, valid-type]
+class MqttConfig(_MqttBase):
     """The ``mqtt:`` section: ``edge.sinks.mqtt.MqttParams`` without ``password`` (secrets stay out of files)."""
 
     @model_validator(mode="before")
@@ -447,9 +462,9 @@ class MqttConfig(_MqttBase):  # type: ignore[misc, valid-type]
 class Config(_Section):
     source: SourceConfig = Field(default_factory=SourceConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
-    segment: SegmentSection = Field(default_factory=SegmentSection)  # type: ignore[valid-type]
-    numbers: NumbersSection = Field(default_factory=NumbersSection)  # type: ignore[valid-type]
-    stabilise: StabiliseSection = Field(default_factory=StabiliseSection)  # type: ignore[valid-type]
+    segment: SegmentSection = Field(default_factory=SegmentSection)
+    numbers: NumbersSection = Field(default_factory=NumbersSection)
+    stabilise: StabiliseSection = Field(default_factory=StabiliseSection)
     sinks: SinksSection = Field(default_factory=SinksSection)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     web: WebConfig = Field(default_factory=WebConfig)
@@ -521,7 +536,7 @@ def _dotted(path: Key) -> str:
     return s
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     t, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     simple = {
         "greater_than": lambda: f"must be > {ctx['gt']}",
@@ -551,7 +566,7 @@ def _describe(err: dict[str, Any]) -> str:
     return re.sub(r"^(Value error|Assertion failed), ", "", msg)
 
 
-def _locate(err: dict[str, Any], lines: dict[Key, int], model: type[BaseModel]) -> tuple[Key, str]:
+def _locate(err: ErrorDetails, lines: dict[Key, int], model: type[BaseModel]) -> tuple[Key, str]:
     """The key path an error is about, and its message; refines ``section: section.key must ...`` messages."""
     loc: Key = tuple(err["loc"])
     msg = _describe(err)
@@ -719,14 +734,14 @@ def _password_in_sinks(data: dict[str, Any], label: str, lines: dict[Key, int]) 
         except ValueError:
             continue  # a malformed URL gets its own error from the sink check
         if has_password:
-            line = lines.get(("sinks", "outputs", i)) or lines.get(("sinks", "outputs"), "?")
+            line = lines.get(("sinks", "outputs", i)) or lines.get(("sinks", "outputs")) or "?"
             notes.append(f"{label}:{line}: sinks.outputs: [{i}] {redact(spec)!r} holds the MQTT password in the "
                          "config file; move it to mqtt.password_env ($DIGITS_MQTT_PASSWORD) or "
                          "mqtt.password_file")
     return notes
 
 
-def _format_errors(errors: list[Any], label: str, lines: dict[Key, int], from_cli: set[Key]) -> str:
+def _format_errors(errors: list[ErrorDetails], label: str, lines: dict[Key, int], from_cli: set[Key]) -> str:
     located = []
     for err in errors:
         loc, msg = _locate(err, lines, Config)

@@ -639,6 +639,7 @@ class Daemon:
         if not changed:
             log.info("config unchanged")
             return False
+        assert self.source is not None  # a reload comes from the loop, which runs on _setup's source
         classifier, reader, source, sinks = self.classifier, self.reader, self.source, self.sinks
         if "model" in changed:
             classifier = make_classifier(new)
@@ -744,7 +745,7 @@ def run(config: Config, max_frames: int | None = None, reload: Callable[[], Conf
     """Run the daemon until its source ends, ``max_frames`` are read or a signal stops it. ``hup_pending``
     says whether a SIGHUP came before the handlers here were installed (it is then a reload)."""
     daemon = Daemon(config, max_frames=max_frames, reload=reload)
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         interrupted = {"n": 0}
 

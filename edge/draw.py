@@ -60,7 +60,7 @@ READ_PEN = 18
 #: The canvas is light ink on dark, always: the reader is told so instead of guessing it per frame. Its
 #: guess took the black gaps of a canvas whose strokes are wide for its size for dark ink (480x360 or
 #: 640x360 with the default pen, 200x100 with any), and then read nothing.
-CANVAS_SETTINGS = {("segment", "polarity"): "light"}
+CANVAS_SETTINGS: dict[tuple[str, ...], str] = {("segment", "polarity"): "light"}
 
 
 # ------------------------------------------------------------------------------------------ the canvas
@@ -348,7 +348,7 @@ class LiveReader:
             with self._cv:
                 while self._job is None and not self._stop:
                     self._cv.wait()
-                if self._stop:
+                if self._stop or self._job is None:  # the wait ends on a job or a stop: None only with a stop
                     return
                 (ink, scale, version), self._job = self._job, None
                 self._busy = True

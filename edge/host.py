@@ -21,7 +21,8 @@ def describe_cpu(cpuinfo: str, machine: str) -> str:
     x86 names the CPU in "model name"; a Raspberry Pi names the board in "Model" and its cores have no
     "model name", only "CPU part"; flags are "flags" on x86 and "Features" on Arm.
     """
-    name, board, part, flags = "", "", "", set()
+    name, board, part = "", "", ""
+    flags: set[str] = set()
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
         if not sep:

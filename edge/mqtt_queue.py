@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,7 @@ class DiskQueue:
         """Append a message; returns its id (ids only grow, so they give the delivery order)."""
         return self.put_many([(topic, payload, qos, retain)])[-1]
 
-    def put_many(self, messages: list[tuple[str, bytes | str, int, bool]]) -> list[int]:
+    def put_many(self, messages: Sequence[tuple[str, bytes | str, int, bool]]) -> list[int]:
         """Append ``(topic, payload, qos, retain)`` messages in one transaction (one fsync, not one each:
         on an SD card an fsync can take tens of milliseconds, and this runs in the processing loop)."""
         ids: list[int] = []

@@ -145,7 +145,7 @@ def _centre_by_mass(small: np.ndarray) -> np.ndarray:
     # Whole-pixel shift as MNIST did: a sub-pixel one would blur the strokes.
     # MNIST puts the centre of mass at pixel index 14 (measured: 14.01, 13.98 on the test set).
     tx, ty = round(SIZE / 2.0 - cx), round(SIZE / 2.0 - cy)
-    mat = np.float32([[1, 0, tx], [0, 1, ty]])
+    mat = np.array([[1, 0, tx], [0, 1, ty]], np.float32)
     out = cv2.warpAffine(small, mat, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 

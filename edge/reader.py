@@ -382,12 +382,12 @@ class Reader:
             heights: dict[int, int] = {}
             self._take(pieces, images, (self.merge_piece(seg, a, b) for a, b in pairs))
             for ci in search:
-                cuts, h, found = self.split_pieces(seg, ci, self._crop(seg, seg.candidates[ci]))
+                cuts, h, parts = self.split_pieces(seg, ci, self._crop(seg, seg.candidates[ci]))
                 layouts[ci], heights[ci] = cuts, max(h, 1)
-                if len(pieces) + len(found) > p.max_crops:
+                if len(pieces) + len(parts) > p.max_crops:
                     timings["normalise"] += (time.perf_counter() - t) * 1e3
                     return FrameResult(numbers=[], timings=timings, cluttered=True)
-                self._take(pieces, images, found)
+                self._take(pieces, images, parts)
             batch2 = np.stack(images) if images else np.zeros((0, 28, 28), np.uint8)
             timings["normalise"] += (time.perf_counter() - t) * 1e3
             t = time.perf_counter()
@@ -405,8 +405,8 @@ class Reader:
                     if pc.cand == ci:
                         a, b = pc.span
                         # only a sliver at either end (a tail, a serif) may be passed over
-                        w = (cuts[b] - cuts[a]) / hh if a == 0 or b == n else math.inf
-                        scores[pc.span] = span_score(probs2[k], w, p.junk_cost)
+                        width_heights = (cuts[b] - cuts[a]) / hh if a == 0 or b == n else math.inf
+                        scores[pc.span] = span_score(probs2[k], width_heights, p.junk_cost)
                         found[pc.span] = _Read(pc.box, probs2[k], batch2[k])
                 path = best_path(n, scores, p.digit_cost)
                 if path:

@@ -253,13 +253,13 @@ class Segmentation:
         iy1 = min(H, int(np.ceil((sy0 + sh) * self.scale)) + 1)
         f = self.scale / zoom  # working pixels per crop pixel
         # Crop pixel centre (u + 0.5) is source (sx0 + (u + 0.5) / zoom), working that * scale - 0.5.
-        m = np.float32([[f, 0, wx0 - ix0 + 0.5 * f - 0.5], [0, f, wy0 - iy0 + 0.5 * f - 0.5]])
+        m = np.array([[f, 0, wx0 - ix0 + 0.5 * f - 0.5], [0, f, wy0 - iy0 + 0.5 * f - 0.5]], np.float32)
         inv = cv2.WARP_INVERSE_MAP
         bg = cv2.warpAffine(self.background[iy0:iy1, ix0:ix1], m, (cw, ch), flags=cv2.INTER_LINEAR | inv,
                             borderMode=cv2.BORDER_REPLICATE)
         lab = cv2.warpAffine(self.labels[iy0:iy1, ix0:ix1].astype(np.float32), m, (cw, ch),
                              flags=cv2.INTER_NEAREST | inv, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        own_up = label_mask(lab.astype(np.int32), cand.labels).astype(np.uint8)
+        own_up: np.ndarray = label_mask(lab.astype(np.int32), cand.labels).astype(np.uint8)
         # One working pixel is 1/scale source pixels wide: grow by that much so the rim is inside.
         k = max(3, int(np.ceil(zoom / self.scale)) | 1)
         own_up = cv2.dilate(own_up, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -443,7 +443,8 @@ def darkness_map(img: np.ndarray, dark_ink: bool, p: SegmentParams) -> tuple[np.
         gray = 255 - gray
     bg = estimate_background(gray, p)
     d = cv2.divide(gray.astype(np.float32), bg)
-    cv2.subtract(1.0, d, dst=d)
+    # OpenCV takes a scalar here; its stubs want an array
+    cv2.subtract(1.0, d, dst=d)  # type: ignore[call-overload]
     # JPEG blocks and sensor noise: a small blur costs nothing in stroke shape at working resolution.
     return cv2.GaussianBlur(d, (3, 3), 0), bg
 
@@ -565,7 +566,8 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: boo
     if wobble if bridge is None else bridge:
         along = (BRIDGE_PX, 1) if horizontal else (1, BRIDGE_PX)
         thick_mask = cv2.morphologyEx(thick_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
-    runs = cv2.morphologyEx(thick_mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, ksize))
+    runs: np.ndarray = cv2.morphologyEx(thick_mask, cv2.MORPH_OPEN,
+                                        cv2.getStructuringElement(cv2.MORPH_RECT, ksize))
     runs &= mask
     if not runs.any():
         return none
@@ -573,7 +575,8 @@ def find_lines(mask: np.ndarray, horizontal: bool, p: SegmentParams, wobble: boo
     # such a blob joins every ruling that touches it into one thick group that is no line at all.
     thick_px = max(8, min(h, w) // 30)
     thick_k = (1, thick_px) if horizontal else (thick_px, 1)
-    blobs = cv2.morphologyEx(runs, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, thick_k))
+    blobs: np.ndarray = cv2.morphologyEx(runs, cv2.MORPH_OPEN,
+                                         cv2.getStructuringElement(cv2.MORPH_RECT, thick_k))
     if blobs.any():
         runs &= ~blobs
     # Chain runs across small breaks and a pixel or two of tilt.
@@ -684,7 +687,8 @@ def remove_rulings(mask: np.ndarray, p: SegmentParams, d: np.ndarray | None = No
             strokes = mask
         across = int(np.ceil(t)) + 5
         kcross = (1, across) if horizontal else (across, 1)
-        keep = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kcross))
+        keep: np.ndarray = cv2.morphologyEx(strokes, cv2.MORPH_OPEN,
+                                            cv2.getStructuringElement(cv2.MORPH_RECT, kcross))
         if along[horizontal] is not None:
             keep |= along[horizontal]
         removed |= lines & ~keep
@@ -764,7 +768,8 @@ def remove_tilted_rulings(cand: np.ndarray, d: np.ndarray, low: float, angle: fl
     rot[0, 2] += (cw - w) / 2.0
     rot[1, 2] += (ch - h) / 2.0
     dt = cv2.warpAffine(d, rot, (cw, ch), flags=cv2.INTER_LINEAR, borderValue=0)
-    turned = cv2.compare(dt, low, cv2.CMP_GT)
+    # OpenCV compares with a scalar; its stubs want an array on both sides
+    turned = cv2.compare(dt, low, cv2.CMP_GT)  # type: ignore[call-overload]
     # Lengths are fractions of the frame, not of the larger canvas.
     scale = min(1.0, w / cw, h / ch)
     q = replace(p, line_min_frac=p.line_min_frac * scale)
@@ -772,7 +777,8 @@ def remove_tilted_rulings(cand: np.ndarray, d: np.ndarray, low: float, angle: fl
     if not removed.any():
         return cand
     back = cv2.warpAffine(removed, rot, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
-    return cv2.bitwise_and(cand, cv2.bitwise_not(cv2.compare(back, 128, cv2.CMP_GE)))
+    # a scalar again (see above)
+    return cv2.bitwise_and(cand, cv2.bitwise_not(cv2.compare(back, 128, cv2.CMP_GE)))  # type: ignore[call-overload]
 
 
 # ----------------------------------------------------------------------------------------------- components
@@ -918,7 +924,7 @@ def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: Segmen
         own = label_mask(lab[y:y + h, x:x + w], c.labels)
         dd = d[y:y + h, x:x + w][own]
         levels.append(quantile(dd, 0.9) if dd.size else 0.0)
-        if grey_levels:
+        if grey_levels and bg is not None:
             absolute.append(quantile(dd * bg[y:y + h, x:x + w][own], 0.9) if dd.size else 0.0)
     ref = max(float(np.median(levels)), p.strongest_share * float(np.max(levels)))
     keep = [v >= p.min_rel_contrast * ref for v in levels]

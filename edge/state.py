@@ -103,8 +103,8 @@ def number_from_dict(d: dict[str, Any]) -> Number:
         dbox = tuple(int(v) for v in dd["box"])
         if len(dbox) != 4:
             raise ValueError(f"digit box must have 4 values, got {len(dbox)}")
-        digits.append(Digit(digit=int(dd["digit"]), confidence=float(dd["confidence"]), box=dbox))  # type: ignore[arg-type]
-    return Number(value=str(d["value"]), confidence=float(d["confidence"]), box=box, digits=tuple(digits))  # type: ignore[arg-type]
+        digits.append(Digit(digit=int(dd["digit"]), confidence=float(dd["confidence"]), box=dbox))
+    return Number(value=str(d["value"]), confidence=float(d["confidence"]), box=box, digits=tuple(digits))
 
 
 @dataclass(frozen=True)

@@ -249,7 +249,7 @@ class WebServer:
         self.token: str | None = cfg.token() or None
         self._debug_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: _CappedRunner | None = None
         self._thread: threading.Thread | None = None
         self._closing: asyncio.Event | None = None
         self._encoder = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-jpeg")

@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class LineWriter:
 
     def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = 0, backups: int = 0,
                  fsync: str = "interval", fsync_interval_s: float = 5.0, header: bytes | None = None,
-                 clock=time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if fsync not in ("event", "interval", "never"):
             raise ValueError(f"fsync policy must be event, interval or never, not {fsync!r}")
         self.path = Path(path)

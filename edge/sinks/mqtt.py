@@ -311,7 +311,7 @@ class MqttSink(Sink):
         self._attempting = False  # a connection attempt is under way (TCP/TLS up, no CONNACK yet)
         self._connected_at = 0.0
         self._short_links = 0  # connections in a row the broker ended within FLAP_S of accepting them
-        self._port = port
+        self._host, self._port = params.host, port
         try:
             password = params.resolved_password()  # an unreadable secret is the caller's one-line error
             self._secrets = (password, *self._tls_files())
@@ -332,7 +332,7 @@ class MqttSink(Sink):
         self._load_counts()
         self._worker.start()
         self._started = True
-        self._client.connect_async(self.params.host, self._port, keepalive=self.params.keepalive_s)
+        self._client.connect_async(self._host, self._port, keepalive=self.params.keepalive_s)
         self._client.loop_start()
         log.info("MQTT sink %s: topics under %s/, %d queued reading message(s) on disk", self.name,
                  self.prefix, len(self.queue))

@@ -270,12 +270,12 @@ class OverlaySink(DrawingSink):
             except OSError as exc:
                 self._trouble("cannot create %s: %s", target.parent, exc.strerror or exc)
                 return
-            exc = self._make_reserve()
-            if exc is not None:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            failed = self._make_reserve()
+            if failed is not None:
+                if failed.errno in (errno.ENOSPC, errno.EDQUOT):
                     self._out_of_space(self._free_bytes() or 0)
                 else:
-                    self._trouble("cannot write %s: %s", self.reserve_path, exc.strerror or exc)
+                    self._trouble("cannot write %s: %s", self.reserve_path, failed.strerror or failed)
                 return
             if self.written == 0 and self._segment_frames() and target.exists():
                 # The previous run's last segment (a restart, a reload): kept as PATH.1.mp4, not overwritten.

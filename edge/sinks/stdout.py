@@ -28,23 +28,25 @@ class StdoutSink(Sink):
         self.failures = 0
 
     @property
-    def stream(self) -> TextIO:
-        # Looked up per write so a test harness or a redirect installed after start is honoured.
+    def stream(self) -> TextIO | None:
+        # Looked up per write so a test harness or a redirect installed after start is honoured. None (typeshed
+        # says never) when Python has no stdout.
         return self._stream if self._stream is not None else sys.stdout
 
     def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
         if self._broken:
             self.failures += 1
             return
-        if self.stream is None:
+        stream = self.stream
+        if stream is None:
             # Started with stdout closed (`>&-`): Python then has no sys.stdout at all.
             self._broken = True
             self.failures += 1
             log.error("stdout is closed; no events on stdout")
             return
         try:
-            self.stream.write(event_json(event) + "\n")
-            self.stream.flush()
+            stream.write(event_json(event) + "\n")
+            stream.flush()
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): other sinks still matter, so stop writing, don't die.
             self._broken = True
@@ -55,7 +57,8 @@ class StdoutSink(Sink):
             log.error("cannot write event to stdout: %s", exc)
 
     def close(self) -> None:
-        if self._broken or self.stream is None:
+        stream = self.stream
+        if self._broken or stream is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            self.stream.flush()
+            stream.flush()
