@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("web_static") / "index.html"
 COOKIE = "digits_session"
+#: A login lasts this long (seconds, by this machine's wall clock: a cookie outlives restarts). A session
+#: cookie copied off a browser then stops working by itself; rotating the token still ends every session.
+SESSION_S = 30 * 86400
 #: the page and the login form are never shown inside another page's frame (browsers without Sec-Fetch-*)
 NO_FRAMES = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 BOUNDARY = "frame"
@@ -164,20 +167,36 @@ def is_loopback_host(host_header: str | None) -> bool:
     return is_loopback_name(host_name(host_header))
 
 
-def session_value(token: str) -> str:
-    """What the cookie holds: derived from the token, so the token itself is never stored in a browser."""
-    return hmac.new(token.encode(), b"digits-web-session", hashlib.sha256).hexdigest()
+def session_value(token: str, expires: int) -> str:
+    """What the cookie holds: its end (Unix seconds) and a MAC of it keyed by the token, so the token itself
+    is never stored in a browser and a copied cookie stops working by itself."""
+    mac = hmac.new(token.encode(), f"digits-web-session:{expires}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
 
 
-def is_authorised(token: str | None, authorization: str | None, cookie: str | None) -> bool:
-    """True when no token is configured, or the request carries it (bearer header or session cookie)."""
+def new_session(token: str, now: float | None = None) -> str:
+    """A session cookie value that lasts ``SESSION_S`` from ``now`` (default: this machine's clock)."""
+    return session_value(token, int(time.time() if now is None else now) + SESSION_S)
+
+
+def is_authorised(token: str | None, authorization: str | None, cookie: str | None,
+                  now: float | None = None) -> bool:
+    """True when no token is configured, or the request carries it: the bearer header, or a session cookie
+    made with this token that has not ended by ``now`` (default: this machine's clock)."""
     if not token:
         return True
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(_utf8(value.strip()), _utf8(token)):
             return True
-    return bool(cookie) and hmac.compare_digest(_utf8(str(cookie)), session_value(token).encode())
+    if not cookie:
+        return False
+    ends, _, _ = str(cookie).partition(".")
+    # ASCII digits only, and few: int() takes other scripts' digits and a 4,300-digit string raises
+    if not (ends.isascii() and ends.isdigit() and len(ends) <= 12):
+        return False
+    t = time.time() if now is None else now
+    return int(ends) > t and hmac.compare_digest(_utf8(str(cookie)), session_value(token, int(ends)).encode())
 
 
 def render_view(snap: StatusSnapshot, debug: bool, max_width: int | None) -> np.ndarray | None:
@@ -437,7 +456,8 @@ input,button{{font-size:1.1em;padding:.5em}}</style></head><body>
             await self._wrong_token(request)
             return self._login_page("Wrong token.", status=401)
         resp = _see_other("/")
-        resp.set_cookie(COOKIE, session_value(self.token), httponly=True, samesite="Strict", path="/")
+        resp.set_cookie(COOKIE, new_session(self.token), max_age=SESSION_S, httponly=True, samesite="Strict",
+                        path="/")
         return resp
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:

@@ -32,7 +32,7 @@ import pytest
 from edge.metrics import Metrics
 from edge.status import Status
 from edge.types import Digit, Event, Frame, FrameResult, Number
-from edge.web import is_authorised, readings_json, session_value
+from edge.web import SESSION_S, is_authorised, new_session, readings_json
 from tests.conftest import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +50,28 @@ def test_authorisation_by_bearer_or_session_cookie() -> None:
     assert is_authorised(None, None, None)  # no token configured: open (loopback only, config enforces)
     assert is_authorised(TOKEN, f"Bearer {TOKEN}", None)
     assert is_authorised(TOKEN, f"bearer {TOKEN}", None)
-    assert is_authorised(TOKEN, None, session_value(TOKEN))
+    assert is_authorised(TOKEN, None, new_session(TOKEN))
     assert not is_authorised(TOKEN, None, None)
     assert not is_authorised(TOKEN, "Bearer wrong", None)
     assert not is_authorised(TOKEN, f"Basic {TOKEN}", None)
     assert not is_authorised(TOKEN, None, TOKEN)  # the cookie holds a derived value, never the token
-    assert session_value(TOKEN) != session_value(TOKEN + "x")
+    assert not is_authorised(TOKEN, None, new_session(TOKEN + "x"))  # a session of another token
+
+
+def test_a_session_cookie_ends_by_itself() -> None:
+    # The cookie was one fixed value per token: copied off a browser once, it opened the page until the token
+    # was rotated. It now carries its end, under the token's MAC.
+    t0 = 1_800_000_000.0
+    cookie = new_session(TOKEN, now=t0)
+    assert is_authorised(TOKEN, None, cookie, now=t0 + SESSION_S - 1)
+    assert not is_authorised(TOKEN, None, cookie, now=t0 + SESSION_S)
+    ends, mac = cookie.split(".")
+    assert int(ends) == t0 + SESSION_S
+    # its end cannot be moved without the token, nor made of non-ASCII digits or thousands of them
+    assert not is_authorised(TOKEN, None, f"{int(ends) + 86400}.{mac}", now=t0)
+    assert not is_authorised(TOKEN, None, "\u0661" * 10 + "." + mac, now=t0)
+    assert not is_authorised(TOKEN, None, "9" * 5000 + "." + mac, now=t0)
+    assert not is_authorised(TOKEN, None, mac, now=t0)  # the old format, without an end
 
 
 def test_readings_json_has_the_stable_numbers_and_the_newest_events() -> None:
@@ -403,6 +419,7 @@ def test_non_loopback_bind_refuses_every_endpoint_without_the_token(tmp_path: Pa
             assert e.code == 303
             cookie = e.headers["Set-Cookie"]
         assert TOKEN not in cookie and "HttpOnly" in cookie
+        assert f"Max-Age={SESSION_S}" in cookie  # the browser forgets it when the server stops taking it
         code, _, body = d.get("/", {"Cookie": cookie.split(";")[0]})
         assert code == 200 and b"/stream.mjpg" in body
     finally:
