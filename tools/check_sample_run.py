@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from pi_compare import InputError, parse_events  # tools/ is this script's folder, first on sys.path
+
 TRUTH = Path(__file__).resolve().parent.parent / "samples" / "sample.json"
 
 
@@ -24,17 +26,11 @@ def expected(truth: Path = TRUTH) -> list[list[str]]:
 
 
 def readings(lines: list[str]) -> list[list[str]]:
-    """The number values of every reading event (heartbeats and error events are not readings)."""
+    """The number values of every reading event (heartbeats are not readings; an error event is a failure)."""
     out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"line {n} of the output is not JSON ({exc.msg}): {line[:80]!r}") from None
+    for n, ev in enumerate(parse_events(lines, "output"), 1):
         if "error" in ev:
-            raise ValueError(f"line {n} is an error event: {ev['error']}")
+            raise InputError(f"event {n} is an error event: {ev['error']}")
         if not ev.get("heartbeat"):
             out.append([num["value"] for num in ev["numbers"]])
     return out
@@ -45,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = Path(args[0]) if args else TRUTH
     try:
         got = readings(sys.stdin.read().splitlines())
-    except ValueError as exc:
+    except InputError as exc:
         print(f"check_sample_run: {exc}", file=sys.stderr)
         return 1
     want = expected(truth)

@@ -42,6 +42,11 @@ def load_events(path: Path) -> list[dict[str, Any]]:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    return parse_events(lines, str(path))
+
+
+def parse_events(lines: list[str], label: str) -> list[dict[str, Any]]:
+    """The JSON objects of event lines (blank lines skipped); InputError names ``label`` and the line."""
     events = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -49,9 +54,9 @@ def load_events(path: Path) -> list[dict[str, Any]]:
         try:
             ev = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not a JSON line ({exc.msg})") from exc
+            raise InputError(f"{label}:{n}: not a JSON line ({exc.msg})") from exc
         if not isinstance(ev, dict):
-            raise InputError(f"{path}:{n}: not a JSON object")
+            raise InputError(f"{label}:{n}: not a JSON object")
         events.append(ev)
     return events
 
