@@ -21,7 +21,7 @@ Two kinds of input, told apart by size (``--mode`` forces one):
   says "not a digit" with its probability, the JSON has ``"numbers": []`` and ``not_a_digit``. It does not go
   through the segmenter, which is built for camera frames: it enlarges a tiny image 14x, measures sizes
   relative to a page, and drops or breaks strokes that touch the image border. Measured on the 10,000
-  MNIST test digits: 96.95% read right through the ``Reader``, 99.67% classified directly (the model
+  MNIST test digits: 97.08% read right through the ``Reader``, 99.67% classified directly (the model
   card's figure; re-normalising them with ``to_mnist`` first would give 99.58%); 19 of them rate "not a
   digit" highest, so this command reads 99.50% right and says "not a digit" for 0.19%.
 - **a page** (``page``): anything larger - a camera photo, a scan, a canvas with several digits side by side

@@ -170,7 +170,9 @@ def is_loopback_host(host_header: str | None) -> bool:
 def session_value(token: str, expires: int) -> str:
     """What the cookie holds: its end (Unix seconds) and a MAC of it keyed by the token, so the token itself
     is never stored in a browser and a copied cookie stops working by itself."""
-    mac = hmac.new(token.encode(), f"digits-web-session:{expires}".encode(), hashlib.sha256).hexdigest()
+    # _utf8: a token from the environment may hold undecodable bytes (lone surrogates); token.encode() raised
+    # there, a 500 for every cookie and for the login with the right token, while the bearer header worked
+    mac = hmac.new(_utf8(token), f"digits-web-session:{expires}".encode(), hashlib.sha256).hexdigest()
     return f"{expires}.{mac}"
 
 

@@ -74,6 +74,27 @@ def test_a_session_cookie_ends_by_itself() -> None:
     assert not is_authorised(TOKEN, None, mac, now=t0)  # the old format, without an end
 
 
+def test_a_token_with_undecodable_bytes_makes_and_checks_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # $DIGITS_WEB_TOKEN with a byte that is not UTF-8 reaches Python as a lone surrogate: the bearer header
+    # compared it, but the session MAC's token.encode() raised - a 500 for any cookie of the session's form
+    # (and for the login with the right token).
+    token = "correct-horse-\udcff-battery-staple"
+    assert is_authorised(token, None, new_session(token))
+    assert not is_authorised(token, None, new_session(TOKEN))
+    assert not is_authorised(token, None, "1999999999.x", now=1_800_000_000.0)
+    srv = _web(monkeypatch, host="0.0.0.0", token=token)
+    try:
+        for cookie in (b"1999999999.x", b"4102444800." + b"a" * 64):
+            r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: digits_session=" + cookie
+                     + b"\r\nConnection: close\r\n\r\n")
+            assert _status_of(r) == 401, r[:100]
+        r = _raw(srv.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: digits_session="
+                 + new_session(token).encode() + b"\r\nConnection: close\r\n\r\n")
+        assert _status_of(r) == 200, r[:100]
+    finally:
+        srv.close()
+
+
 def test_readings_json_has_the_stable_numbers_and_the_newest_events() -> None:
     status = Status(recent_events=5)
     n = Number("42", 0.9, (1, 2, 30, 20), (Digit(4, 0.95, (1, 2, 14, 20)), Digit(2, 0.95, (17, 2, 14, 20))))
