@@ -357,6 +357,26 @@ if ! g "$PY" -m edge --validate-config --config /etc/digits/config.yaml >/dev/nu
     fail config "the test config does not validate: $(g "$PY" -m edge --validate-config --config /etc/digits/config.yaml 2>&1 | tail -2)"
 fi
 
+# --- validate: the README's check of an edited config, with the service's environment file ---------------------
+# A config that listens beyond loopback needs the token the unit reads from its EnvironmentFile: checked
+# without that file it is refused (exit 2); through systemd-run with it, as the service starts, it is valid.
+g "$PY" -c '
+import yaml
+cfg = yaml.safe_load(open("/etc/digits/config.yaml"))
+cfg.setdefault("web", {})["host"] = "0.0.0.0"
+open("/etc/digits/check.yaml", "w").write(yaml.safe_dump(cfg, sort_keys=False))
+'
+g sh -c 'umask 077; printf "DIGITS_WEB_TOKEN=live-check-token-0123456789\n" > /etc/digits/check.env'
+bare=$(g sh -c "$PY -m edge --validate-config --config /etc/digits/check.yaml 2>&1; echo rc=\$?" | paste -sd' ')
+withenv=$(g sh -c "systemd-run --quiet --pipe --wait -p EnvironmentFile=/etc/digits/check.env \
+    $PY -m edge --validate-config --config /etc/digits/check.yaml 2>&1; echo rc=\$?" | paste -sd' ')
+g rm -f /etc/digits/check.yaml /etc/digits/check.env
+if [[ $bare == *token*rc=2 ]] && [[ $withenv == *"configuration is valid"*rc=0 ]]; then
+    pass validate "--validate-config through systemd-run -p EnvironmentFile= sees the env file's token (without it: exit 2)"
+else
+    fail validate "without the env file: '${bare:0:160}'; through systemd-run with it: '${withenv:0:160}'"
+fi
+
 # --- notify: start, watching the unit go activating -> active ----------------------------------------------
 g systemctl stop digits.service
 g systemctl reset-failed digits.service 2>/dev/null
