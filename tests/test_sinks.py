@@ -695,6 +695,39 @@ def test_overlay_mode_can_be_forced(tmp_path: Path) -> None:
     cap.release()
 
 
+def test_the_images_of_a_stream_are_pruned_like_its_video_segments(tmp_path: Path) -> None:
+    # overlay_mode: images on a camera wrote one JPEG a frame and deleted none: 1.3 million files a day at
+    # 15 frames/s, a full SD card within the day. Segments of 0.5 s at 10 fps and one backup: 10 frames kept.
+    out = tmp_path / "annotated"
+    out.mkdir()
+    (out / "notes.txt").write_text("not the sink's")  # never touched
+    opts = SinkOptions(overlay_mode="images", overlay_fps=10, overlay_segment_s=0.5, overlay_backups=1)
+    # An earlier run that kept everything (overlay_segment_s: 0) left 25 images.
+    old = OverlaySink(str(out), SinkOptions(overlay_mode="images", overlay_segment_s=0))
+    old.set_source(False)
+    for i in range(25):
+        old.on_frame(Frame(frame_image(i), "rtsp://cam/live", i, float(i)), result_for(i))
+    old.close()
+    assert len(list(out.glob("*_live.jpg"))) == 25
+    shown = [i for i in range(60) if i % 7 != 3]  # the frames a live source dropped have no image
+    sink = OverlaySink(str(out), opts)
+    sink.set_source(False)  # a camera
+    for i in shown:
+        sink.on_frame(Frame(frame_image(i), "/dev/video0", i, float(i)), result_for(i))
+    sink.close()
+    # this run's images of the last 10 frames (58 the newest), and the earlier run's newest beside its first
+    assert sorted(f.name for f in out.glob("*_video0.jpg")) == [f"{i:06d}_video0.jpg" for i in shown if i > 48]
+    assert sorted(f.name for f in out.glob("*_live.jpg")) == [f"{i:06d}_live.jpg" for i in range(16, 25)]
+    assert (out / "notes.txt").exists() and sink.written == len(shown)
+    # An image source's images, one per input, are all kept.
+    pages = OverlaySink(str(tmp_path / "pages"), opts)
+    pages.set_source(True)
+    for i in range(30):
+        pages.on_frame(Frame(frame_image(i), f"page{i}.jpg", i, float(i)), result_for(i))
+    pages.close()
+    assert len(list((tmp_path / "pages").iterdir())) == 30
+
+
 def _daemon_config(tmp_path: Path, source: Path, outputs: list[str]) -> Path:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"source:\n  spec: {json.dumps(str(source))}\nmodel:\n  path: {ROOT / 'models' / 'digits_int8.tflite'}\n"

@@ -4,10 +4,11 @@ Stream sources (camera, video file, RTSP) give a video at PATH through ``cv2.Vid
 frame, so the video shows what the daemon saw), in segments of ``overlay_segment_s`` seconds of video rotated
 like log files (PATH, then PATH.1.mp4 .. PATH.N.mp4, newest first): an MP4 gets its index only when it is
 closed, so one file for a months-long run would grow without end and be lost whole to a crash. Image
-sources (a file, a folder, a glob) give a folder PATH with one annotated JPEG per input. ``SinkOptions.overlay_mode``
-forces either; "auto" follows the source the daemon reads (``set_source``), which knows what it opened: a guess from
-a frame's file name went wrong for names capture reads as images but the guess did not (``.jpe``, ``.gif``, no
-extension, ``what?.jpg``) and put a folder of pages into one video.
+sources (a file, a folder, a glob) give a folder PATH with one annotated JPEG per input; a stream's images
+(``overlay_mode: images`` on a camera: one a frame) keep only as many frames as its video segments would.
+``SinkOptions.overlay_mode`` forces either; "auto" follows the source the daemon reads (``set_source``), which
+knows what it opened: a guess from a frame's file name went wrong for names capture reads as images but the
+guess did not (``.jpe``, ``.gif``, no extension, ``what?.jpg``) and put a folder of pages into one video.
 
 A full disk: ``cv2.VideoWriter.write`` reports nothing, and an MP4 whose index (written at close) did not fit is
 unplayable, frames from before the disk filled included. So free space is checked before every frame; below a
@@ -68,6 +69,10 @@ def image_name(frame: Frame) -> str:
     return f"{frame.index:06d}_{stem}.jpg"
 
 
+#: the names :func:`image_name` gives: the only files the images of a stream ever delete from the folder
+IMAGE_NAME = re.compile(r"\d{6,}_[\w.-]*\.jpg")
+
+
 class OverlaySink(DrawingSink):
     def __init__(self, path: str, options: SinkOptions | None = None) -> None:
         super().__init__()
@@ -90,12 +95,15 @@ class OverlaySink(DrawingSink):
         self._source_rate: float | None = None  # a video file's own frame rate (set_source)
         self._low_space = False  # frames are being dropped for want of space
         self._reserved = False  # a reserve file was made (and is removed at close)
+        #: images of a stream: frame indices below this have been pruned (None: no image of this run yet)
+        self._pruned_below: int | None = None
 
     def set_source(self, is_images: bool, fps: float | None = None) -> None:
         """The daemon says what it reads (again after a reload changed the source): decides "auto" mode;
         ``fps``, a video file's own frame rate, is the overlay video's (``overlay_fps`` is for cameras and
         streams), so the annotated copy of a file plays as long as the file."""
         self.source_is_images = bool(is_images)
+        self._pruned_below = None  # a new source counts its frames from 0 again
         rate = float(fps) if fps and 0 < fps <= 1000 else None
         if rate != self._source_rate:
             self._source_rate = rate
@@ -191,6 +199,47 @@ class OverlaySink(DrawingSink):
             return
         self._failing = False
         self.written += 1
+        cap = self._image_cap()
+        if cap:
+            self._prune_images(frame, cap)
+
+    def _image_cap(self) -> int:
+        """How many images of a stream the folder keeps (0: all). A camera is read for months, one image a frame
+        (1.3 million a day at 15 frames/s, and nothing ever deleted them): like its video segments, the newest
+        ``(overlay_backups + 1) x overlay_segment_s`` seconds of frames at the video's rate are kept. An image
+        source's images (one per input) and ``overlay_segment_s: 0`` (one file, by choice) are never pruned."""
+        if self.source_is_images is not False or not self.opts.overlay_segment_s:
+            return 0
+        return (self.opts.overlay_backups + 1) * self._segment_frames()
+
+    def _prune_images(self, frame: Frame, cap: int) -> None:
+        """Delete the images of frames ``cap`` or more before ``frame`` (by index: the frames a live source
+        dropped have none), and at the first image of a run those earlier runs left beyond ``cap``."""
+        if self._pruned_below is None:
+            self._pruned_below = max(0, frame.index - cap + 1)
+            self._trim_earlier_images(cap)
+        suffix = image_name(frame)[len(f"{frame.index:06d}"):]
+        for index in range(self._pruned_below, frame.index - cap + 1):
+            with contextlib.suppress(OSError):
+                (self.path / f"{index:06d}{suffix}").unlink(missing_ok=True)
+        self._pruned_below = max(self._pruned_below, frame.index - cap + 1)
+
+    def _trim_earlier_images(self, cap: int) -> None:
+        """Earlier runs' images (a restart counts frames from 0 again, under other names): the newest ``cap``
+        stay, so the folder never holds more than twice ``cap``."""
+        found = []
+        try:
+            with os.scandir(self.path) as entries:
+                for e in entries:
+                    if IMAGE_NAME.fullmatch(e.name):
+                        with contextlib.suppress(OSError):
+                            found.append((e.stat(follow_symlinks=False).st_mtime_ns, e.name))
+        except OSError:
+            return
+        found.sort()
+        for _, name in found[:max(0, len(found) - cap)]:
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()
 
     @property
     def reserve_path(self) -> Path:
