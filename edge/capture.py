@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import math
 import os
 import threading
 import time
@@ -432,6 +433,11 @@ class VideoFileSource(Source):
 # ------------------------------------------------------------------------------------------ live sources
 
 
+#: While a live source stays unavailable at the longest back-off, its retries are logged at INFO this often
+#: (seconds), at DEBUG in between.
+RETRY_SAID_EVERY_S = 600.0
+
+
 class LiveSource(Source):
     """A device or stream read by a grabber thread that keeps only the newest frame.
 
@@ -525,6 +531,7 @@ class LiveSource(Source):
         backoff = float(self.cfg.reconnect_min_s)
         outage_reported = False
         failures = 0
+        attempts, last_said = 0, -math.inf  # failed opens in this outage; when the last INFO line said so
         try:
             while not self._stop.is_set():
                 if handle is None:
@@ -536,7 +543,19 @@ class LiveSource(Source):
                         if not self.retry:
                             self.failed = True
                             return
-                        log.info("%s: retrying in %.1f s", self.name, backoff)
+                        attempts += 1
+                        now = time.monotonic()
+                        if backoff < float(self.cfg.reconnect_max_s):
+                            log.info("%s: retrying in %.1f s", self.name, backoff)
+                        elif now - last_said >= RETRY_SAID_EVERY_S:
+                            # An unplugged camera is retried every 30 s for as long as it is away: a line
+                            # each time was 2,880 a day in the journal, saying nothing new.
+                            log.info("%s: still not available after %d attempt(s); retrying every %.1f s "
+                                     "(said again every %.0f min)", self.name, attempts, backoff,
+                                     RETRY_SAID_EVERY_S / 60)
+                            last_said = now
+                        else:
+                            log.debug("%s: retrying in %.1f s", self.name, backoff)
                         if self._stop.wait(backoff):
                             return
                         backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
@@ -566,6 +585,7 @@ class LiveSource(Source):
                     self.reconnects += 1
                     log.info("%s: %s is back", self.name, self.what)
                     outage_reported = False
+                    attempts, last_said = 0, -math.inf
                 failures = 0
                 backoff = float(self.cfg.reconnect_min_s)
                 # turned here, in the grabber's thread: the reader's thread never pays for it

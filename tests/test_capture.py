@@ -680,3 +680,35 @@ def test_a_file_that_is_neither_image_nor_video_says_so_and_a_broken_video_is_st
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 1 and out.stdout == ""
         assert [ln for ln in out.stderr.splitlines() if ln.startswith("error")] == [line], out.stderr
+
+
+class _Unplugged(_Camera):
+    """A camera that is not there: every open fails."""
+
+    def _open(self) -> object:
+        self.opens.append(time.monotonic())
+        return None
+
+
+def test_an_unplugged_camera_says_it_is_retrying_only_while_the_back_off_grows(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Every retry was an INFO line: at the 30 s back-off, 2,880 a day in the journal while a camera stayed
+    # unplugged. Now INFO while the back-off grows, then once at the longest one (and again every 10 min).
+    cam = _Unplugged(_cfg(reconnect_min_s=0.01, reconnect_max_s=0.04))
+    errors = []
+    with caplog.at_level(logging.DEBUG, logger="edge.capture"):
+        t0 = time.monotonic()
+        try:
+            for frame in cam.frames(idle_timeout=0.05):
+                if frame is not None and frame.error:
+                    errors.append(frame.error)
+                if time.monotonic() - t0 > 1.0:
+                    break
+        finally:
+            cam.close()
+    said = [r for r in caplog.records if r.levelno >= logging.INFO and "retry" in r.getMessage()]
+    quiet = [r for r in caplog.records if r.levelno == logging.DEBUG and "retrying in" in r.getMessage()]
+    assert len(cam.opens) >= 15 and errors == ["cannot open camera"]
+    assert [r.getMessage() for r in said[:2]] == ["/dev/video-test: retrying in 0.0 s"] * 2  # 0.01, 0.02
+    assert len(said) == 3 and "still not available after 3 attempt(s)" in said[2].getMessage()
+    assert len(quiet) >= len(cam.opens) - 4
