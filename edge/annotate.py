@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.types import Box, FrameResult, Number
+from edge.types import Box, FrameResult, Number, overlap_area
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,8 @@ def _rect(img: np.ndarray, box: Box, colour: tuple[int, int, int], thickness: in
 
 
 def _same_place(a: Box, b: Box) -> bool:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
+    inter = overlap_area(a, b)
+    union = a[2] * a[3] + b[2] * b[3] - inter
     return union > 0 and inter / union >= 0.5
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from edge.types import Box
+from edge.types import Box, overlap_area
 
 log = logging.getLogger(__name__)
 
@@ -934,12 +934,6 @@ def drop_faint(cands: list[Candidate], lab: np.ndarray, d: np.ndarray, p: Segmen
     return [c for c, k in zip(cands, keep, strict=True) if k]
 
 
-def _overlap(box: tuple[int, int, int, int], rect: tuple[int, int, int, int]) -> int:
-    """Pixels of ``box`` (x, y, w, h) inside ``rect`` (x0, y0, x1, y1)."""
-    x, y, w, h = box
-    return max(0, min(x + w, rect[2]) - max(x, rect[0])) * max(0, min(y + h, rect[3]) - max(y, rect[1]))
-
-
 #: ``regrow_fragments`` looks at no more short candidates than this in one frame (see there).
 REGROW_MAX = 64
 
@@ -992,8 +986,8 @@ def regrow_fragments(cands: list[Candidate], lab: np.ndarray, mask: np.ndarray, 
         # Over most of another candidate, the grown ink is that one's faint rim (growth is blocked only where
         # the neighbour is labelled), not this digit's missing strokes: taken, this box swallowed the neighbour
         # and its crop cut the neighbour's rim away.
-        bx0, by0, bx1, by1 = x0 + gx0, y0 + gy0, x0 + gx1, y0 + gy1
-        if any(j != ci and _overlap(o.box, (bx0, by0, bx1, by1)) > 0.5 * o.box[2] * o.box[3]
+        grown_box = (x0 + gx0, y0 + gy0, gw, gh)
+        if any(j != ci and overlap_area(o.box, grown_box) > 0.5 * o.box[2] * o.box[3]
                for j, o in enumerate(cands)):
             out.append(c)
             continue

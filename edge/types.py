@@ -14,6 +14,13 @@ import numpy as np
 
 Box = tuple[int, int, int, int]
 
+
+def overlap_area(a: Box, b: Box) -> int:
+    """Pixels the boxes ``a`` and ``b`` share."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
+
 #: Index of the "not a digit" class in the model's output (classes 0..9 are the digits).
 NOT_A_DIGIT = 10
 

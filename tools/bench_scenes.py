@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 from scenegen import CONDITIONS, Scene, SceneGenerator  # noqa: E402
 
+from edge.types import overlap_area  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 TARGET_IMAGES = 90.0
@@ -45,10 +47,7 @@ SPAN = 100_000
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
+    inter = overlap_area(a, b)
     union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union > 0 else 0.0
 

@@ -27,6 +27,7 @@ import numpy as np
 from edge.cli import OneLineParser
 from edge.reader import Reader, ReaderParams, merge_pairs
 from edge.segment import segment
+from edge.types import overlap_area
 
 from .data import DataError, load_mnist
 from .junk import NOT_A_DIGIT
@@ -44,18 +45,12 @@ JUNK_PRECISION = 0.6
 N_VAL = 5000
 
 
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    return max(0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0, min(ay + ah, by + bh) - max(ay, by))
-
-
 def label_for(box: tuple[int, int, int, int], truth: list[tuple[int, tuple[int, int, int, int]]]) -> int | None:
     """The class a crop with this source box is trained as: a digit, NOT_A_DIGIT, or None (ambiguous)."""
     area = max(1, box[2] * box[3])
     junk = True
     for digit, tbox in truth:
-        inter = _overlap(box, tbox)
+        inter = overlap_area(box, tbox)
         recall, precision = inter / max(1, tbox[2] * tbox[3]), inter / area
         if recall >= DIGIT_RECALL and precision >= DIGIT_PRECISION:
             return digit
