@@ -65,11 +65,16 @@ def choose_mode(mode: str, source: str, source_is_images: bool | None = None) ->
 
 def image_name(frame: Frame) -> str:
     """``000012_page1.jpg``: the index keeps inputs in order and apart even if two share a file name."""
-    stem = re.sub(r"[^\w.-]+", "_", Path(frame.source).stem)[:80] or "frame"
-    return f"{frame.index:06d}_{stem}.jpg"
+    return indexed_name(frame.index, frame.source)
 
 
-#: the names :func:`image_name` gives: the only files the images of a stream ever delete from the folder
+def indexed_name(index: int, source: str) -> str:
+    """The image name of frame ``index`` of ``source`` (see :func:`image_name`)."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(source).stem)[:80] or "frame"
+    return f"{index:06d}_{stem}.jpg"
+
+
+#: the names :func:`indexed_name` gives: the only files the images of a stream ever delete from the folder
 IMAGE_NAME = re.compile(r"\d{6,}_[\w.-]*\.jpg")
 
 
@@ -218,10 +223,9 @@ class OverlaySink(DrawingSink):
         if self._pruned_below is None:
             self._pruned_below = max(0, frame.index - cap + 1)
             self._trim_earlier_images(cap)
-        suffix = image_name(frame)[len(f"{frame.index:06d}"):]
         for index in range(self._pruned_below, frame.index - cap + 1):
             with contextlib.suppress(OSError):
-                (self.path / f"{index:06d}{suffix}").unlink(missing_ok=True)
+                (self.path / indexed_name(index, frame.source)).unlink(missing_ok=True)
         self._pruned_below = max(self._pruned_below, frame.index - cap + 1)
 
     def _trim_earlier_images(self, cap: int) -> None:
