@@ -675,7 +675,11 @@ def test_a_file_that_is_neither_image_nor_video_says_so_and_a_broken_video_is_st
     for args, line in ((["--source", str(notes)], f"error: {notes} is not an image or a video OpenCV can open"),
                        (["--source", "http://127.0.0.1:9/cam.mjpg", "--max-frames", "1"],
                         "error: cannot open stream http://127.0.0.1:9/cam.mjpg"),
-                       (["--source", "/dev/video99", "--max-frames", "1"], "error: cannot open camera /dev/video99")):
+                       (["--source", "/dev/video99", "--max-frames", "1"], "error: cannot open camera /dev/video99"),
+                       # the stable name of a USB camera (README: a replugged camera can come back as another
+                       # /dev/videoN) is a camera too, opened by its link, not "source not found"
+                       (["--source", "/dev/v4l/by-id/usb-Example_Cam-video-index0", "--max-frames", "1"],
+                        "error: cannot open camera /dev/v4l/by-id/usb-Example_Cam-video-index0")):
         out = subprocess.run([sys.executable, "-m", "edge", *args], cwd=ROOT, env=subprocess_env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 1 and out.stdout == ""
