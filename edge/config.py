@@ -419,7 +419,7 @@ else:
         "sinks", ("edge.sinks.base", "SinkOptions"), exclude=("mqtt",),
         extra={"outputs": (list[str], Field(default_factory=lambda: ["stdout"]))},
     )
-    _MqttBase = _section_from_dataclass("mqtt", ("edge.sinks.mqtt", "MqttParams"), exclude=("password",))
+    _MqttBase = _section_from_dataclass("mqtt", ("edge.sinks.mqtt_params", "MqttParams"), exclude=("password",))
 
 
 class SinksSection(_SinksBase):
@@ -441,7 +441,7 @@ def _resolve_sink(spec: str, info: ValidationInfo, index: int) -> str:
 
 
 class MqttConfig(_MqttBase):
-    """The ``mqtt:`` section: ``edge.sinks.mqtt.MqttParams`` without ``password`` (secrets stay out of files)."""
+    """The ``mqtt:`` section: ``edge.sinks.mqtt_params.MqttParams`` without ``password`` (secrets stay out of files)."""
 
     @model_validator(mode="before")
     @classmethod

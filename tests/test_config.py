@@ -259,7 +259,7 @@ def test_mqtt_password_stays_out_of_the_config(tmp_path: Path, monkeypatch: pyte
     os.chmod(secret, 0o600)
     monkeypatch.delenv("DIGITS_MQTT_PASSWORD", raising=False)
     cfg = load_config(p)
-    from edge.sinks.mqtt import MqttParams
+    from edge.sinks.mqtt_params import MqttParams
 
     params = MqttParams.from_options(cfg.sink_options())
     assert params.resolved_password() == "s3cret"

@@ -33,7 +33,9 @@ from mosquitto import (  # noqa: F401
 from paho.mqtt.enums import MQTTErrorCode
 
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue
-from edge.sinks.mqtt import FLAP_COUNT, MqttParams, MqttSink, redact, slug
+from edge.secrets import redact
+from edge.sinks.mqtt import FLAP_COUNT, MqttSink
+from edge.sinks.mqtt_params import MqttParams, slug
 from edge.types import Digit, Event, Number
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +319,8 @@ def test_discovery_retained_and_republished_when_home_assistant_restarts(broker:
 SINK_PROC = textwrap.dedent("""
     import json, sys, time, logging
     logging.basicConfig(level=logging.WARNING)
-    from edge.sinks.mqtt import MqttParams, MqttSink
+    from edge.sinks.mqtt import MqttSink
+    from edge.sinks.mqtt_params import MqttParams
     from edge.types import Event, Number, Digit
     args = json.loads(sys.argv[1])
     sink = MqttSink(MqttParams(host="127.0.0.1", port=args["port"], device_name=args["device"],

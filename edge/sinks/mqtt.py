@@ -4,7 +4,7 @@ Topics (``<prefix>`` is ``<base_topic>/<node_id>``, e.g. ``digits/kitchen_meter`
 
 - ``<prefix>/status``                 ``online`` / ``offline`` (retained; ``offline`` is the last will)
 - ``<prefix>/number_<i>/state``       the i-th number in reading order (1-based), e.g. ``0472``
-- ``<prefix>/number_<i>/attributes``  JSON: value, confidence, box, digits, ts, source, frame
+- ``<prefix>/number_<i>/attributes``  JSON: value, confidence, box, digits, index, ts, source, frame
 - ``<prefix>/error``                  JSON ``{"error": "cannot decode image" | null, "ts": ..., "source": ...}``
 - ``<prefix>/event``                  the whole event JSON line, as on stdout
 - ``<discovery_prefix>/sensor/<node_id>/number_<i>/config`` and
@@ -35,30 +35,32 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import queue
-import re
 import socket
 import ssl
 import sys
 import threading
 import time
-import unicodedata
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge import __version__
 from edge.mqtt_queue import QUEUE_FILE, DiskQueue, QueueError
-from edge.secrets import read_secret_file, redact
 from edge.sinks.base import Sink
+from edge.sinks.mqtt_discovery import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+    discovery_messages,
+    error_config_topic,
+    number_config_topic,
+    number_topic,
+)
+from edge.sinks.mqtt_params import MqttParams, slug
 from edge.types import Event, Frame, FrameResult
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,6 @@ WINDOW = 32
 #: If in-flight messages see no PUBACK for this long while connected, hand them to paho again (at least
 #: once: the broker may see a duplicate, never a gap).
 RESEND_AFTER_S = 60.0
-STATUS_ONLINE = "online"
-STATUS_OFFLINE = "offline"
 #: Home Assistant turns the state payload "None" into "unknown".
 STATE_NONE = "None"
 #: queue meta key: the queue's ``dropped`` count when a reading last carried the whole retained state
@@ -93,146 +93,6 @@ CERT_DATE_ERRORS = (9, 10)
 #: A message held in memory because the disk queue could not take it: (the newest queue row id when that
 #: failed - it goes out after that row -, topic, payload, qos, retain).
 Held = tuple[int, str, str | bytes, int, bool]
-
-
-def slug(text: str) -> str:
-    """A topic- and entity-id-safe form of a device name: lowercase, [a-z0-9_].
-
-    A name with letters or digits but none in ASCII ("Газ", "水道") gets its accents stripped ("Öl" is
-    "l" as it always was, "ÄÖ" becomes "ao"), and with nothing ASCII left ``digits_<hash of the name>``:
-    they all slugged to "digits", so two such devices shared client id, topics and unique ids and threw
-    each other off the broker. Names that gave a slug before keep it: it is in existing installs' topics
-    and Home Assistant entity ids.
-    """
-    s = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-    if s or not any(c.isalnum() for c in text):
-        return s or "digits"
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    s = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
-    if s:
-        return s
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"digits_{digest}"
-
-
-@dataclass
-class MqttParams:
-    """Settings of the MQTT sink. The config's ``mqtt:`` section maps onto these fields by name.
-
-    A ``mqtt://user:pass@host:port`` spec overrides host, port, username and password. The password is
-    never logged (``repr=False``); prefer ``password_env`` or a mode-0600 ``password_file`` to a URL.
-    """
-
-    host: str | None = None
-    #: None: 1883, or 8883 with TLS
-    port: int | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    #: environment variable holding the password (checked before password_file)
-    password_env: str | None = "DIGITS_MQTT_PASSWORD"
-    #: file holding only the password; must not be readable by group or others
-    password_file: str | None = None
-    #: None: "digits-<node_id>"
-    client_id: str | None = None
-    #: topics live under <base_topic>/<node_id>
-    base_topic: str = "digits"
-    #: shown in Home Assistant; None: the host name. Its slug is the node id in topics and entity ids.
-    device_name: str | None = None
-    #: the node id itself ([a-z0-9_]), when it must not follow the name (two devices whose names slug
-    #: alike, or an install from before non-Latin names got their own); None: the slug of device_name
-    node_id: str | None = None
-    discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-    qos: int = 1
-    #: retain state, attributes and error topics so a subscriber (Home Assistant) gets the last value at once
-    retain: bool = True
-    keepalive_s: int = 60
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    #: skip the broker host name check (self-signed certificates on a LAN); the chain is still checked
-    tls_insecure: bool = False
-    #: None: the state directory ($STATE_DIRECTORY, else ~/.local/state/digits)
-    queue_dir: str | None = None
-    queue_max: int = 10_000
-    #: number sensors announced to Home Assistant up front; more appear when a page shows more numbers
-    numbers: int = 1
-    #: close() waits this long for queued readings to reach a connected broker
-    flush_timeout_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.qos not in (0, 1, 2):
-            raise ValueError(f"mqtt.qos must be 0, 1 or 2, got {self.qos}")
-        if self.port is not None and not 0 < int(self.port) < 65536:
-            raise ValueError(f"mqtt.port must be 1..65535, got {self.port}")
-        if self.queue_max < 1:
-            raise ValueError(f"mqtt.queue_max must be >= 1, got {self.queue_max}")
-        if not 5 <= self.keepalive_s <= 65535:  # MQTT carries it in two bytes
-            raise ValueError(f"mqtt.keepalive_s must be 5..65535, got {self.keepalive_s}")
-        if not 0 <= self.numbers <= 100:
-            raise ValueError(f"mqtt.numbers must be 0..100, got {self.numbers}")
-        if self.node_id is not None and not re.fullmatch(r"[a-z0-9_]{1,64}", self.node_id):
-            raise ValueError(f"mqtt.node_id must be 1-64 of a-z, 0-9 and _, got {self.node_id!r}")
-        for name in ("base_topic", "discovery_prefix"):
-            v = getattr(self, name).strip("/")
-            if not v or any(c in v for c in "#+"):
-                raise ValueError(f"mqtt.{name} must be a non-empty topic without wildcards, got {v!r}")
-            setattr(self, name, v)
-
-    @classmethod
-    def from_options(cls, options: Any) -> MqttParams:
-        """Accept None, MqttParams, SinkOptions (uses its ``.mqtt``), a dict or a pydantic ``mqtt:`` section."""
-        if options is not None and not isinstance(options, (cls, dict)) and hasattr(options, "mqtt"):
-            options = options.mqtt
-        if options is None:
-            return cls()
-        if isinstance(options, cls):
-            return replace(options)
-        if isinstance(options, dict):
-            data = options
-        elif hasattr(options, "model_dump"):
-            data = options.model_dump()
-        else:
-            data = {f.name: getattr(options, f.name) for f in fields(cls) if hasattr(options, f.name)}
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def with_spec(self, spec: str) -> MqttParams:
-        """Apply ``mqtt[s]://[user:pass@]host[:port]`` on top of these settings (the command line wins)."""
-        try:
-            url = urlsplit(spec.strip())
-            port = url.port
-        except ValueError as exc:
-            raise ValueError(f"bad MQTT sink {redact(spec)!r}: {exc}") from None
-        if url.scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"bad MQTT sink {redact(spec)!r}: expected mqtt:// or mqtts://")
-        if url.path not in ("", "/") or url.query or url.fragment:
-            raise ValueError(f"bad MQTT sink {redact(spec)!r}: only mqtt://[user:pass@]host[:port] is accepted")
-        out = replace(self)
-        if url.hostname:
-            out.host = url.hostname
-        if port:
-            out.port = port
-        if url.username:
-            out.username = unquote(url.username)
-        if url.password is not None:
-            out.password = unquote(url.password)
-        if url.scheme == "mqtts":
-            out.tls = True
-        if not out.host:
-            raise ValueError(f"MQTT sink {redact(spec)!r}: no broker host (give mqtt://HOST or mqtt.host)")
-        return out
-
-    def resolved_password(self) -> str | None:
-        """Password from the URL, else ``$password_env``, else ``password_file``. Errors name the setting."""
-        if self.password is not None:
-            return self.password
-        if self.password_env and os.environ.get(self.password_env):
-            return os.environ[self.password_env]
-        if self.password_file:
-            return read_secret_file(self.password_file, "mqtt.password_file")
-        return None
 
 
 class MqttSink(Sink):
@@ -776,58 +636,16 @@ class MqttSink(Sink):
             log.warning("MQTT publish to %s failed: %s", topic, mqtt.error_string(info.rc))
         return info
 
-    # ------------------------------------------------------------------------------ discovery payloads
-
-    def device_block(self) -> dict[str, Any]:
-        return {
-            "identifiers": [f"digits_{self.node_id}"],
-            "name": self.device_name,
-            "model": "handwritten number reader (int8 TFLite CNN)",
-            "manufacturer": "digits-edge",
-            "sw_version": __version__,
-        }
+    # ------------------------------------------------- discovery (payloads: edge.sinks.mqtt_discovery)
 
     def number_topic(self, index: int) -> str:
-        return f"{self.prefix}/number_{index}"
-
-    def discovery_messages(self) -> list[tuple[str, dict[str, Any]]]:
-        """(topic, config) for every announced number sensor and the error binary sensor."""
-        dp = self.params.discovery_prefix
-        common = {
-            "availability_topic": self.status_topic,
-            "payload_available": STATUS_ONLINE,
-            "payload_not_available": STATUS_OFFLINE,
-            "device": self.device_block(),
-            "origin": {"name": "digits-edge", "sw_version": __version__},
-            "qos": self.params.qos,
-        }
-        out = []
-        for i in range(1, self._announced + 1):
-            object_id = f"number_{i}"
-            out.append((f"{dp}/sensor/{self.node_id}/{object_id}/config", {
-                "name": f"Number {i}",
-                "unique_id": f"{self.node_id}_{object_id}",
-                "default_entity_id": f"sensor.{self.node_id}_{object_id}",
-                "state_topic": f"{self.number_topic(i)}/state",
-                "json_attributes_topic": f"{self.number_topic(i)}/attributes",
-                "icon": "mdi:numeric",
-                **common,
-            }))
-        out.append((f"{dp}/binary_sensor/{self.node_id}/error/config", {
-            "name": "Read error",
-            "unique_id": f"{self.node_id}_error",
-            "default_entity_id": f"binary_sensor.{self.node_id}_error",
-            "state_topic": self.error_topic,
-            "value_template": "{{ 'ON' if value_json.error else 'OFF' }}",
-            "json_attributes_topic": self.error_topic,
-            "device_class": "problem",
-            "entity_category": "diagnostic",
-            **common,
-        }))
-        return out
+        return number_topic(self.prefix, index)
 
     def _publish_discovery(self) -> None:
-        for topic, config in self.discovery_messages():
+        messages = discovery_messages(self.params, node_id=self.node_id, device_name=self.device_name,
+                                      prefix=self.prefix, status_topic=self.status_topic,
+                                      error_topic=self.error_topic, announced=self._announced)
+        for topic, config in messages:
             self._publish_direct(topic, json.dumps(config, separators=(",", ":")), retain=True)
         self._remove_discovery(self._announced, with_error=False)
 
@@ -841,12 +659,12 @@ class MqttSink(Sink):
             previous = self._announced if with_error else keep
         dp = self.params.discovery_prefix
         for i in range(keep + 1, previous + 1):
-            self._publish_direct(f"{dp}/sensor/{self.node_id}/number_{i}/config", "", retain=True)
+            self._publish_direct(number_config_topic(dp, self.node_id, i), "", retain=True)
             if not with_error:  # a sensor gone for good: its retained state goes too (discovery off: it stays)
                 self._publish_direct(f"{self.number_topic(i)}/state", "", retain=True)
                 self._publish_direct(f"{self.number_topic(i)}/attributes", "", retain=True)
         if with_error and previous >= 0:
-            self._publish_direct(f"{dp}/binary_sensor/{self.node_id}/error/config", "", retain=True)
+            self._publish_direct(error_config_topic(dp, self.node_id), "", retain=True)
             log.info("MQTT: mqtt.discovery is off; removed this device's Home Assistant discovery configs")
         elif previous > keep:
             log.info("MQTT: removed the Home Assistant discovery of number sensor(s) %d-%d (mqtt.numbers lowered)",
