@@ -628,7 +628,7 @@ class Daemon:
                 update={"rotate": new.source.rotate, "flip": new.source.flip}) == new.source:
             # Only the turn changed: applied to the open source. Opening a second one on the same device
             # before closing the first found a camera busy (an error event and a reconnect wait).
-            from edge.capture import describe_turn, turn_from
+            from edge.turn import describe_turn, turn_from
 
             self.source.turn = turn_from(new.source)
             log.info("%s: frames now %s", self.source.name, describe_turn(new.source) or "as captured")

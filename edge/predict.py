@@ -196,7 +196,7 @@ def predict_file(path: str, reader: Any, mode: str = "auto", max_pixels: int = 4
 def read_and_predict(path: str, reader: Any, mode: str = "auto",
                      max_pixels: int = 40_000_000) -> tuple[Prediction, np.ndarray | None]:
     """``predict_file`` and the decoded image (None when it could not be read), for ``--show``."""
-    from edge.capture import read_image
+    from edge.image_file import read_image
 
     t0 = time.perf_counter()
     image, error = read_image(path, max_pixels)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from edge import capture as capture_module
+from edge import image_file
 from edge.capture import (
     CvCaptureSource,
     ImageSource,
@@ -24,9 +25,9 @@ from edge.capture import (
     VideoFileSource,
     classify_spec,
     open_source,
-    read_image,
 )
 from edge.config import SourceConfig
+from edge.image_file import read_image
 from tests.conftest import ROOT
 
 
@@ -107,7 +108,7 @@ def test_a_format_that_cannot_be_sized_first_is_never_decoded(tmp_path: Path, mo
     hdr = tmp_path / "scan.hdr"
     assert cv2.imwrite(str(hdr), np.full((60, 80, 3), 0.5, np.float32))
     decoded = []
-    monkeypatch.setattr(capture_module.cv2, "imdecode", lambda *a: decoded.append(a) or None)
+    monkeypatch.setattr(image_file.cv2, "imdecode", lambda *a: decoded.append(a) or None)
     assert read_image(hdr, max_pixels=10**9) == (None, "cannot decode image")
     assert decoded == []
 
@@ -167,7 +168,7 @@ def test_a_transparent_image_honours_its_exif_orientation_like_an_opaque_one(tmp
         opaque, clear = tmp_path / f"o{orientation}.{ext}", tmp_path / f"a{orientation}.{ext}"
         Image.fromarray(rgb, "RGB").save(opaque, exif=exif.tobytes(), **kw)
         Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(clear, exif=exif.tobytes(), **kw)
-        assert capture_module.header_info(clear)[2]  # really read as a transparent image
+        assert image_file.header_info(clear)[2]  # really read as a transparent image
         want, err = read_image(opaque, 10**6)
         assert err is None
         # the oracle: OpenCV's own loader, which applies the tag for IMREAD_COLOR
@@ -479,7 +480,7 @@ def test_a_grey_png_whose_transparency_is_one_grey_value_has_white_paper(tmp_pat
     grey = np.zeros((10, 12), dtype)  # paper: 0, the transparent value
     grey[2:8, 5:7] = 1  # black ink (1, not the key)
     Image.fromarray(grey).save(tmp_path / "key.png", transparency=0)
-    assert capture_module.header_info(tmp_path / "key.png")[2]
+    assert image_file.header_info(tmp_path / "key.png")[2]
     img, err = read_image(tmp_path / "key.png", 10**6)
     assert err is None and img.dtype == np.uint8
     assert img[0, 0].tolist() == [255, 255, 255]  # transparent paper is white
@@ -539,7 +540,7 @@ def test_a_named_file_or_a_glob_is_read_as_named_and_a_folder_of_no_images_says_
 
 
 def test_images_in_a_folder_whose_type_is_only_in_their_first_bytes_are_recognised() -> None:
-    from edge.capture import image_signature
+    from edge.image_file import image_signature
 
     def encoded(ext: str, img: np.ndarray) -> bytes:
         ok, buf = cv2.imencode(ext, img)
