@@ -409,7 +409,7 @@ else:
     GateSection = _section_from_dataclass("gate", ("edge.motion", "GateParams"))
     #: ``segment:`` how ink and digit candidates are found (SegmentParams), plus ``reader:`` and ``gate:``.
     SegmentSection = _section_from_dataclass(
-        "segment", ("edge.segment", "SegmentParams"),
+        "segment", ("edge.segment_params", "SegmentParams"),
         extra={"reader": (ReaderSection, Field(default_factory=ReaderSection)),
                "gate": (GateSection, Field(default_factory=GateSection))},
     )

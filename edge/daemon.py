@@ -78,7 +78,7 @@ def make_classifier(cfg: Config, quiet: bool = False) -> Any:
 def make_reader(cfg: Config, classifier: Any) -> Any:
     from edge.numbers import NumbersParams
     from edge.reader import Reader, ReaderParams
-    from edge.segment import SegmentParams
+    from edge.segment_params import SegmentParams
 
     return Reader(classifier, cfg.segment.to_params(SegmentParams), cfg.numbers.to_params(NumbersParams),
                   cfg.segment.reader.to_params(ReaderParams))

@@ -24,7 +24,9 @@ import numpy as np
 
 from edge.normalise import stroke_width, to_mnist
 from edge.numbers import NumbersParams, assemble
-from edge.segment import Candidate, CropInk, Segmentation, SegmentParams, quantile, segment
+from edge.quantile import quantile
+from edge.segment import Candidate, CropInk, Segmentation, segment
+from edge.segment_params import SegmentParams
 from edge.types import NOT_A_DIGIT, Box, Digit, FrameResult
 
 log = logging.getLogger(__name__)

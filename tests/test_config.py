@@ -233,7 +233,7 @@ def test_override_errors_say_command_line(tmp_path: Path) -> None:
 def test_sections_follow_the_modules_dataclasses() -> None:
     from edge.numbers import NumbersParams
     from edge.reader import ReaderParams
-    from edge.segment import SegmentParams
+    from edge.segment_params import SegmentParams
     from edge.sinks.base import SinkOptions
     from edge.stabilise import StabiliseParams
 

@@ -239,7 +239,7 @@ def test_a_cluttered_frame_is_skipped_in_bounded_time(classifier, reader, good):
     page = compose(inks, pos, size)
     assert not reader.read(page).cluttered
     # the two limits, each forced on an ordinary page: the components' ...
-    from edge.segment import SegmentParams
+    from edge.segment_params import SegmentParams
 
     assert Reader(classifier, segment_params=SegmentParams(max_components=3)).read(page).cluttered
     # ... and the crops of the touching-digit search

@@ -9,17 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.segment import (
-    SegmentParams,
-    _dark_by_median_residuals,
-    components,
-    detect_dark_ink,
-    find_lines,
-    is_ruled,
-    quantile,
-    ruling_angle,
-    segment,
-)
+from edge.components import components
+from edge.polarity import _dark_by_median_residuals, detect_dark_ink
+from edge.quantile import quantile
+from edge.rulings import find_lines, is_ruled, ruling_angle
+from edge.segment import segment
+from edge.segment_params import SegmentParams
 from tests.conftest import ROOT
 from tests.synth_pages import compose, line_of_digits, load_mnist, paper
 
