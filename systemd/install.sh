@@ -15,7 +15,9 @@
 #      camera: picamera2 on a Pi, camera 0 elsewhere - the bundled sample is not installed) and
 #      CONFIG_DIR/env (secrets such as DIGITS_MQTT_PASSWORD, mode 0600, only if absent)
 #   6. installs /etc/systemd/system/digits.service with PREFIX/CONFIG_DIR substituted, enables it and
-#      (re)starts it unless --no-start
+#      (re)starts it unless --no-start - but only once the installed code accepts CONFIG_DIR/config.yaml
+#      (checked with --validate-config and CONFIG_DIR/env): a config this version refuses would be exit 2,
+#      which systemd does not retry, so it is shown here and the service is left as it is (exit 1)
 # --dry-run prints the commands instead of running them. --destdir stages everything under DIR (for
 # packaging and tests): no user, apt or systemctl calls there. --skip-venv leaves the venv alone.
 set -euo pipefail
@@ -115,6 +117,9 @@ run find "$D_PREFIX/edge.new" -name __pycache__ -prune -exec rm -rf {} +
 if [ -e "$D_PREFIX/edge" ]; then run mv "$D_PREFIX/edge" "$D_PREFIX/edge.old"; fi
 run mv "$D_PREFIX/edge.new" "$D_PREFIX/edge"
 run rm -rf "$D_PREFIX/edge.old"
+# pip builds the package in PREFIX, and setuptools packs whatever its build/lib holds: a module deleted or
+# renamed since the last install (or left by a newer version before a rollback) went on into the venv.
+run rm -rf "$D_PREFIX/build" "$D_PREFIX/digits_edge.egg-info"
 for f in pyproject.toml README.md config.yaml; do
     if [ -f "$SRC/$f" ]; then run install -m 0644 "$SRC/$f" "$D_PREFIX/$f"; fi
 done
@@ -143,6 +148,8 @@ if [ "$VENV" = 1 ]; then
         say "the system's numpy is 1.x (picamera2 needs it): installing with numpy<2"
     fi
     run "$D_PREFIX/.venv/bin/pip" install --quiet --disable-pip-version-check --upgrade "$D_PREFIX" "${PIN[@]}"
+    # and none left behind for the next build - an older install.sh (a rollback) does not clear it first
+    run rm -rf "$D_PREFIX/build" "$D_PREFIX/digits_edge.egg-info"
 fi
 
 # 5. configuration (kept when present: the user may have edited it)
@@ -197,14 +204,50 @@ else
     mv -f "$D_UNIT/$UNIT.tmp" "$D_UNIT/$UNIT"
 fi
 
+# 7. the kept config against the code just installed: a key or value this version refuses is exit 2 at the
+#    restart, which systemd does not retry (RestartPreventExitStatus=2) - an upgrade would leave the device
+#    down until someone reads the journal. Checked as the service reads it, with CONFIG_DIR/env.
+check_config() (
+    if [ -r "$D_CONF/env" ]; then
+        while IFS= read -r line || [ -n "$line" ]; do
+            line="${line#"${line%%[![:space:]]*}"}"
+            case "$line" in ''|'#'*|';'*) continue ;; *=*) ;; *) continue ;; esac
+            key="${line%%=*}"; value="${line#*=}"
+            key="${key//[[:space:]]/}"
+            case "$key" in ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;; esac
+            case "$value" in \"*\"|\'*\') value="${value:1:${#value}-2}" ;; esac
+            export "$key=$value"
+        done <"$D_CONF/env"
+    fi
+    cd "$D_PREFIX" && "$D_PREFIX/.venv/bin/python" -m edge --validate-config --config "$D_CONF/config.yaml"
+)
+CONFIG_REFUSED=0
+if [ -f "$D_CONF/config.yaml" ] || [ "$DRY_RUN" = 1 ]; then
+    if [ "$DRY_RUN" = 1 ]; then
+        printf '+ check %q with %q -m edge --validate-config\n' "$D_CONF/config.yaml" "$D_PREFIX/.venv/bin/python"
+    elif [ -x "$D_PREFIX/.venv/bin/python" ]; then
+        if ! CHECK="$(check_config 2>&1)"; then
+            CONFIG_REFUSED=1
+            echo "install.sh: error: the installed version refuses $CONFIG_DIR/config.yaml:" >&2
+            printf '%s\n' "$CHECK" | sed 's/^/    /' >&2
+        fi
+    fi
+fi
+
 if [ "$STAGED" = 0 ]; then
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
         run systemctl daemon-reload
         run systemctl enable "$UNIT"
-        if [ "$START" = 1 ]; then run systemctl restart "$UNIT"; fi
+        if [ "$START" = 1 ] && [ "$CONFIG_REFUSED" = 0 ]; then run systemctl restart "$UNIT"; fi
     else
         say "systemd is not running here; enable later with: systemctl enable --now $UNIT"
     fi
+fi
+
+if [ "$CONFIG_REFUSED" = 1 ]; then
+    echo "install.sh: ${UNIT%.service} was not restarted (a running one goes on as it was); fix $CONFIG_DIR/config.yaml," \
+         "then: sudo systemctl restart ${UNIT%.service}" >&2
+    exit 1
 fi
 
 say "done. Logs: journalctl -u ${UNIT%.service} -f   Config: $CONFIG_DIR/config.yaml   Reload: systemctl reload ${UNIT%.service}"

@@ -159,9 +159,63 @@ def test_install_and_uninstall_staged(tmp_path: Path) -> None:
     assert not (dest / "etc/digits").exists() and not state.exists()
 
 
+def _staged_with_venv(tmp_path: Path) -> tuple[Path, Path]:
+    """A staged install whose venv python is this interpreter (what --validate-config needs), and its prefix."""
+    dest = tmp_path / "root"
+    _sh(INSTALL, "--destdir", dest, "--skip-venv", "--no-apt")
+    prefix = dest / "opt/digits"
+    python = prefix / ".venv/bin/python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    return dest, prefix
+
+
+def test_reinstall_checks_the_kept_config_before_restarting(tmp_path: Path) -> None:
+    # An upgrade keeps /etc/digits/config.yaml; a value an older version took (a quoted port) but this one
+    # refuses is exit 2 at the restart, which systemd does not retry: the device stayed down after
+    # `sudo systemd/install.sh`, the one line in the journal. The installer now says it, and does not restart.
+    dest, _ = _staged_with_venv(tmp_path)
+    config = dest / "etc/digits/config.yaml"
+    model = ROOT / "models/digits_int8.tflite"
+    config.write_text(f"model:\n  path: {model}\nmqtt:\n  host: broker.local\n  port: \"1883\"\n")
+    proc = _sh(INSTALL, "--destdir", dest, "--skip-venv", "--no-apt", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "mqtt.port: must be an integer" in proc.stderr and "not restarted" in proc.stderr
+    assert 'port: "1883"' in config.read_text(), "the user's file is never changed"
+    config.write_text(f"model:\n  path: {model}\nmqtt:\n  host: broker.local\n  port: 1883\n")
+    _sh(INSTALL, "--destdir", dest, "--skip-venv", "--no-apt")
+
+    # Checked with the service's environment file, as systemd reads it: a token kept there counts.
+    config.write_text(f"model:\n  path: {model}\nweb:\n  enabled: true\n  host: 0.0.0.0\n")
+    env = dest / "etc/digits/env"
+    proc = _sh(INSTALL, "--destdir", dest, "--skip-venv", "--no-apt", check=False)
+    assert proc.returncode == 1 and "needs a token" in proc.stderr, proc.stderr
+    env.write_text(env.read_text() + '  DIGITS_WEB_TOKEN="0123456789abcdef"\nnot a setting\n')
+    _sh(INSTALL, "--destdir", dest, "--skip-venv", "--no-apt")
+
+
+def test_reinstall_builds_from_no_stale_files(tmp_path: Path) -> None:
+    # pip builds the package in PREFIX, and setuptools packs all that PREFIX/build/lib holds: a module deleted or
+    # renamed upstream (or a newer version's, after a rollback) went on into the venv's copy of edge/.
+    dest, prefix = _staged_with_venv(tmp_path)
+    stale = prefix / "build/lib/edge/gone.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("raise ImportError\n")
+    (prefix / "digits_edge.egg-info").mkdir()
+    (prefix / "digits_edge.egg-info/SOURCES.txt").write_text("edge/gone.py\n")
+    _sh(INSTALL, "--destdir", dest, "--skip-venv", "--no-apt")
+    assert not (prefix / "build").exists() and not (prefix / "digits_edge.egg-info").exists()
+
+
 def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
     proc = _sh(INSTALL, "--dry-run", "--prefix", tmp_path / "opt", "--config-dir", tmp_path / "etc", "--no-start")
     assert "-m venv" in proc.stdout and "pip install" in proc.stdout
+    assert "--validate-config" in proc.stdout  # the kept config is checked before a restart
+    # pip's build folder goes after the build too: an older install.sh (a rollback) would pack it again
+    lines = proc.stdout.splitlines()
+    pip = next(i for i, line in enumerate(lines) if "pip install" in line)
+    assert any("rm -rf" in line and "/build" in line for line in lines[pip + 1:]), lines[pip:]
     # the config folder's owner is set, not every file in it: a token file owned by the service user (0600,
     # as the daemon requires) lost its owner on every re-run and the daemon could no longer read it
     chowns = [line for line in proc.stdout.splitlines() if line.startswith("+ chown")]
