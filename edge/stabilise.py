@@ -180,6 +180,7 @@ class Stabiliser:
     def reset(self) -> None:
         """Forget everything (new source, reloaded config)."""
         self._tracks.clear()
+        self._frames = 0
         self._stable_cache = None
         self._order_key, self._order_ids = (), []
         self._published = ()

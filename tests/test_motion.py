@@ -266,3 +266,92 @@ def test_a_reused_cluttered_result_stays_cluttered():
 
     gate.read_done(CLUTTERED)
     assert gate._agree == 1
+
+
+def test_a_stroke_added_while_the_exposure_changes_is_still_a_change():
+    # Auto exposure brightens the frame by 20 levels in the same frame as a pen stroke is added: the
+    # brightening is taken out, the stroke is not hidden by it.
+    p = GateParams()
+    rng = np.random.default_rng(11)
+    page = _page()
+    ref = thumbnail(_frame(page, rng, 4.0), p.thumb_side)
+    stroked = page.copy()
+    stroked[300:306, 600:630] = 40.0
+    assert changed_pixels(thumbnail(_frame(stroked + 20, rng, 4.0), p.thumb_side), ref, p) >= p.min_changed_px
+
+
+def test_a_noisy_low_light_camera_is_no_change():
+    # Sensor noise of 40 grey levels (a dark room, high gain): the threshold follows the noise.
+    p = GateParams()
+    rng = np.random.default_rng(12)
+    page = _page()
+    ref = thumbnail(_frame(page, rng, 40.0), p.thumb_side)
+    assert all(changed_pixels(thumbnail(_frame(page, rng, 40.0), p.thumb_side), ref, p) < p.min_changed_px
+               for _ in range(5))
+
+
+def test_a_frame_of_another_size_is_read():
+    # The camera came back at another resolution (or the file source moved to a smaller video).
+    gate = ChangeGate(GateParams(settle_reads=1))
+    rng = np.random.default_rng(13)
+    page = _page()
+    assert gate.should_read(_frame(page, rng), 0.0)
+    gate.read_done("same")
+    assert not gate.should_read(_frame(page, rng), 0.1)
+    assert gate.should_read(_frame(page, rng)[:480, :640], 0.2)
+
+
+def test_a_page_kept_moving_at_a_low_frame_rate_is_still_read_every_max_skip_s():
+    # At one frame a second, a backed-off moving interval (up to 12 frames) would leave 12 s between reads.
+    p = GateParams(settle_reads=1, moving_read_every=3, moving_backoff=4, max_skip_frames=100, max_skip_s=3.0)
+    rng = np.random.default_rng(14)
+    base = _page()
+    frames = [_frame(base, rng) for _ in range(3)] + [_frame(np.roll(base, 12 * k, axis=1), rng) for k in range(1, 30)]
+    gate = ChangeGate(p)
+    reads = []
+    for i, f in enumerate(frames):
+        if gate.should_read(f, float(i)):
+            gate.read_done("same")
+            reads.append(i)
+    assert max(b - a for a, b in zip(reads, reads[1:], strict=False)) <= 3, reads
+
+
+def test_a_long_slide_backs_off_to_the_limit_and_not_before_it_moves():
+    # A still page read (and agreeing) a few times, then slid for 60 frames, its reads agreeing all along:
+    # read as it starts to move, then 6 frames later (twice moving_read_every), then every 12 (the limit,
+    # moving_backoff times). The still reads before are no moving reads: they do not back off the first one.
+    p = GateParams(settle_reads=3, moving_read_every=3, moving_backoff=4, max_skip_frames=100, max_skip_s=100.0)
+    rng = np.random.default_rng(15)
+    base = _page()
+    still = [_frame(base, rng) for _ in range(30)]
+    moving = [_frame(np.roll(base, 6 * k, axis=1), rng) for k in range(1, 60)]
+    reads = _run_gate(ChangeGate(p), still + moving)
+    idx = [i for i, r in enumerate(reads) if r and i >= 30]
+    gaps = [b - a for a, b in zip(idx, idx[1:], strict=False)]
+    assert idx[0] == 30 and gaps[:2] == [6, 12] and set(gaps[1:]) == {12}, idx
+
+
+class _FlickeringReader(_CountingReader):
+    """A weak digit read 3 and 9 by turns."""
+
+    def read(self, image: np.ndarray, debug: bool | None = None) -> FrameResult:
+        self.value = "13" if self.calls % 2 else "19"
+        return super().read(image, debug)
+
+
+def test_the_gated_reader_keeps_reading_a_page_whose_reading_flickers():
+    inner = _FlickeringReader()
+    _ten_still_frames(inner, 16)
+    assert inner.calls == 10  # nothing confirmed, nothing reused
+    inner = _CountingReader()
+    _, results, _, _ = _ten_still_frames(inner, 16)
+    assert inner.calls == 2 and "gate" in results[-1].timings
+
+
+def test_an_empty_frame_goes_straight_to_the_reader():
+    # The reader reports what is wrong with it; the gate has nothing to compare.
+    inner = _CountingReader()
+    gr = GatedReader(inner, GateParams())
+    for image in (None, np.zeros((0, 0), np.uint8), np.zeros((1, 640), np.uint8)):
+        assert gr.read(image, ts=0.0).numbers[0].value == "12"
+    assert inner.calls == 3

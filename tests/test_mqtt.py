@@ -282,6 +282,34 @@ def _check_discovery(config: dict, object_id: str) -> None:
         assert dev[key]
 
 
+def _render_value_template(template: str, payload: dict) -> str:
+    """Home Assistant renders ``value_template`` with Jinja; this one is a single ``{{ expression }}`` whose
+    Jinja reads as Python (``x if c else y``, attribute access), so it is evaluated as such."""
+    m = re.fullmatch(r"\{\{(.*)\}\}", template.strip(), re.S)
+    assert m, template
+    value_json = type("ValueJson", (), dict(payload))()
+    return str(eval(m.group(1), {"__builtins__": {}}, {"value_json": value_json}))  # noqa: S307
+
+
+def test_the_error_sensor_is_on_while_an_error_stands_and_off_once_it_is_cleared() -> None:
+    # What Home Assistant makes of the error topic: a "problem" sensor among the device's diagnostics, ON
+    # for the sink's error message, OFF for its all-clear (both as the sink publishes them, see mqtt.py).
+    from edge.sinks.mqtt_discovery import discovery_messages, error_config_topic
+
+    error_topic = f"{PREFIX}/error"
+    msgs = dict(discovery_messages(MqttParams(host="h", qos=1, device_name=DEVICE), node_id=NODE, device_name=DEVICE,
+                                   prefix=PREFIX, status_topic=f"{PREFIX}/status", error_topic=error_topic, announced=2))
+    config = msgs[error_config_topic("homeassistant", NODE)]
+    _check_discovery(config, "error")
+    assert config["state_topic"] == error_topic
+    assert config["device_class"] == "problem" and config["entity_category"] == "diagnostic"
+    on = {"error": "cannot decode image", "ts": "2026-12-05T04:00:00Z", "source": "cam0"}
+    assert _render_value_template(config["value_template"], on) == "ON"
+    assert _render_value_template(config["value_template"], {**on, "error": None}) == "OFF"
+    # every announced entity is delivered to Home Assistant at the configured QoS
+    assert len(msgs) == 3 and all(c["qos"] == 1 for c in msgs.values())
+
+
 @needs_mosquitto
 def test_discovery_retained_and_republished_when_home_assistant_restarts(broker: Mosquitto, tmp_path: Path) -> None:
     sink = make_sink(broker.port, tmp_path / "q")

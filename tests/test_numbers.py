@@ -174,3 +174,112 @@ def test_the_tilt_never_goes_past_max_tilt_deg():
     digits = row("1234567890", 40, 200, tilt_deg=14, gap=12)
     assert math.degrees(estimate_tilt(digits)) == pytest.approx(14, abs=2)
     assert abs(math.degrees(estimate_tilt(digits, NumbersParams(max_tilt_deg=10)))) <= 10 + 1e-9
+
+
+def test_a_page_with_a_single_digit_reads_that_digit():
+    (num,) = assemble([Digit(7, 0.8, (120, 40, 24, 40))])
+    assert num.value == "7" and num.box == (120, 40, 24, 40) and num.confidence == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("tilt", [-15.0, 15.0])
+def test_two_single_digit_numbers_on_a_tilted_line_read_left_to_right(tilt):
+    # Three heights apart on a page tilted 15 degrees, the right one is most of a height higher (or lower):
+    # two digits are enough to measure the tilt, so they are one line, left to right, two numbers.
+    t = math.radians(tilt)
+    digits = [Digit(3, 0.9, (100, 300, 26, 40)), Digit(7, 0.9, (100 + round(120 * math.cos(t)), 300 + round(120 * math.sin(t)), 26, 40))]
+    for order in (digits, digits[::-1]):
+        assert values(assemble(order)) == ["3", "7"]
+
+
+def test_a_numbers_box_encloses_all_of_its_digits():
+    # Handwriting is uneven: digits start higher or lower and differ in height. The published box (CSV x, y,
+    # w, h; the drawn rectangle) must hold every digit of the number.
+    digits = [Digit(4, 0.9, (60, 120, 26, 40)), Digit(7, 0.9, (94, 108, 26, 52)), Digit(2, 0.9, (128, 126, 24, 36))]
+    (num,) = assemble(digits)
+    assert num.value == "472"
+    x, y, w, h = num.box
+    for d in digits:
+        dx, dy, dw, dh = d.box
+        assert x <= dx and y <= dy and dx + dw <= x + w and dy + dh <= y + h, (num.box, d.box)
+    # ... and no more than that: its edges are the outermost digits' edges.
+    assert (x, y, x + w, y + h) == (60, 108, 152, 162)
+
+
+def test_digits_of_different_sizes_written_on_one_baseline_are_one_number():
+    # Tall 1s and 7s next to small round digits, all standing on the same (ruled) line.
+    heights, widths = [56, 38, 40, 54, 36, 58], [14, 30, 30, 28, 30, 16]
+    digits, x = [], 50
+    for i, (h, w) in enumerate(zip(heights, widths, strict=True)):
+        digits.append(Digit(i, 0.9, (x, 200 - h, w, h)))
+        x += w + 8
+    random.Random(4).shuffle(digits)
+    assert values(assemble(digits)) == ["012345"]
+
+
+def test_a_number_of_narrow_digits_is_one_number():
+    # 1s and 7s are a quarter as wide as they are tall: spacing of half a height is ordinary for them, and a
+    # few pixels of wobble is no new line (sizes are in digit heights, not widths).
+    digits = []
+    for i, (v, dy) in enumerate(zip("117171", [0, 6, -5, 4, -6, 2], strict=True)):
+        digits.append(Digit(int(v), 0.9, (50 + 30 * i, 200 + dy, 10, 40)))
+    assert values(assemble(digits)) == ["117171"]
+
+
+def test_two_short_numbers_a_height_apart_are_two_numbers():
+    # "12 34": digits written 8 px apart, the numbers 40 px (one height) apart - clearly wider than the
+    # line's usual gap, though narrower than the gap that splits on its own.
+    assert values(assemble(row("1234", 20, 20, gaps=[8, 40, 8]))) == ["12", "34"]
+
+
+def test_tight_writing_splits_at_a_gap_well_short_of_a_height():
+    # Digits almost touching (4 px) and a gap of three quarters of a height between two numbers.
+    assert values(assemble(row("1234", 20, 20, gaps=[4, 30, 4]))) == ["12", "34"]
+
+
+def test_a_line_where_half_the_gaps_are_splits_splits_at_each_of_them():
+    # "1 23 45": two of the four gaps separate numbers; the line's usual gap is still the within-number one.
+    assert values(assemble(row("12345", 20, 20, gaps=[40, 8, 40, 8]))) == ["1", "23", "45"]
+
+
+def test_a_number_written_with_wide_but_even_spacing_stays_one_number():
+    # Every gap three quarters of a height: none is wider than the line's usual gap, nothing splits.
+    assert values(assemble(row("47213", 20, 20, gap=30))) == ["47213"]
+    assert values(assemble(row("8675", 20, 20, gaps=[28, 34, 30]))) == ["8675"]
+
+
+def test_a_long_number_whose_writing_drifts_down_stays_one_number():
+    # The middle line sinks a tenth of a height per digit (1.1 heights over 12 digits) while the lines above
+    # and below are straight: the page is not tilted, and the sinking line must not be cut into two lines.
+    above = row("123456789012", 50, 100)
+    middle = [Digit(int(v), 0.9, (50 + 36 * i, round(250 + 4 * i), 26, 40)) for i, v in enumerate("555555444444")]
+    below = row("987654321098", 50, 400)
+    digits = above + middle + below
+    random.Random(5).shuffle(digits)
+    assert values(assemble(digits)) == ["123456789012", "555555444444", "987654321098"]
+
+
+def test_the_numbers_settings_change_the_reading():
+    # numbers.line_gap: "34" written 0.7 heights above "12" on its right is the line above by default (read
+    # first), and on the same line with a line gap of one height.
+    offset = row("12", 100, 300) + row("34", 300, 272)
+    assert values(assemble(offset)) == ["34", "12"]
+    assert values(assemble(offset, NumbersParams(line_gap=1.0))) == ["12", "34"]
+    assert [len(line) for line in group_lines(offset, NumbersParams(line_gap=1.0))] == [4]
+    # numbers.split_abs_gap: two digits 1.25 heights apart are one number by default, two with 1.0.
+    pair = row("47", 20, 20, gap=50)
+    assert values(assemble(pair)) == ["47"]
+    assert values(assemble(pair, NumbersParams(split_abs_gap=1.0))) == ["4", "7"]
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_tilt_deg=-1.0), dict(max_tilt_deg=50.0), dict(link_distance=0.0),
+                                    dict(line_gap=0.0), dict(split_ratio=0.0), dict(split_min_gap=-0.5),
+                                    dict(split_abs_gap=0.0)])
+def test_impossible_numbers_settings_are_refused(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        NumbersParams(**kwargs)
+
+
+def test_the_tilt_limit_may_be_anything_from_0_to_45_degrees():
+    flat = row("4721", 20, 20)
+    for limit in (0.0, 45.0):
+        assert values(assemble(flat, NumbersParams(max_tilt_deg=limit))) == ["4721"]

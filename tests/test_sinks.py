@@ -271,6 +271,31 @@ def test_csv_rows_parse_back_and_header_is_written_once(tmp_path: Path) -> None:
     assert [int(first[k]) for k in "xywh"] == [412, 230, 30 * 4 - 4, 40]
     assert rows[2]["error"] == "cannot decode image" and rows[2]["kind"] == "error"
     assert rows[3]["frame"] == "2" and rows[3]["error"] == ""
+    # a reading has no error; an error and an emptied set have no confidence and no box
+    assert rows[0]["error"] == rows[1]["error"] == ""
+    for row in rows[2:]:
+        assert [row[k] for k in ("value", "confidence", "x", "y", "w", "h")] == [""] * 6, row
+
+
+def test_a_csv_file_with_another_header_is_appended_to_with_a_warning(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    # Pointed at a CSV of some other program: the rows would land under the wrong column names.
+    path = tmp_path / "other.csv"
+    path.write_text("date,reading\n2026-01-01,5\n")
+    with caplog.at_level("WARNING"):
+        s = open_sink(f"csv:{path}")
+        s.emit(event(0, number("7")))
+        s.close()
+    assert any("header" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
+    assert path.read_text().startswith("date,reading\n2026-01-01,5\n")
+    # its own file, or a new one, is no reason to warn
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            s = open_sink(f"csv:{tmp_path / 'own.csv'}")
+            s.emit(event(0, number("7")))
+            s.close()
+    assert not [r for r in caplog.records if "header" in r.getMessage()]
 
 
 @pytest.mark.parametrize("kind", ["file", "csv"])
