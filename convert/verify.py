@@ -61,9 +61,11 @@ def scores(probs: np.ndarray, y: np.ndarray) -> dict:
     return res
 
 
-def latency_us_per_digit(path: Path, batch: int = 32, runs: int = 300, threads: int = 1) -> float:
-    """Median time of one ``invoke()`` on a batch of ``batch`` digits, divided by ``batch`` (microseconds)."""
-    clf = Classifier(path, num_threads=threads)
+def latency_us_per_digit(path: Path, batch: int = 32, runs: int = 300, threads: int = 1,
+                         amx: bool = False) -> float:
+    """Median time of one ``invoke()`` on a batch of ``batch`` digits, divided by ``batch`` (microseconds).
+    ``amx`` as ``model.amx`` (the device's default: off; ``edge.amx``)."""
+    clf = Classifier(path, num_threads=threads, amx=amx)
     x = np.random.default_rng(0).integers(0, 256, (batch, 28, 28), dtype=np.uint8)
     clf.predict(x)
     times = []

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.amx import amx_refused, refuse_amx
 from edge.native_stderr import without_notices
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,10 @@ class Classifier:
     """
 
     def __init__(self, path: str | Path, num_threads: int = 1, runtime: str | None = None,
-                 quiet: bool = True) -> None:
-        """``quiet``: keep the runtime's C++ start-up notices off stderr (``edge.native_stderr``: a filter
+                 quiet: bool = True, amx: bool = False) -> None:
+        """``amx``: let XNNPACK use Intel AMX; when False (the default) ``edge.amx`` keeps it off, for the
+        whole process and before the interpreter starts, as its int8 kernels are faster for digits.
+        ``quiet``: keep the runtime's C++ start-up notices off stderr (``edge.native_stderr``: a filter
         process while the model loads, ended with it). LiteRT prints its "Created TensorFlow Lite XNNPACK
         delegate" line once per process, so the daemon asks for this at start-up only, not on a reload."""
         path = Path(path)
@@ -99,6 +102,10 @@ class Classifier:
             raise ModelError(f"model file not found: {path}")
         self.path = path
         self.num_threads = int(num_threads)
+        if not amx:
+            refuse_amx()
+        elif amx_refused():
+            log.warning("model.amx: true takes effect at the next start (AMX was kept off at this one)")
         # The runtimes announce their delegate (and TensorFlow its oneDNN) on stderr from C++: not news.
         with without_notices() if quiet else contextlib.nullcontext():
             self.runtime, interpreter_cls = find_interpreter_class(runtime)

@@ -221,6 +221,7 @@ class ModelConfig(_Section):
     path: str = "models/digits_int8.tflite"
     num_threads: int = Field(2, ge=1, le=64)
     runtime: Literal["auto", "ai_edge_litert", "tflite_runtime", "tensorflow"] = "auto"
+    amx: bool = False
 
     @field_validator("path")
     @classmethod

@@ -70,7 +70,7 @@ def make_classifier(cfg: Config, quiet: bool = False) -> Any:
     from edge.classify import Classifier, ModelError
 
     try:
-        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime, quiet=quiet)
+        return Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime, quiet=quiet, amx=cfg.model.amx)
     except ModelError as exc:
         raise FatalError(str(exc), 1) from None
 

@@ -433,7 +433,8 @@ def make_reader(cfg: Any) -> Any:
     from edge.classify import Classifier
     from edge.daemon import make_reader as reader_from_config
 
-    return reader_from_config(cfg, Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime))
+    return reader_from_config(cfg, Classifier(cfg.model.path, cfg.model.num_threads, cfg.model.runtime,
+                                                 amx=cfg.model.amx))
 
 
 def _say(stream: Any, text: str) -> None:

@@ -553,6 +553,12 @@ check("ProtectControlGroups", e in (errno.EROFS, errno.EACCES, errno.EPERM), nam
 status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
 check("NoNewPrivs", status["NoNewPrivs"].strip() == "1")
 check("CapBnd empty", int(status["CapBnd"], 16) == 0, status["CapBnd"].strip())
+# model.amx: false - the daemon's own seccomp rule goes in under the unit's filter (prctl is allowed there)
+from edge.amx import refuse_amx
+check("AMX rule installed", refuse_amx())
+libc = ctypes.CDLL(None, use_errno=True)
+rc = libc.syscall(158, 0x1023, 18)
+check("AMX request refused", rc != 0 and ctypes.get_errno() == errno.EPERM, name(ctypes.get_errno() if rc else None))
 print("\n".join(results), flush=True)
 with open("/var/log/digits/probe.txt", "w") as fh:
     fh.write("\n".join(results) + "\n")
@@ -571,7 +577,7 @@ else
     bad=$(grep '^BAD' <<<"$probe" | paste -sd';')
     nok=$(grep -c '^OK' <<<"$probe")
     if [ -z "$bad" ]; then
-        pass sandbox "$nok sandbox checks as the unit's user with its settings (write state/logs/tmp; no write elsewhere; /home hidden; model read; MQTT port reached; set-uid, namespaces, setpriority, AF_PACKET, other devices refused)"
+        pass sandbox "$nok sandbox checks as the unit's user with its settings (write state/logs/tmp; no write elsewhere; /home hidden; model read; MQTT port reached; set-uid, namespaces, setpriority, AF_PACKET, other devices refused; the AMX rule in place)"
     else
         fail sandbox "$bad"
     fi
