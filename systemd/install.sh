@@ -206,8 +206,15 @@ fi
 
 # 7. the kept config against the code just installed: a key or value this version refuses is exit 2 at the
 #    restart, which systemd does not retry (RestartPreventExitStatus=2) - an upgrade would leave the device
-#    down until someone reads the journal. Checked as the service reads it, with CONFIG_DIR/env.
+#    down until someone reads the journal. Checked as the service reads it, with CONFIG_DIR/env: read by
+#    systemd itself where it runs (its quotes, escapes and continued lines), else by the loop below, which
+#    knows comments and one pair of quotes around a value - enough for the file this script writes.
 check_config() (
+    if [ "$STAGED" = 0 ] && command -v systemd-run >/dev/null && [ -d /run/systemd/system ]; then
+        exec systemd-run --quiet --pipe --wait --collect -p EnvironmentFile=-"$D_CONF/env" \
+            -p WorkingDirectory="$D_PREFIX" "$D_PREFIX/.venv/bin/python" -m edge --validate-config \
+            --config "$D_CONF/config.yaml"
+    fi
     if [ -r "$D_CONF/env" ]; then
         while IFS= read -r line || [ -n "$line" ]; do
             line="${line#"${line%%[![:space:]]*}"}"

@@ -20,6 +20,7 @@
 #   journal    the daemon's lines in the journal with their priority (info 6, warning 4, err 3)
 #   security   systemd-analyze security digits.service inside the guest: the exposure score
 #   memory     MemoryMax= reaches the cgroup (only where the container gets a memory controller)
+#   upgrade-env install.sh run again checks the kept config with the env file as systemd parses it
 #   uninstall  systemd/uninstall.sh --purge removes unit, user and data
 #
 # Usage: tools/systemd_live.sh [--cache DIR] [--rebuild] [--keep]
@@ -723,6 +724,26 @@ fi
 avail=$(g timeout 10 mosquitto_sub -h 127.0.0.1 -t digits/live/status -C 1 -W 5 2>&1)
 if [ "$avail" = offline ]; then pass stop-mqtt "the broker says digits/live/status offline after the stop"
 else fail stop-mqtt "digits/live/status is '$avail' after the stop"; fi
+
+# --- upgrade-env: install.sh checks the kept config with CONFIG_DIR/env as systemd reads it ----------------
+# A token written over two lines (a trailing backslash continues a line, for systemd) is whole only to
+# systemd's own parser; the config listens beyond loopback, so a token cut short would be refused (exit 1).
+g cp -p /etc/digits/config.yaml /etc/digits/config.yaml.live-keep
+g cp -p /etc/digits/env /etc/digits/env.live-keep
+g "$PY" -c '
+import yaml
+cfg = yaml.safe_load(open("/etc/digits/config.yaml"))
+cfg.setdefault("web", {})["host"] = "0.0.0.0"
+open("/etc/digits/config.yaml", "w").write(yaml.safe_dump(cfg, sort_keys=False))
+open("/etc/digits/env", "a").write("DIGITS_WEB_TOKEN=live-upgr\\\ntoken-0123456789\n")
+'
+if g env PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels bash /src/systemd/install.sh --no-start >"$RUN/upgrade.log" 2>&1; then
+    pass upgrade-env "install.sh again (an upgrade): the kept config checked with the env file as systemd reads it (a token continued on a second line)"
+else
+    fail upgrade-env "install.sh refused the kept config: $(grep -v '^+' "$RUN/upgrade.log" | tail -3 | paste -sd'|')"
+fi
+g mv -f /etc/digits/config.yaml.live-keep /etc/digits/config.yaml
+g mv -f /etc/digits/env.live-keep /etc/digits/env
 
 # --- uninstall ---------------------------------------------------------------------------------------------
 if g bash /src/systemd/uninstall.sh --purge >"$RUN/uninstall.log" 2>&1 \
