@@ -47,6 +47,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.amx import amx_refused, cpu_has_amx
 from edge.host import cpu_description
 from edge.native_stderr import without_notices
 
@@ -577,6 +578,7 @@ def bench(video: Path | None, frames: int, model: str, threads: int, prior: bool
             "video": {"path": str(video), "size": [w, h], "frames": full["frames"],
                       "digits_per_frame": round(full["digits_per_frame"], 1), **info},
             "runtime": runtime, "threads": threads, "model": str(model), "cpu": cpu_description(),
+            "amx_kept_off": amx_refused() and cpu_has_amx(),
             "floor_ms": floor,
             "pipeline_ms": {**full["stages"], "other": full["other"], "total": full["total"],
                             "cpu_total": full["cpu_total"]},
@@ -621,7 +623,7 @@ def format_table(r: dict[str, Any]) -> str:
     v = r["video"]
     src = f"{v['generated']}, {v['codec']}" if "generated" in v else v["path"]
     lines = [f"video: {v['size'][0]}x{v['size'][1]}, {v['frames']} frames, {v['digits_per_frame']} digits read "
-             f"per frame ({src}); runtime {r['runtime']}, {r['threads']} thread(s)", f"cpu: {r['cpu']}"]
+             f"per frame ({src}); runtime {r['runtime']}, {r['threads']} thread(s)", f"cpu: {r['cpu']}" + (" (Intel AMX kept off: model.amx: false)" if r.get("amx_kept_off") else "")]
     if "frames_read_right_pct" in r:
         lines.append(f"frames whose numbers were all read right: {r['frames_read_right_pct']}%")
     lines.append(f"{'stage (ms/frame)':<22}{'floor':>10}{'pipeline':>10}")
