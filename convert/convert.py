@@ -246,7 +246,8 @@ def _verify_and_describe(args: argparse.Namespace, model: Any, tmp: Path, flat: 
                          "(a digit called 'not a digit' counts as wrong); rejected_as_not_digit = share of "
                          "real digits put in the 11th class.",
         "latency_us_per_digit": {"value": round(us, 1), "how": "median invoke() time of a batch of 32 / 32, "
-                                 "1 thread, ai_edge_litert XNNPACK, Intel AMX kept off as on the device (model.amx: false)", "cpu": cpu_description()},
+                                 "1 thread, ai_edge_litert XNNPACK, Intel AMX kept off as on the device "
+                                 "(model.amx: false)", "cpu": cpu_description()},
         "training": training,
         "versions": {"tensorflow": tf_version, "python": platform.python_version(), "numpy": np.__version__},
         "reproduce": "export MNIST_DIR=../shared/mnist; python -m train && python -m convert",

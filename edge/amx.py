@@ -2,15 +2,16 @@
 
 On an x86-64 CPU with AMX (Xeon 4th generation and later) XNNPACK runs every int8 convolution of the digit
 network through its AMX tile kernel (``qs8_qc8w_igemm ... 16x64c4__avx512amx``: 93% of the time in `perf`).
-For 28x28 digits in batches of 32 that kernel took 101 µs per digit on such a Xeon, the AVX-512 VNNI kernels
-XNNPACK falls back to 53 µs, with the same outputs to the bit (``python tools/bench_amx.py``). XNNPACK offers
-no switch for it; it asks Linux for
-the AMX register state (``arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)``) when it starts and leaves AMX alone
-when that fails. So a seccomp rule makes exactly that request fail with EPERM, before the first interpreter.
+For 28x28 digits in batches of 32 that kernel took 101-106 µs per digit on such a Xeon (a VM), the AVX-512
+VNNI kernels XNNPACK falls back to 51-56 µs, with the same outputs to the bit (``python tools/bench_amx.py``).
+XNNPACK offers no switch for it. It asks Linux for the AMX register state
+(``arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)``) when it starts and leaves AMX alone when that fails, so a
+seccomp rule makes exactly that request fail with EPERM, before the first interpreter.
 
 The rule is process-wide and cannot be taken back (a seccomp filter lives as long as the process, and it
-sets ``no_new_privs``, which the systemd unit sets anyway); turning AMX on again takes a restart. Elsewhere
-(ARM, other CPUs) the rule is not installed: nothing there asks for AMX.
+sets ``no_new_privs``, which the systemd unit sets anyway); turning AMX on again takes a restart. It is
+installed on Linux x86-64 only, where it changes nothing on a CPU without AMX; on ARM (a Raspberry Pi) and
+other systems nothing asks for AMX and nothing is installed.
 """
 
 from __future__ import annotations

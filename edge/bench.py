@@ -622,8 +622,9 @@ def bench(video: Path | None, frames: int, model: str, threads: int, prior: bool
 def format_table(r: dict[str, Any]) -> str:
     v = r["video"]
     src = f"{v['generated']}, {v['codec']}" if "generated" in v else v["path"]
+    amx = " (Intel AMX kept off: model.amx: false)" if r.get("amx_kept_off") else ""
     lines = [f"video: {v['size'][0]}x{v['size'][1]}, {v['frames']} frames, {v['digits_per_frame']} digits read "
-             f"per frame ({src}); runtime {r['runtime']}, {r['threads']} thread(s)", f"cpu: {r['cpu']}" + (" (Intel AMX kept off: model.amx: false)" if r.get("amx_kept_off") else "")]
+             f"per frame ({src}); runtime {r['runtime']}, {r['threads']} thread(s)", f"cpu: {r['cpu']}{amx}"]
     if "frames_read_right_pct" in r:
         lines.append(f"frames whose numbers were all read right: {r['frames_read_right_pct']}%")
     lines.append(f"{'stage (ms/frame)':<22}{'floor':>10}{'pipeline':>10}")
