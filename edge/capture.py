@@ -175,12 +175,15 @@ class VideoFileSource(Source):
                  int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), ", looping" if loop else "",
                  ", paced in real time" if realtime else "")
 
-    def _frames_left(self) -> int:
-        """Frames the container says are still to come (0 when it does not say)."""
+    def _frames_left(self, undecoded: int = 0) -> int:
+        """Frames the container says are still to come (0 when it does not say). ``undecoded``: reads in this
+        pass that failed on a damaged frame - each used up its frame, but OpenCV's position counts only the
+        frames it decoded, so without them the end of a file with a damaged stretch looked like more damage
+        (300 futile reads, then "video damaged" and exit 1 for a file read to its end)."""
         if self._cap is None:
             return 0
         total = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES))
+        pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) + undecoded
         # The position stops one short of the count at the end of some files: that is the end too.
         return max(0, total - 1 - pos) if total > 0 else 0
 
@@ -200,28 +203,30 @@ class VideoFileSource(Source):
         next_due = time.monotonic()
         in_this_pass = 0
         bad = 0
+        undecoded = 0  # failed reads in this pass, each of them one frame of the file passed over
         while self._cap is not None:
             ok, img = self._cap.read()
             if not ok or img is None:
-                if self._frames_left() and bad < MAX_BAD_VIDEO_FRAMES:
+                if self._frames_left(undecoded) and bad < MAX_BAD_VIDEO_FRAMES:
                     # A damaged stretch, not the end: the decoder moves past a frame it cannot decode, and
                     # the rest of the file is still there (stopping here lost every later reading).
                     if bad == 0:
                         log.warning("%s: frame %d cannot be decoded, skipping the damaged stretch", self.path,
-                                    int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)))
+                                    int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) + undecoded)
                     bad += 1
+                    undecoded += 1
                     self.skipped += 1
                     continue
-                if bad and self._frames_left():
+                if bad and self._frames_left(undecoded):
                     self.failed = True
                     yield Frame(image=None, source=self.name, index=index, ts=time.time(),
                                 error=f"video damaged: {bad} frames in a row cannot be decoded, "
-                                      f"{self._frames_left()} frames not read")
+                                      f"{self._frames_left(undecoded)} frames not read")
                     return
                 if not self.loop or in_this_pass == 0 or not self._rewind():
                     return
                 self.loops += 1
-                in_this_pass = 0
+                in_this_pass = undecoded = 0
                 continue
             bad = 0
             in_this_pass += 1

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import logging
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -402,6 +405,37 @@ def test_a_damaged_stretch_in_a_video_file_is_passed_over_not_taken_for_its_end(
     assert all(f.error is None for f in frames) and not src.failed
     assert src.skipped >= 1 and len(frames) + src.skipped >= n_whole - 1
     assert len(frames) > 0.9 * n_whole
+
+
+def test_a_file_read_to_its_end_past_undecodable_frames_is_not_called_damaged(tmp_path: Path,
+                                                                              subprocess_env: dict) -> None:
+    # Random bytes in the middle, or a third of the file zeroed: the decoder fails on some frames and reads the
+    # rest to the end. OpenCV's position counts only the frames it decoded, so at the real end the container
+    # still seemed to hold the undecodable ones: 300 futile reads, then a "video damaged: 300 frames in a row
+    # cannot be decoded" error event and exit 1 for a file whose every readable frame had been read.
+    data = (ROOT / "samples" / "sample.mp4").read_bytes()
+    n = len(data)
+    rand = bytearray(data)
+    rand[n // 2:n // 2 + 8192] = np.random.default_rng(1).bytes(8192)
+    zeros = bytearray(data)
+    zeros[n // 3:2 * n // 3] = bytes(2 * n // 3 - n // 3)
+    n_whole = sum(1 for _ in VideoFileSource(str(ROOT / "samples" / "sample.mp4"), 40_000_000).frames())
+    for name, damaged in (("random.mp4", rand), ("zeroed.mp4", zeros)):
+        video = tmp_path / name
+        video.write_bytes(bytes(damaged))
+        src = VideoFileSource(str(video), 40_000_000)
+        frames = list(src.frames())
+        assert src.skipped >= 1, name  # the damage is real: some frames cannot be decoded ...
+        # ... and the rest are all read, to the end, with no error
+        assert [f.error for f in frames if f.error] == [] and not src.failed, name
+        assert len(frames) + src.skipped == n_whole, name
+        # the whole daemon: no error event, exit 0 (the damaged stretch is a warning in the log)
+        out = subprocess.run([sys.executable, "-m", "edge", "--source", str(video), "--sink", "stdout"], cwd=ROOT,
+                             env=subprocess_env, capture_output=True, text=True, timeout=120)
+        events = [json.loads(line) for line in out.stdout.splitlines()]
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert events and not [e for e in events if "error" in e], events
+        assert "skipping the damaged stretch" in out.stderr
 
 
 def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pytest.LogCaptureFixture) -> None:
