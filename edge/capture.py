@@ -351,14 +351,41 @@ class LiveSource(Source):
         outage_reported = False
         failures = 0
         attempts, last_said = 0, -math.inf  # failed opens in this outage; when the last INFO line said so
+        # A stream that fails again sooner after coming back than the longest reconnect wait (junk between a
+        # stream's parts, a snapshot URL that closes after each picture) is still the outage already
+        # reported: an error event and the reading said again at every cycle were two events a second to
+        # every sink, the error sensor flipping for as long as it lasted. Such a relapse is reported only
+        # once it has lasted that long itself.
+        flap_s = float(self.cfg.reconnect_max_s)
+        back_at = -math.inf  # when frames last came back after an outage
+        relapse_at: float | None = None  # a relapse not reported (yet)
+        relapses, relapse_said = 0, -math.inf  # since the last INFO line about them
+
+        def outage(message: str) -> None:
+            nonlocal outage_reported, relapse_at, relapses, relapse_said
+            if outage_reported:
+                return
+            now = time.monotonic()
+            if self.retry and (relapse_at is not None or now - back_at < flap_s):
+                if relapse_at is None:
+                    relapse_at = now
+                    relapses += 1
+                    if now - relapse_said >= RETRY_SAID_EVERY_S:
+                        log.info("%s: %s lost again %.1f s after coming back (%d time(s) since this was last "
+                                 "said); reported if it stays away %.0f s", self.name, self.what, now - back_at,
+                                 relapses, flap_s)
+                        relapses, relapse_said = 0, now
+                if now - relapse_at < flap_s:
+                    return
+            self._post_error(message)
+            outage_reported, relapse_at = True, None
+
         try:
             while not self._stop.is_set():
                 if handle is None:
                     handle = self._driver(self._open)
                     if handle is None:
-                        if not outage_reported:
-                            self._post_error(f"cannot open {self.what}")
-                            outage_reported = True
+                        outage(f"cannot open {self.what}")
                         if not self.retry:
                             self.failed = True
                             return
@@ -390,9 +417,7 @@ class LiveSource(Source):
                     handle, self.connected = None, False
                     # A device that opens but gives no frame (a bad cable, a stalled stream) is one outage:
                     # one error event, and the back-off keeps growing until a frame really arrives.
-                    if not outage_reported:
-                        self._post_error("camera disconnected")
-                        outage_reported = True
+                    outage("camera disconnected")
                     if not self.retry:
                         self.failed = True
                         return
@@ -400,11 +425,13 @@ class LiveSource(Source):
                         return
                     backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
                     continue
-                if outage_reported:
+                if outage_reported or relapse_at is not None:
                     self.reconnects += 1
-                    log.info("%s: %s is back", self.name, self.what)
-                    outage_reported = False
+                    if outage_reported:
+                        log.info("%s: %s is back", self.name, self.what)
+                    outage_reported, relapse_at = False, None
                     attempts, last_said = 0, -math.inf
+                    back_at = time.monotonic()
                 failures = 0
                 backoff = float(self.cfg.reconnect_min_s)
                 # turned here, in the grabber's thread: the reader's thread never pays for it

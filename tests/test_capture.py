@@ -6,6 +6,7 @@ import functools
 import http.server
 import json
 import logging
+import math
 import struct
 import subprocess
 import sys
@@ -364,6 +365,59 @@ def test_a_device_that_opens_but_gives_no_frames_is_one_outage_with_a_growing_ba
     assert gaps[-1] >= 0.4 + 0.2 and gaps[-1] > gaps[0] + 0.3
     assert faulty_opens <= 8
     assert good == 3 and cam.reconnects == 1
+
+
+class _Snapshot(http.server.BaseHTTPRequestHandler):
+    """A camera's snapshot URL (an ESP32-CAM's /capture): one JPEG per request, then the connection closes."""
+
+    protocol_version = "HTTP/1.0"
+    jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(self.jpeg)))
+        self.end_headers()
+        self.wfile.write(self.jpeg)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_stream_that_keeps_dropping_right_after_it_comes_back_is_one_outage(tmp_path: Path) -> None:
+    # A real stream through FFmpeg that ends after each picture and opens again at once: every cycle was an
+    # error event and, once the picture came, the reading said again - two events a second to every sink
+    # (MQTT and Home Assistant's error sensor too) for as long as it went on. Frames keep coming, so it is
+    # one outage; once the camera really stays away as long as the longest reconnect wait, that is news.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Snapshot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/capture"
+    src = open_source(url, _cfg(reconnect_min_s=0.05, reconnect_max_s=1.0, read_timeout_s=2.0), retry=True)
+    errors: list[tuple[float, str]] = []
+    good = 0
+    t0 = time.monotonic()
+    gone_at = math.inf
+    try:
+        for frame in src.frames(idle_timeout=0.05):
+            now = time.monotonic() - t0
+            if frame is not None and frame.error:
+                errors.append((now, frame.error))
+            elif frame is not None:
+                good += 1
+            if now > 5.0 and gone_at == math.inf:
+                gone_at = now
+                server.shutdown()
+                server.server_close()
+            if (errors and errors[-1][0] > gone_at) or now > 15.0:
+                break
+    finally:
+        src.close()
+        server.server_close()
+    flapping = [e for t, e in errors if t < gone_at]
+    assert good >= 5 and src.reconnects >= 5  # it did come back, again and again
+    assert flapping == ["camera disconnected"]  # the first loss only: nothing came back before it
+    # the camera gone for good: reported once it stayed away as long as the longest reconnect wait
+    assert len(errors) == 2 and errors[1][0] - gone_at >= 1.0, errors
 
 
 def test_no_frame_from_before_an_outage_is_handed_out_after_its_error() -> None:
