@@ -28,7 +28,6 @@ Then a Raspberry Pi 4 estimate, by scaling with a published single-core ratio (s
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import logging
@@ -48,6 +47,7 @@ import cv2
 import numpy as np
 
 from edge.amx import amx_refused, cpu_has_amx
+from edge.cli import OneLineParser
 from edge.host import cpu_description
 from edge.native_stderr import without_notices
 
@@ -690,7 +690,8 @@ def format_table(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edge.bench", description=__doc__.split("\n\n")[0])
+    # a usage mistake is one line on stderr and exit 2, as for python -m edge (it printed the whole usage)
+    ap = OneLineParser(prog="python -m edge.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", default=None, help="video file to time (default: generate a 1280x720 one)")
     ap.add_argument("--frames", type=int, default=60, help="frames to time (default 60)")
     ap.add_argument("--model", default=str(DEFAULT_MODEL), help="int8 TFLite model")

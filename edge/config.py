@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import typing
 import urllib.parse
 from pathlib import Path
@@ -226,6 +227,8 @@ class ModelConfig(_Section):
     @field_validator("path")
     @classmethod
     def _path(cls, v: str, info: ValidationInfo) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")  # it named the config's folder: "model file not found: ."
         return _resolve(v, info) or v
 
 
@@ -497,9 +500,18 @@ SECTIONS = tuple(k for k in Config.model_fields if k not in INTERNAL)
 Key = tuple[Any, ...]
 
 
-def _line_map(node: yaml.Node | None, prefix: Key = (), out: dict[Key, int] | None = None) -> dict[Key, int]:
-    """Map every key path in the YAML document to its 1-based line; raises ConfigError on duplicate keys."""
+def _line_map(node: yaml.Node | None, prefix: Key = (), out: dict[Key, int] | None = None,
+              seen_nodes: set[int] | None = None) -> dict[Key, int]:
+    """Map every key path in the YAML document to its 1-based line; raises ConfigError on duplicate keys.
+
+    A node an alias (``*name``) repeats is walked once: keys under the alias take the alias's line. Walking it
+    at every use took time exponential in the nesting of aliases (a few lines of them hung the start)."""
     out = {} if out is None else out
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in seen_nodes:
+            return out
+        seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for knode, vnode in node.value:
@@ -507,6 +519,9 @@ def _line_map(node: yaml.Node | None, prefix: Key = (), out: dict[Key, int] | No
                 raise _LineError(knode.start_mark.line + 1, _dotted(prefix) or "(top level)",
                                  "a key must be a plain name, not a list or mapping")
             key = knode.value
+            if knode.tag == "tag:yaml.org,2002:merge":
+                raise _LineError(knode.start_mark.line + 1, _dotted(prefix + (key,)),
+                                 "YAML merge keys are not supported; write the keys out (anchors and aliases work)")
             if knode.tag != "tag:yaml.org,2002:str":
                 # `1: x`, `null: x`, `yes: x`: YAML makes them a number, null or boolean, never a key of ours
                 raise _LineError(knode.start_mark.line + 1, _dotted(prefix + (key,)),
@@ -516,12 +531,39 @@ def _line_map(node: yaml.Node | None, prefix: Key = (), out: dict[Key, int] | No
                 raise _LineError(knode.start_mark.line + 1, _dotted(path), "duplicate key")
             seen.add(key)
             out[path] = knode.start_mark.line + 1
-            _line_map(vnode, path, out)
+            _line_map(vnode, path, out, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[prefix + (i,)] = item.start_mark.line + 1
-            _line_map(item, prefix + (i,), out)
+            _line_map(item, prefix + (i,), out, seen_nodes)
     return out
+
+
+def _bad_scalar(node: yaml.Node | None, label: str, prefix: Key = ()) -> str | None:
+    """The one-line error for the first value of ``node`` that PyYAML cannot build (a ValueError from its
+    constructor: a number longer than Python's limit of 4300 digits, a date such as 2020-13-45), with its
+    line and key; None when no single value is to blame."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()  # 3.10.7+
+    stack: list[tuple[Key, yaml.Node | None]] = [(prefix, node)]
+    seen: set[int] = set()
+    while stack:
+        path, cur = stack.pop()
+        if isinstance(cur, yaml.ScalarNode):
+            where = f"{label}:{cur.start_mark.line + 1}: {_dotted(path) or '(top level)'}"
+            digits = sum(ch.isdigit() for ch in cur.value)
+            if cur.tag == "tag:yaml.org,2002:int" and digits > limit:
+                return f"{where}: number too long ({digits} digits)"
+            try:
+                yaml.SafeLoader("").construct_object(cur)
+            except ValueError as exc:
+                return f"{where}: {cur.value!r} is not a valid value ({exc})"
+        elif isinstance(cur, (yaml.MappingNode, yaml.SequenceNode)) and id(cur) not in seen:
+            seen.add(id(cur))
+            if isinstance(cur, yaml.MappingNode):
+                stack.extend((path + (k.value,), v) for k, v in reversed(cur.value))
+            else:
+                stack.extend((path + (i,), v) for i, v in reversed(list(enumerate(cur.value))))
+    return None
 
 
 class _LineError(Exception):
@@ -666,6 +708,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{label}: cannot read config file: {getattr(exc, 'strerror', None) or exc}") from None
         base_dir = p.resolve().parent
+        node: yaml.Node | None = None
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
             lines = _line_map(node)
@@ -685,6 +728,10 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[Key,
             raise ConfigError(f"{label}: invalid YAML: {' '.join(str(exc).split())}") from None
         except RecursionError:
             raise ConfigError(f"{label}: invalid YAML: nested too deeply") from None
+        except ValueError as exc:
+            # PyYAML's int() of a number longer than Python's limit (4300 digits), its date of 2020-13-45:
+            # a traceback before
+            raise ConfigError(_bad_scalar(node, label) or f"{label}: invalid YAML: {exc}") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):

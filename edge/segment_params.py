@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the largest pixel size or count a segment: setting may have
+MAX_PX = 100_000
+
 
 @dataclass
 class SegmentParams:
@@ -96,6 +99,13 @@ class SegmentParams:
                      "refine_target_px", "refine_max_side", "max_components"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+            # Sizes and counts far beyond any frame: a kernel or array that size is no setting but a typo (a
+            # close_size of 10**30 passed, then failed inside OpenCV on every frame).
+            if getattr(self, name) > MAX_PX:
+                raise ValueError(f"{name} must be <= {MAX_PX:,}")
+        if self.close_size > self.background_side:
+            raise ValueError(f"close_size must not exceed background_side ({self.background_side}), the image it "
+                             "works on")
         if self.min_side > self.max_side:
             raise ValueError("min_side must not exceed max_side")
         if self.refine_max_side < self.max_side:

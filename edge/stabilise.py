@@ -47,6 +47,9 @@ from edge.types import Digit, Number
 log = logging.getLogger(__name__)
 
 
+#: the most frames a stabilise: count may span (a window of 10**30 overflowed a C size at the first frame)
+MAX_FRAMES = 1_000_000
+
 @dataclass
 class StabiliseParams:
     """The ``stabilise:`` config section."""
@@ -74,14 +77,14 @@ class StabiliseParams:
     heartbeat_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.window < 1:
-            raise ValueError(f"stabilise.window must be >= 1, got {self.window}")
+        if not 1 <= self.window <= MAX_FRAMES:
+            raise ValueError(f"stabilise.window must be between 1 and {MAX_FRAMES:,}, got {self.window}")
         if not 1 <= self.votes <= self.window:
             raise ValueError(f"stabilise.votes must be between 1 and window ({self.window}), got {self.votes}")
-        if self.change_streak < 1:
-            raise ValueError(f"stabilise.change_streak must be >= 1, got {self.change_streak}")
-        if self.drop_after < 1:
-            raise ValueError(f"stabilise.drop_after must be >= 1, got {self.drop_after}")
+        if not 1 <= self.change_streak <= MAX_FRAMES:
+            raise ValueError(f"stabilise.change_streak must be between 1 and {MAX_FRAMES:,}, got {self.change_streak}")
+        if not 1 <= self.drop_after <= MAX_FRAMES:
+            raise ValueError(f"stabilise.drop_after must be between 1 and {MAX_FRAMES:,}, got {self.drop_after}")
         if not 0.0 <= self.drop_after_s <= 86400.0:
             raise ValueError(f"stabilise.drop_after_s must be between 0 and 86400, got {self.drop_after_s}")
         if self.match_tolerance <= 0:

@@ -218,3 +218,16 @@ def test_bench_scenes_runs_and_writes_json(tmp_path):
 def test_bench_scenes_unknown_condition_is_usage_error():
     r = _run(str(ROOT / "tools" / "bench_scenes.py"), "--conditions", "clean,foggy")
     assert r.returncode == 2 and "foggy" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--frames", "abc"], "argument --frames: invalid int value: 'abc'"),
+    (["--codec", "h264"], "argument --codec: invalid choice: 'h264'"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_bench_bad_arguments_are_one_line(args, fragment):
+    # argparse's own error() printed the seven-line usage before the error
+    r = _run("-m", "edge.bench", *args, timeout=60)
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and fragment in lines[0], r.stderr

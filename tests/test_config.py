@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_impossible_values_from_field_limits_and_from_module_checks(tmp_path: Pa
     assert _error(p) == f"{p}:3: source.max_pixels: must be > 0"
     # stabilise's own __post_init__ check, mapped back to the key's line
     p = _write(tmp_path, "stabilise:\n  votes: 3\n  window: 0\n")
-    assert _error(p) == f"{p}:3: stabilise.window: must be >= 1, got 0"
+    assert _error(p) == f"{p}:3: stabilise.window: must be between 1 and 1,000,000, got 0"
     p = _write(tmp_path, "model:\n  runtime: tflite\n")
     assert _error(p).startswith(f"{p}:2: model.runtime: must be one of 'auto', 'ai_edge_litert'")
     p = _write(tmp_path, "source:\n  reconnect_min_s: 5\n  reconnect_max_s: 1\n")
@@ -360,3 +361,50 @@ def test_an_unknown_key_lists_the_keys_a_file_may_have(tmp_path: Path) -> None:
     assert "warnings" not in top and "base_dir" not in top
     assert _error(_write(tmp_path, "model:\n  paht: x\n")).endswith("model.paht: unknown key (did you mean 'path'?)")
     assert "known keys: path, num_threads, runtime" in _error(_write(tmp_path, "model:\n  zzz: x\n"))
+
+
+def test_a_number_too_long_for_python_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    # PyYAML's int() of more than 4300 digits raised ValueError through load_config: a traceback, exit 1
+    p = _write(tmp_path, "source:\n  fps: 5\n  max_pixels: " + "9" * 5000 + "\n")
+    assert _error(p) == f"{p}:3: source.max_pixels: number too long (5000 digits)"
+    p = _write(tmp_path, "sinks:\n  outputs:\n    - stdout\n    - -" + "7" * 4400 + "\n")
+    assert _error(p) == f"{p}:4: sinks.outputs[1]: number too long (4400 digits)"
+    # the other value PyYAML's constructor refuses: a date that is no date (YAML reads 2020-13-45 as one)
+    p = _write(tmp_path, "source:\n  spec: 2020-13-45\n")
+    assert _error(p) == f"{p}:2: source.spec: '2020-13-45' is not a valid value (month must be in 1..12)"
+
+
+def test_nested_aliases_are_checked_in_linear_time(tmp_path: Path) -> None:
+    # Each alias was walked anew for line numbers: eight lines of nine-fold aliases (9**8 nodes) hung start-up
+    levels = "abcdefgh"
+    text = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip(levels, levels[1:], strict=False))
+    p = _write(tmp_path, text)
+    start = time.monotonic()
+    assert _error(p).startswith(f"{p}:1: a: unknown key")
+    assert time.monotonic() - start < 30  # 0.3 s; the old walk took 79 s
+    # a node used again through an alias is still checked, and named at the alias's line
+    p = _write(tmp_path, "model: &m\n  num_threads: 2\nweb: *m\n", "c2.yaml")
+    assert _error(p).startswith(f"{p}:3: web.num_threads: unknown key")
+
+
+@pytest.mark.parametrize("text, message", [
+    # validated, then a traceback inside OpenCV on every frame / an OverflowError at the first frame
+    ("segment:\n  close_size: 123456789012345678901234567890\n", "segment.close_size: must be <= 100,000"),
+    ("stabilise:\n  window: 123456789012345678901234567890\n", "stabilise.window: must be between 1 and 1,000,000"),
+    ("stabilise:\n  drop_after: 2000000\n", "stabilise.drop_after: must be between 1 and 1,000,000"),
+    # a closing element larger than the image it closes (a 10 GB kernel at 100,000)
+    ("segment:\n  close_size: 5000\n", "segment.close_size: must not exceed background_side (160)"),
+    # "model file not found: ." - the config's folder - at run time, exit 1
+    ("model:\n  path: ''\n", "model.path: must not be empty"),
+    # refused as "a key must be a name, not a number, null or true/false"
+    ("model:\n  <<: {num_threads: 3}\n", "model.<<: YAML merge keys are not supported; write the keys out"),
+])
+def test_values_that_failed_only_at_run_time_are_refused_with_their_key(tmp_path: Path, text: str,
+                                                                       message: str) -> None:
+    p = _write(tmp_path, text)
+    assert _error(p).startswith(f"{p}:2: {message}")
+
+
+def test_an_empty_model_on_the_command_line_is_a_usage_error(tmp_path: Path) -> None:
+    assert _error(_write(tmp_path, "{}\n"), {("model", "path"): ""}).endswith("model.path: must not be empty")
