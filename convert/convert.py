@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import signal
@@ -65,8 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "softmax probabilities (default %(default)s)")
     p.add_argument("--no-card", action="store_true", help="skip the model card")
     args = p.parse_args(argv)
-    if args.logit_scale is not None and not args.logit_scale > 0:
-        p.error(f"--logit-scale must be positive, not {args.logit_scale}")
+    if args.logit_scale is not None and not 0 < args.logit_scale < math.inf:
+        p.error(f"--logit-scale must be a positive number, not {args.logit_scale}")
+    if not math.isfinite(args.max_drop):  # nan turned the accuracy check off without a word
+        p.error(f"--max-drop must be a number of points, not {args.max_drop}")
+    if args.seed < 0:
+        p.error(f"--seed must be 0 or more, not {args.seed}")
     if args.representative < 1:
         p.error(f"--representative must be at least 1, not {args.representative}")
     if args.fixture and not Path(args.fixture).is_file():
@@ -75,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out = Path(args.out)
     if out.is_dir():
         p.error(f"--out {args.out}: is a folder (give the .tflite file to write)")
+    if not args.no_card and out.with_suffix(".json").is_dir():
+        p.error(f"--out {args.out}: its model card {out.with_suffix('.json')} would replace a folder")
     if why := file_in_the_way(out.parent):
         p.error(f"--out {args.out}: {why}")
     return args
@@ -91,6 +98,16 @@ def _train_summary(model_path: Path) -> dict:
             raise DataError(f"{f}: unreadable training summary (not a JSON object)")
         keys = ("complete", "best_val_loss", "best_val_accuracy", "best_epoch", "epochs_run", "train_seconds",
                 "seed", "data", "config")
+        cfg = d.get("config", {})
+        if not isinstance(cfg, dict):
+            raise DataError(f"{f}: unreadable training summary (config is not a JSON object)")
+        from dataclasses import fields
+
+        from train.augment import Damage
+
+        for key in ("label_smoothing", *(fl.name for fl in fields(Damage))):
+            if key in cfg and (isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float))):
+                raise DataError(f"{f}: unreadable training summary (config.{key} is not a number: {cfg[key]!r})")
         return {k: d[k] for k in keys if k in d}
     return {}
 
@@ -170,7 +187,10 @@ def run(args: argparse.Namespace) -> dict:
         raise DataError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from exc
     # A unique temp name in the output folder (same file system, so the rename is atomic): two converts
     # writing side by side must not share one. Removed whatever happens, Ctrl-C and SIGTERM included.
-    tmp = _temp_beside(out, ".part")
+    try:
+        tmp = _temp_beside(out, ".part")
+    except OSError as exc:
+        raise DataError(f"{out.parent}: cannot write the model there ({exc.strerror or exc})") from exc
     card_tmp: Path | None = None
     try:
         tmp.write_bytes(flat)

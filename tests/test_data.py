@@ -282,6 +282,55 @@ def test_sigterm_during_a_download_leaves_no_part_file(tmp_path, mnist_sample):
     assert not list(cache.glob("*"))
 
 
+def test_a_reply_cut_short_says_so_on_its_own_line_and_the_next_mirror_is_tried(tmp_path, mnist_sample):
+    """A mirror that sends half the file its Content-Length announces, then closes: the warning was glued to
+    the progress line ("...(64 KiB)download failed: ...") and blamed a temporary ``.part`` file that is gone
+    by then; the URL was also said twice for a checksum mismatch. A real child process, real stderr."""
+    x, _ = mnist_sample
+    good = tmp_path / "good"
+    good.mkdir()
+    sums = _serve_files(good, {"t10k-images-idx3-ubyte": x})
+    body = (good / "t10k-images-idx3-ubyte.gz").read_bytes()
+
+    class Cut(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    cut = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    cache = tmp_path / "cache"
+    root = Path(__file__).resolve().parent.parent
+    try:
+        with _Server(good) as ok:
+            code = ("from pathlib import Path; from train import data; "
+                    f"data.download_mnist(Path({str(cache)!r}), mirrors=[{cut!r}, {ok.url!r}], progress=True, "
+                    f"checksums={sums!r})")
+            r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                               text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    lines = r.stderr.replace("\r", "\n").splitlines()
+    failed = [ln for ln in lines if "download failed" in ln]
+    assert failed == [f"download failed: {cut}t10k-images-idx3-ubyte.gz: cut off after {len(body) // 2} of "
+                      f"{len(body)} bytes"], lines
+    assert sorted(p.name for p in cache.iterdir()) == ["t10k-images-idx3-ubyte.gz"]
+    with pytest.raises(data.DataError) as err, _Server(good) as s:
+        data.download_mnist(tmp_path / "c2", mirrors=[s.url], progress=False,
+                            checksums={"t10k-images-idx3-ubyte": "0" * 32})
+    assert str(err.value).count(s.url) == 1, str(err.value)
+
+
 # ------------------------------------------------------------------------------ non-MNIST sets (train.realdata)
 
 

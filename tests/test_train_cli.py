@@ -40,6 +40,60 @@ def test_bad_arguments_are_one_line_exit_2_before_any_training(tmp_path, args, n
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args, names", [
+    (["--lr", "inf"], "--lr"),  # trained on NaN and exited 0
+    (["--junk-fraction", "inf"], "--junk-fraction"),  # OverflowError traceback
+    (["--label-smoothing", "2"], "--label-smoothing"),  # trained with it
+    (["--label-smoothing", "nan"], "--label-smoothing"),
+    (["--threads", "-1"], "--threads"),  # TensorFlow aborted the process (SIGABRT) with a C++ stack
+    (["--threads", "100000"], "--threads"),  # TensorFlow hung starting them
+    (["--seed", "-1"], "--seed"),  # NumPy's ValueError traceback
+    (["--seed", "4294967296"], "--seed"),
+])
+def test_bad_numbers_are_one_line_exit_2_before_any_training(tmp_path, args, names):
+    # a tiny run on the fixture: without the checks these trained, crashed or hung, so nothing may time out
+    r = _train("--fixture", str(FIXTURE), "--epochs", "1", "--limit", "50", "--threads", "1",
+               "--out", str(tmp_path / "t" / "d.keras"), *args, home=tmp_path, timeout=30)
+    assert r.returncode == 2, r.stderr[-500:]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"python -m train: error: {names} "), lines
+    assert not (tmp_path / "t" / "d.keras").exists()
+
+
+@requires_tf
+@pytest.mark.desktop
+@pytest.mark.slow
+def test_seed_0_trains(tmp_path):
+    # the not-a-digit generator is seeded with seed - 1: --seed 0 ended in NumPy's ValueError
+    out = tmp_path / "t" / "d.keras"
+    r = _train("--fixture", str(FIXTURE), "--epochs", "1", "--limit", "50", "--threads", "1", "--quiet",
+               "--seed", "0", "--out", str(out), home=tmp_path, timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert json.loads(out.with_name("d.train.json").read_text())["seed"] == 0
+
+
+@requires_tf
+@pytest.mark.desktop
+@pytest.mark.slow
+def test_a_run_that_never_saves_keeps_the_previous_model_and_summary_and_exits_1(tmp_path):
+    # A learning rate so high that every validation loss is NaN saved no checkpoint, yet the run exited 0
+    # and replaced the summary beside the previous model with its own ("complete": true, best_epoch 0,
+    # best_val_loss Infinity): convert then read the wrong run's settings for the old model.
+    run = tmp_path / "run"
+    run.mkdir()
+    out, summary = run / "d.keras", run / "d.train.json"
+    out.write_bytes(b"the previous model")
+    summary.write_text('{"complete": true, "best_epoch": 7, "config": {"label_smoothing": 0.1}}')
+    r = _train("--fixture", str(FIXTURE), "--epochs", "2", "--limit", "50", "--threads", "1", "--quiet",
+               "--lr", "1e30", "--out", str(out), home=tmp_path, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1]
+    assert last.startswith("error: no epoch gave a finite validation loss") and str(out) in last, last
+    assert out.read_bytes() == b"the previous model"
+    assert json.loads(summary.read_text())["best_epoch"] == 7
+    assert sorted(p.name for p in run.iterdir()) == ["d.keras", "d.train.json"]
+
+
 class _DyingModel:
     """Stands in for Keras' save(): it writes part of the file, then the process is interrupted."""
 

@@ -216,21 +216,31 @@ def fetch(url: str, dest: Path, expected_md5: str, progress: bool = True, timeou
 def _fetch(url: str, dest: Path, expected_md5: str, show: Callable[[int, int], None] | None,
            timeout: float) -> None:
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    done = total = 0
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := resp.read(1 << 16):
-                out.write(chunk)
-                done += len(chunk)
-                if show:
-                    show(done, total)
-        if show:
-            sys.stderr.write("\n")
-        data = read_bytes(Path(tmp))
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                total = int(resp.headers.get("Content-Length") or 0)
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if show:
+                        show(done, total)
+        finally:
+            # end the progress line, also when the transfer broke off: the warning that follows gets its own
+            if show and done:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+        # the caller names the URL: these messages say only what was wrong with the reply
+        if 0 < total != done:
+            raise DataError(f"cut off after {done} of {total} bytes")
+        try:
+            data = read_bytes(Path(tmp))
+        except DataError as exc:  # it names the temporary file, which is gone by the time anyone reads it
+            raise DataError(f"not a valid gzip file ({first_line(exc.__cause__ or exc)})") from exc
         digest = hashlib.md5(data).hexdigest()
         if digest != expected_md5:
-            raise DataError(f"{url}: checksum mismatch (md5 {digest}, expected {expected_md5})")
+            raise DataError(f"checksum mismatch (md5 {digest}, expected {expected_md5})")
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

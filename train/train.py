@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -35,6 +36,9 @@ from .styles import DEFAULT_EXTRA, EXTRA, add_styles, parse_extra
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("artifacts/digits.keras")
+
+#: upper bound of --threads
+MAX_THREADS = 256
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,10 +99,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, least in (("epochs", 1), ("batch_size", 1), ("limit", 0), ("patience", 0)):
         if getattr(args, name) < least:
             p.error(f"--{name.replace('_', '-')} must be at least {least}, not {getattr(args, name)}")
-    if not args.lr > 0:
-        p.error(f"--lr must be positive, not {args.lr}")
-    if not args.junk_fraction >= 0:
+    if not 0 < args.lr < math.inf:
+        p.error(f"--lr must be a positive number, not {args.lr}")
+    if not 0 <= args.junk_fraction < math.inf:
         p.error(f"--junk-fraction must be 0 or more, not {args.junk_fraction}")
+    if not 0.0 <= args.label_smoothing < 1.0:
+        p.error(f"--label-smoothing must be in [0, 1), not {args.label_smoothing}")
+    # Keras (NumPy's legacy generator) takes seeds in [0, 2**32)
+    if not 0 <= args.seed < 2**32:
+        p.error(f"--seed must be between 0 and {2**32 - 1}, not {args.seed}")
+    # TensorFlow aborts the process on a negative count and hangs starting an absurd one
+    if not 0 <= args.threads <= MAX_THREADS:
+        p.error(f"--threads must be between 0 (all cores) and {MAX_THREADS}, not {args.threads}")
     for name in ("fixture", "reader_crops"):
         path = getattr(args, name)
         if path and not Path(path).expanduser().is_file():
@@ -122,6 +134,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not 0.0 <= value <= 1.0:
             p.error(f"--{name.replace('_', '-')} is a share and must be between 0 and 1, not {value}")
     return args
+
+
+class TrainingFailed(RuntimeError):
+    """Training ran but produced no model worth saving; the message says why."""
 
 
 def _folder_problem(folder: Path) -> str | None:
@@ -326,7 +342,7 @@ def train(args: argparse.Namespace) -> dict:
     x_val, y_val = x_all[-n_val:], y_all[-n_val:].astype(np.int64)
     num_classes = NUM_CLASSES if args.junk_fraction > 0 else 10
     if args.junk_fraction > 0:
-        rng = np.random.default_rng(args.seed - 1)
+        rng = np.random.default_rng((args.seed - 1) % 2**32)  # seed - 1 as before; --seed 0 wraps round
         n_junk = max(1, int(n_val * args.junk_fraction))
         x_val = np.concatenate([x_val, make_junk(n_junk, x_tr, y_tr, rng, args.touching_mixed)])
         y_val = np.concatenate([y_val, np.full(n_junk, NOT_A_DIGIT, np.int64)])
@@ -414,6 +430,11 @@ def train(args: argparse.Namespace) -> dict:
         if not improved and waited >= args.patience and epoch + 1 > args.epochs // 2:
             print(f"early stop after {epoch + 1} epochs", file=sys.stderr)
             break
+    if best_epoch == 0:
+        # No epoch gave a finite validation loss (a learning rate far too high, NaN weights): nothing was
+        # saved, and a summary now would describe the previous run's model at --out as this one.
+        raise TrainingFailed(f"no epoch gave a finite validation loss (last: {history['val_loss'][-1]}); "
+                             f"nothing saved, {out} and its summary are as they were (try a lower --lr)")
     plots = Path(args.plots) if args.plots else out.parent
     done = summary(complete=True)
     # The summary first: the plot is a picture of it, and a failed plot must not lose what convert reads.
@@ -436,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except ImportError as exc:
         return report_missing(exc)
     except KeyboardInterrupt:
