@@ -152,8 +152,9 @@ def test_corrupt_gzip_names_file(tmp_path, mnist_sample):
 
 
 class _BadMirror:
-    """A mirror on 127.0.0.1 whose every reply is broken: a damaged gzip body (``zlib``) or a chunked reply
-    cut off mid-chunk, as a dropped connection leaves it (``chunked``)."""
+    """A mirror on 127.0.0.1 whose every reply is broken: a damaged gzip body (``zlib``), half the body its
+    Content-Length announces and the connection shut (``cut``), or a chunked reply cut off mid-chunk, as a
+    dropped connection leaves it (``chunked``)."""
 
     def __init__(self, body: bytes, mode: str):
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -161,11 +162,14 @@ class _BadMirror:
                 pass
 
             def do_GET(self) -> None:
-                if mode == "zlib":
+                if mode in ("zlib", "cut"):
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(_damaged_gzip(body))
+                    self.wfile.write(_damaged_gzip(body) if mode == "zlib" else body[: len(body) // 2])
+                    if mode == "cut":
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
                 else:
                     self.protocol_version = "HTTP/1.1"
                     self.send_response(200)
@@ -291,34 +295,15 @@ def test_a_reply_cut_short_says_so_on_its_own_line_and_the_next_mirror_is_tried(
     good.mkdir()
     sums = _serve_files(good, {"t10k-images-idx3-ubyte": x})
     body = (good / "t10k-images-idx3-ubyte.gz").read_bytes()
-
-    class Cut(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Cut)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    cut = f"http://127.0.0.1:{httpd.server_address[1]}/"
     cache = tmp_path / "cache"
     root = Path(__file__).resolve().parent.parent
-    try:
-        with _Server(good) as ok:
-            code = ("from pathlib import Path; from train import data; "
-                    f"data.download_mnist(Path({str(cache)!r}), mirrors=[{cut!r}, {ok.url!r}], progress=True, "
-                    f"checksums={sums!r})")
-            r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                               text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with _BadMirror(body, "cut") as bad, _Server(good) as ok:
+        cut = bad.url
+        code = ("from pathlib import Path; from train import data; "
+                f"data.download_mnist(Path({str(cache)!r}), mirrors=[{cut!r}, {ok.url!r}], progress=True, "
+                f"checksums={sums!r})")
+        r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     lines = r.stderr.replace("\r", "\n").splitlines()
     failed = [ln for ln in lines if "download failed" in ln]
