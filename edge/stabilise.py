@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 #: the most frames a stabilise: count may span (a window of 10**30 overflowed a C size at the first frame)
 MAX_FRAMES = 1_000_000
 
+
 @dataclass
 class StabiliseParams:
     """The ``stabilise:`` config section."""
