@@ -267,6 +267,9 @@ class LiveSource(Source):
     live = True
     #: consecutive failed reads before the device counts as gone (a single failed read happens on USB hiccups)
     max_read_failures = 5
+    #: seconds of frames after an outage before the source counts as back: one that fails again sooner is
+    #: still in the outage already reported (a flapping stream)
+    healthy_s = 5.0
 
     def __init__(self, name: str, cfg: Any, retry: bool = True) -> None:
         # An RTSP camera's URL carries its password: what is opened is the spec, what is shown (events, the
@@ -351,13 +354,15 @@ class LiveSource(Source):
         outage_reported = False
         failures = 0
         attempts, last_said = 0, -math.inf  # failed opens in this outage; when the last INFO line said so
-        # A stream that fails again sooner after coming back than the longest reconnect wait (junk between a
-        # stream's parts, a snapshot URL that closes after each picture) is still the outage already
-        # reported: an error event and the reading said again at every cycle were two events a second to
-        # every sink, the error sensor flipping for as long as it lasted. Such a relapse is reported only
-        # once it has lasted that long itself.
+        # A stream that came back after an outage but gave frames for less than ``healthy_s`` before failing
+        # again (junk between a stream's parts, a snapshot URL that closes after each picture, a stream that
+        # stalls after a frame) never really came back: it is still the outage already reported. An error
+        # event and the reading said again at every cycle were two events a second to every sink, the error
+        # sensor flipping for as long as it lasted. Such a relapse is reported only once no frame has come
+        # for reconnect_max_s.
         flap_s = float(self.cfg.reconnect_max_s)
-        back_at = -math.inf  # when frames last came back after an outage
+        back_at: float | None = None  # the first frame after the last outage (None: there was none)
+        last_frame_at = -math.inf
         relapse_at: float | None = None  # a relapse not reported (yet)
         relapses, relapse_said = 0, -math.inf  # since the last INFO line about them
 
@@ -366,14 +371,15 @@ class LiveSource(Source):
             if outage_reported:
                 return
             now = time.monotonic()
-            if self.retry and (relapse_at is not None or now - back_at < flap_s):
+            flapping = back_at is not None and last_frame_at - back_at < self.healthy_s
+            if self.retry and (relapse_at is not None or flapping):
                 if relapse_at is None:
-                    relapse_at = now
+                    relapse_at = last_frame_at
                     relapses += 1
                     if now - relapse_said >= RETRY_SAID_EVERY_S:
                         log.info("%s: %s lost again %.1f s after coming back (%d time(s) since this was last "
-                                 "said); reported if it stays away %.0f s", self.name, self.what, now - back_at,
-                                 relapses, flap_s)
+                                 "said); reported if no frame comes for %.0f s", self.name, self.what,
+                                 now - (back_at or now), relapses, flap_s)
                         relapses, relapse_said = 0, now
                 if now - relapse_at < flap_s:
                     return
@@ -425,13 +431,14 @@ class LiveSource(Source):
                         return
                     backoff = min(backoff * 2.0, float(self.cfg.reconnect_max_s))
                     continue
+                last_frame_at = time.monotonic()
                 if outage_reported or relapse_at is not None:
                     self.reconnects += 1
                     if outage_reported:
                         log.info("%s: %s is back", self.name, self.what)
                     outage_reported, relapse_at = False, None
                     attempts, last_said = 0, -math.inf
-                    back_at = time.monotonic()
+                    back_at = last_frame_at
                 failures = 0
                 backoff = float(self.cfg.reconnect_min_s)
                 # turned here, in the grabber's thread: the reader's thread never pays for it

@@ -404,6 +404,7 @@ def test_a_stream_that_keeps_dropping_right_after_it_comes_back_is_one_outage(tm
                 errors.append((now, frame.error))
             elif frame is not None:
                 good += 1
+                last_good = now
             if now > 5.0 and gone_at == math.inf:
                 gone_at = now
                 server.shutdown()
@@ -416,8 +417,33 @@ def test_a_stream_that_keeps_dropping_right_after_it_comes_back_is_one_outage(tm
     flapping = [e for t, e in errors if t < gone_at]
     assert good >= 5 and src.reconnects >= 5  # it did come back, again and again
     assert flapping == ["camera disconnected"]  # the first loss only: nothing came back before it
-    # the camera gone for good: reported once it stayed away as long as the longest reconnect wait
-    assert len(errors) == 2 and errors[1][0] - gone_at >= 1.0, errors
+    # the camera gone for good: reported once no frame came for the longest reconnect wait
+    assert len(errors) == 2 and errors[1][0] - last_good >= 1.0 and errors[1][0] > gone_at, errors
+
+
+def test_a_camera_lost_again_after_it_gave_frames_for_a_while_is_a_new_outage() -> None:
+    # The flapping rule must not swallow real outages: a camera back and reading for longer than healthy_s,
+    # then gone again (well within reconnect_max_s of its return), is news - the soak's camera faults.
+    cam = _Camera(_cfg(reconnect_min_s=0.05, reconnect_max_s=30.0))
+    cam.healthy_s = 0.3
+    cam.working.set()
+    errors: list[float] = []
+    t0 = time.monotonic()
+    phases = [(1.0, False), (1.5, True), (2.5, False), (3.0, True)]  # (from t, working): out, back 1 s, out
+    try:
+        for frame in cam.frames(idle_timeout=0.05):
+            now = time.monotonic() - t0
+            for at, working in phases:
+                if now >= at:
+                    (cam.working.set if working else cam.working.clear)()
+            if frame is not None and frame.error:
+                errors.append(now)
+            if now > 4.0:
+                break
+    finally:
+        cam.close()
+    assert len(errors) == 2 and 1.0 <= errors[0] < 1.5 and 2.5 <= errors[1] < 3.0, errors
+    assert cam.reconnects == 2
 
 
 def test_no_frame_from_before_an_outage_is_handed_out_after_its_error() -> None:

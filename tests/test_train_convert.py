@@ -129,7 +129,7 @@ def test_non_positive_logit_scale_is_a_usage_error():
     r = subprocess.run([sys.executable, "-m", "convert", "--logit-scale", "0"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["python -m convert: error: --logit-scale must be positive, not 0.0 "
+    assert r.stderr.strip().splitlines() == ["python -m convert: error: --logit-scale must be a positive number, not 0.0 "
                                              "(see --help)"]
 
 
