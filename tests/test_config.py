@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -363,13 +364,19 @@ def test_an_unknown_key_lists_the_keys_a_file_may_have(tmp_path: Path) -> None:
     assert "known keys: path, num_threads, runtime" in _error(_write(tmp_path, "model:\n  zzz: x\n"))
 
 
+@pytest.mark.skipif(not hasattr(sys, "get_int_max_str_digits"),
+                    reason="this Python (before 3.10.7, 3.11.0) has no limit on the digits of an int")
 def test_a_number_too_long_for_python_is_one_line_naming_the_key(tmp_path: Path) -> None:
     # PyYAML's int() of more than 4300 digits raised ValueError through load_config: a traceback, exit 1
     p = _write(tmp_path, "source:\n  fps: 5\n  max_pixels: " + "9" * 5000 + "\n")
     assert _error(p) == f"{p}:3: source.max_pixels: number too long (5000 digits)"
     p = _write(tmp_path, "sinks:\n  outputs:\n    - stdout\n    - -" + "7" * 4400 + "\n")
     assert _error(p) == f"{p}:4: sinks.outputs[1]: number too long (4400 digits)"
-    # the other value PyYAML's constructor refuses: a date that is no date (YAML reads 2020-13-45 as one)
+
+
+def test_a_value_yaml_cannot_build_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    # the other value PyYAML's constructor refuses with a ValueError: a date that is no date (YAML reads
+    # 2020-13-45 as one)
     p = _write(tmp_path, "source:\n  spec: 2020-13-45\n")
     assert _error(p) == f"{p}:2: source.spec: '2020-13-45' is not a valid value (month must be in 1..12)"
 
