@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -465,29 +466,37 @@ def test_a_number_missed_while_the_page_slides_keeps_its_place_and_its_track() -
     assert st.tracked == 3
 
 
-def test_a_column_slid_by_about_its_line_spacing_with_jitter_keeps_its_readings() -> None:
-    # Each number lands near its neighbour's old place: the plain and the page-shifted distances are both
-    # about the reading jitter, and the shifted match must win.
+def _slide_failures(labels: list[str], place: Callable[[int, int, int, int], tuple[int, int]],
+                    seeds: int) -> list[tuple[int, int, list[list[str]]]]:
+    """Slide a page of ``labels`` four times by about its spacing (each stop with 2 px of jitter) and return the
+    (step, seed, published) of every run that did not publish ``labels`` once; ``place(i, shift, jx, jy)`` is
+    where number ``i`` lies with the page shifted by ``shift``."""
     spacing = int(1.6 * DIGIT_H)
-    column = ["111", "222", "333", "444", "555"]
     bad = []
     for step in (spacing - 4, spacing, spacing + 4):
-        for seed in range(6):
+        for seed in range(seeds):
             rng = np.random.default_rng(seed)
 
-            def page(dy: int, jitter: int, rng: np.random.Generator = rng) -> list[Number]:
-                j = rng.integers(-jitter, jitter + 1, size=(len(column), 2))
-                return [num(v, 100 + int(j[i, 0]), 600 - dy + spacing * i + int(j[i, 1]))
-                        for i, v in enumerate(column)]
+            def page(shift: int, jitter: int, rng: np.random.Generator = rng) -> list[Number]:
+                j = rng.integers(-jitter, jitter + 1, size=(len(labels), 2))
+                return [num(v, *place(i, shift, int(j[i, 0]), int(j[i, 1]))) for i, v in enumerate(labels)]
 
             frames = [page(0, 0)] * 10
             for k in range(1, 5):
                 frames += [page(k * step, 2)] * 12
             frames += [page(4 * step, 2)] * 20
-            st = Stabiliser()
-            got = [values(o) for o in feed(st, frames) if o is not None]
-            if got != [column]:
+            got = [values(o) for o in feed(Stabiliser(), frames) if o is not None]
+            if got != [labels]:
                 bad.append((step, seed, got))
+    return bad
+
+
+def test_a_column_slid_by_about_its_line_spacing_with_jitter_keeps_its_readings() -> None:
+    # Each number lands near its neighbour's old place: the plain and the page-shifted distances are both
+    # about the reading jitter, and the shifted match must win.
+    spacing = int(1.6 * DIGIT_H)
+    bad = _slide_failures(["111", "222", "333", "444", "555"],
+                          lambda i, dy, jx, jy: (100 + jx, 600 - dy + spacing * i + jy), seeds=6)
     assert not bad, bad[:2]
 
 
@@ -681,22 +690,7 @@ def test_a_row_slid_sideways_by_about_its_spacing_keeps_its_readings_and_a_hidde
     # near its neighbour's old place and must still be paired with its own track.
     spacing = int(1.6 * DIGIT_H)
     row = ["1", "2", "3", "4", "5"]
-    bad = []
-    for step in (spacing - 4, spacing, spacing + 4):
-        for seed in range(4):
-            rng = np.random.default_rng(seed)
-
-            def page(dx: int, jitter: int, rng: np.random.Generator = rng) -> list[Number]:
-                j = rng.integers(-jitter, jitter + 1, size=(len(row), 2))
-                return [num(v, 900 - dx + spacing * i + int(j[i, 0]), 300 + int(j[i, 1])) for i, v in enumerate(row)]
-
-            frames = [page(0, 0)] * 10
-            for k in range(1, 5):
-                frames += [page(k * step, 2)] * 12
-            frames += [page(4 * step, 2)] * 20
-            got = [values(o) for o in feed(Stabiliser(), frames) if o is not None]
-            if got != [row]:
-                bad.append((step, seed, got))
+    bad = _slide_failures(row, lambda i, dx, jx, jy: (900 - dx + spacing * i + jx, 300 + jy), seeds=4)
     assert not bad, bad[:2]
     # "3" hidden (a hand) while the row slides two spacings to the left: back in its place, in its order.
     st = Stabiliser()
