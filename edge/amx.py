@@ -23,6 +23,8 @@ import struct
 import sys
 from pathlib import Path
 
+from edge.host import cpu_flags, read_cpuinfo
+
 log = logging.getLogger(__name__)
 
 # <linux/prctl.h>, <linux/seccomp.h>, <linux/filter.h>, <linux/audit.h>, <asm/prctl.h>, x86-64 numbers
@@ -71,10 +73,7 @@ def applies_here(system: str | None = None, machine: str | None = None) -> bool:
 
 def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """True when the kernel lists the ``amx_int8`` flag (for the log line: the rule does not depend on it)."""
-    try:
-        return "amx_int8" in cpuinfo.read_text(errors="replace").split()
-    except OSError:
-        return False
+    return "amx_int8" in cpu_flags(read_cpuinfo(cpuinfo))
 
 
 def refuse_amx() -> bool:

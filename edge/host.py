@@ -15,6 +15,23 @@ from pathlib import Path
 INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm", "sve")
 
 
+def cpu_flags(cpuinfo: str) -> set[str]:
+    """The flags of the first CPU in the text of /proc/cpuinfo ("flags" on x86, "Features" on Arm)."""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            return set(value.split())
+    return set()
+
+
+def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> str:
+    """The text of /proc/cpuinfo, or "" where it cannot be read."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def describe_cpu(cpuinfo: str, machine: str) -> str:
     """One line from the text of /proc/cpuinfo: the CPU's (or board's) name, the machine, the int8 flags.
 
@@ -22,7 +39,6 @@ def describe_cpu(cpuinfo: str, machine: str) -> str:
     "model name", only "CPU part"; flags are "flags" on x86 and "Features" on Arm.
     """
     name, board, part = "", "", ""
-    flags: set[str] = set()
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
         if not sep:
@@ -34,19 +50,14 @@ def describe_cpu(cpuinfo: str, machine: str) -> str:
             board = value  # the Pi's board name; x86's "model" is a number
         elif key == "cpu part" and not part:
             part = value
-        elif key in ("flags", "features") and not flags:
-            flags = set(value.split())
     label = board or name or (f"CPU part {part}" if part else "") or "unknown CPU"
     if board and name:
         label = f"{board} ({name})"
+    flags = cpu_flags(cpuinfo)
     found = [f for f in INT8_FLAGS if f in flags]
     return f"{label}, {machine}; int8 flags: {', '.join(found) if found else 'none'}"
 
 
 def cpu_description() -> str:
     """:func:`describe_cpu` for this machine (the machine alone where /proc/cpuinfo cannot be read)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    return describe_cpu(text, platform.machine())
+    return describe_cpu(read_cpuinfo(), platform.machine())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import platform
 
-from edge.host import cpu_description, describe_cpu
+from edge.amx import cpu_has_amx
+from edge.host import cpu_description, cpu_flags, describe_cpu
 
 # Trimmed from real /proc/cpuinfo files: an x86 server (two cores shown), a Raspberry Pi 4 and a Pi 5.
 X86 = """processor\t: 0
@@ -56,3 +57,15 @@ def test_an_unreadable_cpuinfo_still_gives_a_line():
 def test_this_machine():
     line = cpu_description()
     assert platform.machine() in line and "int8 flags:" in line
+
+
+def test_amx_is_told_from_the_flags_line_alone(tmp_path):
+    # edge.amx logs whether the rule it installs matters here; "amx_int8" in a model name must not count.
+    with_amx = tmp_path / "amx"
+    with_amx.write_text(X86.replace("avx512_bf16", "avx512_bf16 amx_bf16 amx_tile amx_int8"))
+    named = tmp_path / "named"
+    named.write_text(X86.replace("AMD EPYC 9R14", "amx_int8 lookalike"))
+    assert cpu_has_amx(with_amx)
+    assert not cpu_has_amx(named)
+    assert not cpu_has_amx(tmp_path / "missing")
+    assert cpu_flags(PI5) >= {"asimddp", "fp"} and cpu_flags("") == set()

@@ -14,6 +14,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.model.is_file():
         sys.exit(f"bench_amx: model not found: {args.model}")
-    import tempfile
 
     print(f"CPU lists amx_int8: {'yes' if cpu_has_amx() else 'no'}", flush=True)
     times: dict[bool, list[float]] = {True: [], False: []}
