@@ -24,6 +24,8 @@ import glob
 import logging
 import math
 import os
+import stat
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -59,6 +61,8 @@ NOT_IMAGE_EXTS = VIDEO_EXTS | frozenset({
     ".keras", ".h5",
 })
 _GLOB_CHARS = frozenset("*?[")
+#: Linux's character-device major number for video4linux (every /dev/videoN and its /dev/v4l/ links).
+V4L_MAJOR = 81
 
 
 class SourceError(Exception):
@@ -568,10 +572,40 @@ def _few(paths: list[str], n: int = 5) -> str:
     return ", ".join(names) + (f", ... ({len(paths) - n} more)" if len(paths) > n else "")
 
 
+def _device_path(spec: str) -> bool:
+    """A /dev/ path that is a device, or not there (a camera not plugged in yet is retried, not "not found").
+
+    Files, folders and globs under /dev/ (snapshots in the /dev/shm RAM disk) are read as what they are.
+    """
+    if not spec.startswith("/dev/"):
+        return False
+    p = Path(spec)
+    return not (p.is_file() or p.is_dir() or (_GLOB_CHARS & set(spec) and not p.exists()))
+
+
+def not_a_camera(spec: str) -> str | None:
+    """Why the device ``spec`` can never be a camera (None when it may be one, or is not there yet).
+
+    Only on Linux, where every video4linux device has one major number: /dev/null or a disk would otherwise
+    be retried for ever as a camera that does not open.
+    """
+    if not sys.platform.startswith("linux") or not spec.startswith("/dev/"):
+        return None
+    try:
+        st = os.stat(spec)
+    except OSError:
+        return None
+    if not stat.S_ISCHR(st.st_mode):
+        return f"{spec} is not a camera device"
+    if os.major(st.st_rdev) != V4L_MAJOR:
+        return f"{spec} is not a video device (a camera is /dev/videoN)"
+    return None
+
+
 def classify_spec(spec: str) -> str:
     """Which kind of source ``spec`` names: camera, picamera2, images, video or missing."""
     s = spec.strip()
-    if s.isdigit() or s.startswith("/dev/") or "://" in s:
+    if s.isdigit() or _device_path(s) or "://" in s:
         return "camera"
     if s == "picamera2":
         return "picamera2"
@@ -613,6 +647,8 @@ def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
     if turn is not None:
         log.info("%s: every frame %s before it is read", redact(spec), describe_turn(cfg))
     if kind == "camera":
+        if (why := not_a_camera(spec)) is not None:
+            raise SourceError(why)
         return CvCaptureSource(spec, cfg, retry=retry).start()
     if kind == "picamera2":
         from edge.capture_picamera2 import Picamera2Source

@@ -7,6 +7,7 @@ import http.server
 import json
 import logging
 import math
+import os
 import struct
 import subprocess
 import sys
@@ -799,6 +800,34 @@ def test_a_file_that_is_neither_image_nor_video_says_so_and_a_broken_video_is_st
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 1 and out.stdout == ""
         assert [ln for ln in out.stderr.splitlines() if ln.startswith("error")] == [line], out.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="video4linux major numbers are Linux's")
+def test_a_device_that_is_not_a_camera_is_refused_and_a_file_under_dev_is_read_as_a_file(
+        subprocess_env: dict) -> None:
+
+    # /dev/null was taken for a camera that does not open, and a service retried it for ever.
+    with pytest.raises(SourceError) as exc:
+        open_source("/dev/null", _cfg())
+    assert str(exc.value) == "/dev/null is not a video device (a camera is /dev/videoN)"
+    out = subprocess.run([sys.executable, "-m", "edge", "--source", "/dev/null"], cwd=ROOT, env=subprocess_env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert [ln for ln in out.stderr.splitlines() if ln.startswith("error")] == [
+        "error: /dev/null is not a video device (a camera is /dev/videoN)"], out.stderr
+    # A snapshot written to the /dev/shm RAM disk is an image, not a camera.
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        pytest.skip("no writable /dev/shm")
+    snap = shm / f"digits-test-{os.getpid()}.jpg"
+    snap.write_bytes((ROOT / "samples" / "page_blue.jpg").read_bytes())
+    try:
+        assert classify_spec(str(snap)) == "images"
+        with open_source(str(snap), _cfg()) as src:
+            frames = [f for f in src.frames() if f is not None]
+        assert len(frames) == 1 and frames[0].error is None and frames[0].image.shape[:2] == (480, 640)
+    finally:
+        snap.unlink()
 
 
 class _Unplugged(_Camera):
