@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "softmax probabilities (default %(default)s)")
     p.add_argument("--no-card", action="store_true", help="skip the model card")
     args = p.parse_args(argv)
+    p.refuse_long_names(args, "--model", "--out", "--data-dir", "--realdata", "--fixture")
     if args.logit_scale is not None and not 0 < args.logit_scale < math.inf:
         p.error(f"--logit-scale must be a positive number, not {args.logit_scale}")
     if not math.isfinite(args.max_drop):  # nan turned the accuracy check off without a word

@@ -46,6 +46,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge import paths as fs
 from edge.amx import amx_refused, cpu_has_amx
 from edge.cli import OneLineParser
 from edge.host import cpu_description
@@ -393,7 +394,7 @@ def run_prior_art(frames: list[np.ndarray], crops: list[list[tuple[int, int, int
         return {"skipped": f"TensorFlow not importable ({exc.__class__.__name__})"}
     path = Path(keras_model) if keras_model else _find_keras_model()
     model = None
-    if path is not None and path.is_file():
+    if path is not None and fs.is_file(path):
         try:
             model = tf.keras.models.load_model(path, compile=False)
             which = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} (float, trained)"
@@ -553,7 +554,7 @@ def bench(video: Path | None, frames: int, model: str, threads: int, prior: bool
           keras_model: str | None, mnist_dir: str | None, keep_video: Path | None,
           pi4: bool = True, codec: str = "mjpg", gate: bool = True,
           gate_repeats: int = GATE_REPEATS) -> dict[str, Any]:
-    if video is not None and not video.is_file():
+    if video is not None and not fs.is_file(video):
         raise BenchError(f"video not found: {video}")
     reader, runtime = make_reader(model, threads)
     tmp = None

@@ -37,6 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge import paths as fs
 from edge.image_file import image_signature, read_image
 from edge.secrets import redact
 from edge.turn import describe_turn, turn_from
@@ -579,8 +580,7 @@ def _device_path(spec: str) -> bool:
     """
     if not spec.startswith("/dev/"):
         return False
-    p = Path(spec)
-    return not (p.is_file() or p.is_dir() or (_GLOB_CHARS & set(spec) and not p.exists()))
+    return not (fs.is_file(spec) or fs.is_dir(spec) or (_GLOB_CHARS & set(spec) and not fs.exists(spec)))
 
 
 def not_a_camera(spec: str) -> str | None:
@@ -610,9 +610,11 @@ def classify_spec(spec: str) -> str:
     if s == "picamera2":
         return "picamera2"
     p = Path(s)
-    if p.is_dir():
+    # edge.paths, not pathlib: a name too long for the file system is missing like any other (an image's
+    # gets its error event), not an OSError
+    if fs.is_dir(s):
         return "images"
-    if p.is_file():
+    if fs.is_file(s):
         ext = p.suffix.lower()
         if ext in IMAGE_EXTS:
             return "images"
@@ -633,10 +635,10 @@ def open_source(spec: str, cfg: Any, retry: bool = True) -> Source:
     """
     try:
         return _open_source(spec, cfg, retry)
-    except PermissionError as exc:
+    except OSError as exc:
         # e.g. the service user may not look into a folder: a one-line error, not a traceback
         where = f" ({exc.filename})" if exc.filename and exc.filename != spec else ""
-        raise SourceError(f"cannot open source {spec}: {exc.strerror}{where}") from None
+        raise SourceError(f"cannot open source {spec}: {exc.strerror or exc}{where}") from None
 
 
 def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
@@ -659,7 +661,7 @@ def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
                                realtime=bool(getattr(cfg, "realtime", False)), turn=turn)
     p = Path(spec)
     skipped: list[str] = []
-    if p.is_dir():
+    if fs.is_dir(spec):
         paths, skipped = _list_images(p)
         if not paths and not skipped:
             raise SourceError(f"no files in folder {spec}")
@@ -670,7 +672,7 @@ def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
             # one line at start, so a photo saved under an odd name is not missed without a word
             log.info("%s: %d image%s to read, %d other file%s passed over (not images): %s", spec, len(paths),
                      "s" if len(paths) > 1 else "", len(skipped), "s" if len(skipped) > 1 else "", _few(skipped))
-    elif p.exists() or (p.suffix.lower() in IMAGE_EXTS and not (_GLOB_CHARS & set(spec))):
+    elif fs.exists(spec) or (p.suffix.lower() in IMAGE_EXTS and not (_GLOB_CHARS & set(spec))):
         paths = [spec]
     else:
         paths = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edge import paths as fs
 from edge.amx import amx_refused, refuse_amx
 from edge.native_stderr import without_notices
 
@@ -98,7 +99,7 @@ class Classifier:
         process while the model loads, ended with it). LiteRT prints its "Created TensorFlow Lite XNNPACK
         delegate" line once per process, so the daemon asks for this at start-up only, not on a reload."""
         path = Path(path)
-        if not path.is_file():
+        if not fs.is_file(path):
             raise ModelError(f"model file not found: {path}")
         self.path = path
         self.num_threads = int(num_threads)

@@ -14,6 +14,7 @@ User mistakes print one line on stderr and exit 2 (usage, config) or 1 (runtime:
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from edge import __version__
+from edge import paths as fs
 
 log = logging.getLogger("edge")
 
@@ -37,13 +39,35 @@ class OneLineParser(argparse.ArgumentParser):
         # One line, not argparse's usage dump: the user sees what is wrong at once.
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
+    def refuse_long_names(self, args: argparse.Namespace, *options: str) -> None:
+        """A usage error for the first of the path ``options`` (``"--out"``, ...) the file system refuses as
+        too long a name: pathlib's checks raise for it, deep inside the command, rather than answer."""
+        for option in options:
+            value = getattr(args, option.lstrip("-").replace("-", "_"))
+            if value and name_too_long(value):
+                self.error(f"{option} {value}: name too long for the file system")
+
+
+def name_too_long(path: str | os.PathLike[str]) -> bool:
+    """Whether the file system refuses ``path`` for its length (a part over NAME_MAX or the whole over
+    PATH_MAX)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ENAMETOOLONG
+    except ValueError:  # an embedded NUL: not a length problem
+        return False
+    return False
+
 
 def file_in_the_way(folder: Path) -> str | None:
     """Why ``folder`` cannot be made (None when nothing is in the way): the nearest part of it that exists is
     a file. Checked by the commands before their long work, not when they come to write."""
+    if name_too_long(folder):
+        return "cannot be created: name too long for the file system"
     for part in (folder, *folder.parents):
-        if part.exists():
-            return None if part.is_dir() else f"cannot be created: {part} is a file"
+        if fs.exists(part):
+            return None if fs.is_dir(part) else f"cannot be created: {part} is a file"
     return None
 
 
@@ -279,12 +303,11 @@ def _matches_files(spec: str) -> bool:
 
 def _validation_warnings(cfg: Any) -> list[str]:
     """Things a valid config may still trip over at run time (files not there yet)."""
-    from pathlib import Path
 
     from edge.capture import classify_spec
 
     out = _start_warnings(cfg)
-    if not Path(cfg.model.path).is_file():
+    if not fs.is_file(cfg.model.path):
         out.append(f"model.path: {cfg.model.path} does not exist (yet)")
     try:
         kind = classify_spec(cfg.source.spec)

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from edge import paths as fs
 from edge.cli import OneLineParser
 from edge.types import NOT_A_DIGIT, Box, Digit, Number, number_to_dict
 
@@ -219,9 +220,11 @@ def expand_inputs(spec: str, source_cfg: Any) -> tuple[list[str], str | None]:
     """
     from edge.capture import SourceError, classify_spec, open_source
 
-    p = Path(spec)
-    if (p.exists() and not p.is_dir()) or classify_spec(spec) != "images":
-        return [spec], None
+    try:
+        if (fs.exists(spec) and not fs.is_dir(spec)) or classify_spec(spec) != "images":
+            return [spec], None
+    except OSError:
+        return [spec], None  # a folder it may not look into: read_image names the reason, for this input alone
     try:
         source = open_source(spec, source_cfg, retry=False)
     except SourceError as exc:

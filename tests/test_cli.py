@@ -173,6 +173,26 @@ def test_missing_camera_with_max_frames_exits_1(subprocess_env: dict[str, str]) 
     assert r.stdout == ""
 
 
+def test_a_name_too_long_for_the_file_system_is_missing_like_any_other(subprocess_env: dict[str, str],
+                                                                        tmp_path: Path) -> None:
+    # pathlib's checks raise ENAMETOOLONG where they answer False for a missing name: each was a traceback.
+    long = str(tmp_path / ("n" * 300))
+    r = edge(["--source", long + ".png"], subprocess_env)  # a named image: its error event, as a missing one
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert [json.loads(ln)["error"] for ln in r.stdout.splitlines()] == ["cannot read file: File name too long"]
+    r = edge(["--source", long], subprocess_env)
+    assert r.returncode == 1 and error_line(r.stderr) == f"error: source not found: {long}"
+    r = edge(["--source", str(SAMPLES / "page_clean.jpg"), "--model", long + ".tflite"], subprocess_env)
+    assert r.returncode == 1 and error_line(r.stderr) == f"error: model file not found: {long}.tflite"
+    r = subprocess.run([sys.executable, "-m", "edge.predict", long + ".png", str(SAMPLES / "page_clean.jpg")],
+                       capture_output=True, text=True, env=subprocess_env, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and error_line(r.stderr) == f"error: {long}.png: cannot read file: File name too long"
+    assert r.stdout.startswith(f"{SAMPLES / 'page_clean.jpg'}: 051 ")
+    r = subprocess.run([sys.executable, "-m", "edge.bench", "--video", long + ".mp4"],
+                       capture_output=True, text=True, env=subprocess_env, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and error_line(r.stderr) == f"error: video not found: {long}.mp4"
+
+
 def test_native_library_messages_stay_out_of_the_one_line_errors(subprocess_env: dict[str, str],
                                                                   tmp_path: Path) -> None:
     # OpenCV's "[ERROR:0@0.2] ... Camera index out of range" and FFmpeg's "[mov,mp4,...] moov atom not found"

@@ -1,4 +1,4 @@
-"""Desktop commands (``python -m train.evaluate``, ``python -m convert``) given bad usage, paths or files:
+"""Desktop commands (``python -m train.evaluate``, ``python -m convert``, ``python -m train``) given bad usage, paths or files:
 one line on stderr naming what is wrong, exit 2, no traceback, nothing half-written. Real processes, real
 files."""
 
@@ -127,6 +127,21 @@ def test_evaluate_with_no_set_found_is_an_error(tmp_path):
 def test_convert_bad_usage_is_one_line(args, message):
     line = one_line_error(run("convert", *args))
     assert line == f"python -m convert: error: {message} (see --help)"
+
+
+@pytest.mark.parametrize(("module", "option", "name"), [
+    ("train", "--out", "{long}.keras"), ("train", "--data-dir", "{long}"), ("train", "--plots", "{long}/p"),
+    ("train", "--fixture", "{long}.npz"),
+    ("train.evaluate", "--model", "{long}.tflite"), ("train.evaluate", "--plots", "{long}"),
+    ("train.evaluate", "--data-dir", "{long}"),
+    ("convert", "--out", "{long}.tflite"), ("convert", "--out", "{long}/d.tflite"), ("convert", "--model", "{long}.keras"),
+])
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, module, option, name):
+    # pathlib's checks raise for such a name (ENAMETOOLONG) where they answer False for a missing one: each
+    # of these was a traceback, the training ones after a whole run for --plots.
+    path = name.format(long=tmp_path / ("n" * 300))
+    line = one_line_error(run(module, option, path))
+    assert line == f"python -m {module}: error: {option} {path}: name too long for the file system (see --help)"
 
 
 def test_convert_out_under_a_file_is_refused_before_converting(tmp_path):

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge import paths as fs
+
 log = logging.getLogger(__name__)
 
 FILES = {
@@ -118,13 +120,13 @@ def resolve_data_dir(data_dir: str | Path | None, download: bool = True,
     needed = {s: MD5[s] for s in (stems or MD5)}
     if data_dir:
         p = Path(data_dir)
-        if not p.is_dir():
+        if not fs.is_dir(p):
             raise DataError(f"{p}: data folder does not exist")
         return p
     env = os.environ.get("MNIST_DIR")
     if env:
         p = Path(env)
-        if not p.is_dir():
+        if not fs.is_dir(p):
             raise DataError(f"{p}: MNIST_DIR does not exist")
         return p
     cache = default_cache_dir()

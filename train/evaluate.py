@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--require", type=float, default=None,
                    help="exit 1 when any set's accuracy is below this fraction (e.g. 0.996)")
     args = p.parse_args(argv)
+    p.refuse_long_names(args, "--model", "--data-dir", "--realdata", "--fixture", "--plots")
     if args.fixture:
         # a fixture is one set of its own: --sets would be silently ignored
         if args.sets is not None:

@@ -96,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="one line per epoch instead of a progress bar (the default when stdout is not a terminal: "
                         "a log file gets no redrawn bar)")
     args = p.parse_args(argv)
+    p.refuse_long_names(args, "--out", "--data-dir", "--fixture", "--plots", "--reader-crops")
     for name, least in (("epochs", 1), ("batch_size", 1), ("limit", 0), ("patience", 0)):
         if getattr(args, name) < least:
             p.error(f"--{name.replace('_', '-')} must be at least {least}, not {getattr(args, name)}")

@@ -1,0 +1,42 @@
+"""Path checks that take a name too long for the file system as missing.
+
+pathlib's ``exists()``, ``is_file()`` and ``is_dir()`` answer False for a missing path but raise for one whose
+name is too long (ENAMETOOLONG), so a mistyped or pasted 300-character path was a traceback. ``os.path``'s
+answer False for every error, a folder the user may not look into included, and then "not found" hides the
+reason. These answer False for what is not there, whatever the spelling, and raise the rest (PermissionError)
+for the caller's one-line message.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+#: errors that mean "nothing there by that name" (pathlib's list, plus a name too long)
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP, errno.ENAMETOOLONG})
+
+
+def stat_or_none(path: str | os.PathLike[str]) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        if exc.errno in _ABSENT:
+            return None
+        raise
+    except ValueError:  # an embedded NUL byte: no such file either
+        return None
+
+
+def exists(path: str | os.PathLike[str]) -> bool:
+    return stat_or_none(path) is not None
+
+
+def is_file(path: str | os.PathLike[str]) -> bool:
+    st = stat_or_none(path)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def is_dir(path: str | os.PathLike[str]) -> bool:
+    st = stat_or_none(path)
+    return st is not None and stat.S_ISDIR(st.st_mode)
