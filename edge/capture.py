@@ -675,7 +675,10 @@ def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
     elif fs.exists(spec) or (p.suffix.lower() in IMAGE_EXTS and not (_GLOB_CHARS & set(spec))):
         paths = [spec]
     else:
-        paths = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))
+        # A broken link or a link loop is kept, as in a folder (``_list_images``): isfile() is False for both,
+        # and a photo moved away from under its link vanished from the run without a word.
+        paths = sorted(m for m in glob.glob(spec, recursive=True)
+                       if os.path.isfile(m) or (os.path.islink(m) and not os.path.isdir(m)))
         if not paths:
             raise SourceError(f"no files match {spec}")
     return ImageSource(spec, paths, cfg.max_pixels, turn=turn, skipped=skipped)

@@ -224,7 +224,9 @@ def expand_inputs(spec: str, source_cfg: Any) -> tuple[list[str], str | None]:
         if (fs.exists(spec) and not fs.is_dir(spec)) or classify_spec(spec) != "images":
             return [spec], None
     except OSError:
-        return [spec], None  # a folder it may not look into: read_image names the reason, for this input alone
+        # A file in a folder the user may not enter (EACCES): a traceback ended the run before the other
+        # IMAGEs. Read as one file, it gets read_image's reason ("Permission denied").
+        return [spec], None
     try:
         source = open_source(spec, source_cfg, retry=False)
     except SourceError as exc:
@@ -441,7 +443,11 @@ def make_reader(cfg: Any) -> Any:
 
 
 def _say(stream: Any, text: str) -> None:
-    stream.write(text + "\n")
+    # A file name that is not valid UTF-8 (a Latin-1 name from an old camera's card) holds lone surrogates,
+    # which the strict stdout of a UTF-8 locale refuses: a traceback, and the next IMAGEs were never read.
+    # They are written as \udcXX, as the daemon's sinks write them.
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
     stream.flush()
 
 

@@ -586,6 +586,26 @@ def test_a_broken_link_or_a_link_loop_in_a_folder_is_an_error_frame_not_skipped(
         ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
 
 
+def test_a_glob_keeps_a_broken_link_or_a_link_loop_as_a_folder_does(tmp_path: Path) -> None:
+    # The glob's files were the ones isfile() says are files: a photo moved away from under its link (or a
+    # link loop) vanished from the run without a word, where the same folder gives it an error event.
+    d = tmp_path / "pages"
+    d.mkdir()
+    cv2.imwrite(str(d / "a_ok.png"), np.full((40, 50, 3), 200, np.uint8))
+    (d / "b_moved.png").symlink_to(tmp_path / "gone.png")
+    (d / "c_loop.png").symlink_to(d / "d_loop.png")
+    (d / "d_loop.png").symlink_to(d / "c_loop.png")
+    (d / "e_dir.png").mkdir()  # a folder the glob matches is still not read
+    want = [(Path(f.source).name, f.error) for f in open_source(str(d), _cfg()).frames()]
+    frames = list(open_source(str(d / "*.png"), _cfg()).frames())
+    assert [(Path(f.source).name, f.error) for f in frames] == want == [
+        ("a_ok.png", None), ("b_moved.png", "file not found"),
+        ("c_loop.png", "cannot read file: Too many levels of symbolic links"),
+        ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
+    with pytest.raises(SourceError, match="no files match"):
+        open_source(str(d / "e_*"), _cfg())
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_a_grey_png_whose_transparency_is_one_grey_value_has_white_paper(tmp_path: Path, dtype: type) -> None:
     # tRNS on a grey PNG (what optimisers make of a binary-alpha drawing): OpenCV leaves the key value in the

@@ -366,6 +366,50 @@ def test_a_folder_and_a_glob_are_taken_as_the_daemon_takes_them(files, tmp_path,
     assert error_lines(r.stderr) == [f"error: {empty}: no files in folder", "error: none of the 1 image(s) could be read"]
 
 
+def test_a_name_that_is_not_utf8_is_printed_and_the_next_image_still_read(files, tmp_path, subprocess_env) -> None:
+    # A Latin-1 file name ("café" from an old camera's card) reaches Python as lone surrogates, which the strict
+    # stdout of a UTF-8 locale (en_GB.UTF-8; PYTHONIOENCODING stands in for it) refused: a traceback, and the
+    # images after it were never read.
+    name = os.fsdecode(b"caf\xe9.jpg")
+    try:
+        (tmp_path / name).write_bytes((SAMPLES / "page_clean.jpg").read_bytes())
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    r = subprocess.run([sys.executable, "-m", "edge.predict", str(tmp_path / name), str(files["mnist"])],
+                       capture_output=True, timeout=60, cwd=ROOT,
+                       env={**subprocess_env, "PYTHONIOENCODING": "utf-8:strict"})
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    headers = [ln for ln in r.stdout.decode("utf-8").splitlines() if ln and not ln.startswith(" ")]
+    assert headers[0].startswith(f"{tmp_path}/caf\\udce9.jpg: 051   [640x480, page")  # as the sinks write it
+    assert headers[1].startswith(f"{files['mnist']}: {files['mnist_label']}")
+
+
+def test_a_file_in_a_folder_that_may_not_be_entered_is_one_error_and_the_rest_are_read(files, tmp_path,
+                                                                                       subprocess_env) -> None:
+    # pathlib's stat raised PermissionError out of the IMAGE's expansion: a traceback, and no other image read.
+    import shutil
+
+    d = tmp_path / "closed"
+    d.mkdir()
+    (d / "a.png").write_bytes(files["mnist"].read_bytes())
+    d.chmod(0o644)  # listed, but not entered
+    cmd = [sys.executable, "-m", "edge.predict", "--json", str(d / "a.png"), str(files["mnist"])]
+    if os.geteuid() == 0:  # root enters any folder: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *cmd]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=subprocess_env)
+    finally:
+        d.chmod(0o755)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert objs[0] == {"image": str(d / "a.png"), "error": "cannot read file: Permission denied"}
+    assert objs[1]["numbers"][0]["value"] == str(files["mnist_label"])
+    assert error_lines(r.stderr) == [f"error: {d / 'a.png'}: cannot read file: Permission denied"]
+
+
 def test_image_option_is_the_prior_arts_spelling(files) -> None:
     """The prior art's ``predict.py --image path/to/image.png``, repeatable, mixed with positional images."""
     r = run_predict("--image", str(files["mnist"]))

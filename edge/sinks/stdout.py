@@ -15,8 +15,14 @@ log = logging.getLogger(__name__)
 
 
 def event_json(event: Event) -> str:
-    """The event as one line of JSON (DESIGN.md, "The event"), without the newline."""
-    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(", ", ": "))
+    """The event as one line of JSON (DESIGN.md, "The event"), without the newline.
+
+    A source path that is not valid UTF-8 (a Latin-1 file name) holds lone surrogates: they are written as the
+    JSON escape \\udcXX (what json.loads gives back). Left raw, the strict stdout of a UTF-8 locale refused the
+    event (lost, exit 1), and a C locale's wrote bytes that are not UTF-8 (a line ``jq`` cannot parse).
+    """
+    return json.dumps(event.to_dict(), ensure_ascii=False, separators=(", ", ": ")).encode(
+        "utf-8", "backslashreplace").decode("utf-8")
 
 
 class StdoutSink(Sink):
