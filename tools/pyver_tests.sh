@@ -16,9 +16,11 @@
 # As in py310_tests.sh, the device dependencies of pyproject.toml and the test tools go into the venv with
 # the host venv's pip, and pytest runs everything not marked `desktop` from the checkout.
 #
-#   3.12  Ubuntu 24.04 (noble) release pocket, CPython 3.12.3-1, glibc 2.39: its files never change. Only
-#         with UBUNTU_MIRROR set (an Ubuntu archive's URL, ending in /ubuntu): Ubuntu's archive is not one
-#         of the package registries this project's CI may use, so CI does not run 3.12.
+#   3.12  A CPython 3.12 already on the machine, built for this host (pyenv's, under $PYENV_ROOT/versions or
+#         ~/.pyenv/versions: this kind of machine has 3.12.1 there), in a plain venv; CI runs this. Else, or
+#         with UBUNTU_MIRROR set (an Ubuntu archive's URL, ending in /ubuntu; not a registry this project's
+#         CI may use): Ubuntu 24.04 (noble) release pocket, CPython 3.12.3-1, glibc 2.39, whose files never
+#         change, in a sysroot as below.
 #   3.13  Debian 13 (trixie), CPython 3.13.5-2+deb13u5, glibc 2.41-12+deb13u5 (trixie 13.8), from the Debian
 #         mirror this host's apt uses (or DEBIAN_MIRROR). A later point release removes these from the
 #         mirror (then: SKIPPED); to move the pins, take Filename and SHA256 from
@@ -26,8 +28,8 @@
 #         /usr/share/keyrings/debian-archive-keyring.gpg).
 #
 # Usage: tools/pyver_tests.sh VERSION [PYTEST ARGS...]      (VERSION: 3.12 or 3.13)
-# Env:   DIGITS_PYVER_CACHE (default .venv-py312 / .venv-py313 in the checkout), UBUNTU_MIRROR (3.12, no
-#        default), DEBIAN_MIRROR (3.13; default: the host apt's Debian mirror), HOST_PYTHON (a Python with pip
+# Env:   DIGITS_PYVER_CACHE (default .venv-py312 / .venv-py313 in the checkout), PYENV_ROOT (3.12; default
+#        ~/.pyenv), UBUNTU_MIRROR (3.12, no default), DEBIAN_MIRROR (3.13; default: the host apt's Debian mirror), HOST_PYTHON (a Python with pip
 #        and tomllib; default .venv/bin/python).
 # Exit:  pytest's; 0 with a SKIPPED line when the archive is not set or cannot be reached; 2 bad usage.
 set -euo pipefail
@@ -56,11 +58,92 @@ host_debian_mirror() {
 }
 
 # name, pool path, SHA256 (from the Packages index of the suite's main/binary-amd64)
+# requirements FILE: the device dependencies (pyproject's [project] dependencies, markers left for pip) and
+# the test tools.
+requirements() {
+    "$HOST_PYTHON" - "$REPO/pyproject.toml" <<'EOF'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+dev = [r for r in project["optional-dependencies"]["dev"] if not r.startswith("ruff")]
+print("\n".join(project["dependencies"] + dev))
+EOF
+}
+
+# run_local PYTHON: the tests in a venv of a CPython built for this host (no sysroot needed). pyenv's lives
+# under /root, which the service user some tests run as cannot enter, and its RUNPATH names libpython's
+# folder there: the tree is copied beside .venv and started, as the sysroot's is below, through the host's
+# loader with its own lib/ on the loader's library path.
+run_local() {
+    local py=$1 cache=${DIGITS_PYVER_CACHE:-$REPO/.venv-py${PYV/./}} home tree venv reqs version key
+    shift
+    [ -x "$HOST_PYTHON" ] || die "$HOST_PYTHON not found: run bash tools/setup.sh full first" 2
+    home=$(cd "$(dirname "$py")/.." && pwd)
+    tree=$cache/local
+    venv=$cache/venv-local
+    reqs=$cache/requirements-local.txt
+    case $tree in *\'*) die "the cache path must not contain a single quote: $tree" 2 ;; esac
+    key="$home $("$py" -V)"
+    mkdir -p "$cache"
+    if [ ! -f "$tree/.stamp" ] || [ "$(cat "$tree/.stamp")" != "$key" ]; then
+        say "copying $home into $tree"
+        rm -rf "$tree" "$tree.part" "$venv"
+        cp -a "$home" "$tree.part"
+        rm -rf "$tree.part/lib/python$PYV/test"
+        echo "$key" > "$tree.part/.stamp"
+        mv "$tree.part" "$tree"
+    fi
+    { echo "# $key"; requirements; } >"$reqs.new"
+    if [ ! -x "$venv/bin/python" ] || ! cmp -s "$reqs.new" "$reqs"; then
+        rm -rf "$venv"
+        mkdir -p "$venv/bin" "$venv/lib/python$PYV/site-packages"
+        ln -s lib "$venv/lib64"
+        version=$(/lib64/ld-linux-x86-64.so.2 --library-path "$tree/lib" "$tree/bin/python$PYV" -V)
+        printf 'home = %s\ninclude-system-site-packages = false\nversion = %s\n' "$tree/bin" "${version#Python }" \
+            > "$venv/pyvenv.cfg"
+        cat > "$venv/bin/python" <<EOF
+#!/bin/sh
+# CPython $PYV copied from $home, its libpython from the copy (written by tools/pyver_tests.sh).
+exec /lib64/ld-linux-x86-64.so.2 --library-path '$tree/lib' --argv0 "\$0" '$tree/bin/python$PYV' "\$@"
+EOF
+        chmod 755 "$venv/bin/python"
+        ln -s python "$venv/bin/python3"
+        ln -s python "$venv/bin/python$PYV"
+        say "installing the device dependencies and test tools into $venv ($version)"
+        "$HOST_PYTHON" -m pip --python "$venv/bin/python" install --quiet --disable-pip-version-check \
+            pip -r "$reqs.new"
+        mv "$reqs.new" "$reqs"
+    else
+        rm -f "$reqs.new"
+    fi
+    "$venv/bin/python" - "$venv" "$tree" <<'EOF' || die "CPython $PYV in $venv is not usable (see above)"
+import subprocess, sys
+venv, tree = sys.argv[1], sys.argv[2]
+import ssl, sqlite3, ctypes, decimal, lzma, bz2, uuid, zlib
+import cv2, numpy, yaml, PIL.Image, pydantic, paho.mqtt.client, aiohttp, ai_edge_litert
+assert sys.prefix == venv and sys.base_prefix == tree, (sys.prefix, sys.base_prefix)
+libpython = {line.split()[-1] for line in open("/proc/self/maps") if "libpython" in line}
+assert libpython and all(p.startswith(tree + "/") for p in libpython), libpython
+child = subprocess.run([sys.executable, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+assert child.stdout.strip() == venv, (child.stdout, child.stderr)
+EOF
+    version=$("$venv/bin/python" -V)
+    cd "$REPO"
+    export MNIST_DIR="${MNIST_DIR:-$(cd .. && pwd)/shared/mnist}"
+    say "pytest under $version (a copy of $home), everything not marked desktop"
+    exec "$venv/bin/python" -m pytest -m "not desktop" -p no:cacheprovider "$@"
+}
+
 case $PYV in
     3.12)
         DIST="Ubuntu 24.04"
         if [ -z "${UBUNTU_MIRROR:-}" ]; then
-            say "SKIPPED: CPython 3.12 comes from Ubuntu's archive: set UBUNTU_MIRROR to one (a URL ending in /ubuntu)"
+            local_py=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin/python3.12 2>/dev/null \
+                | sort -V | tail -n 1 || true)
+            if [ -n "$local_py" ] && [ -x "$local_py" ]; then
+                run_local "$local_py" "$@"
+            fi
+            say "SKIPPED: no CPython 3.12 on this machine (${PYENV_ROOT:-$HOME/.pyenv}/versions/3.12.*), and" \
+                "Ubuntu's archive not set: set UBUNTU_MIRROR to one (a URL ending in /ubuntu)"
             exit 0
         fi
         MIRRORS=("$UBUNTU_MIRROR")
@@ -181,12 +264,7 @@ REQS=$CACHE/requirements.txt
 # The device dependencies (pyproject's [project] dependencies, markers left for pip) and the test tools.
 {
     echo "# sysroot $ROOT_KEY at $ROOT (the venv's wrapper names it)"
-    "$HOST_PYTHON" - "$REPO/pyproject.toml" <<'EOF'
-import sys, tomllib
-project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-dev = [r for r in project["optional-dependencies"]["dev"] if not r.startswith("ruff")]
-print("\n".join(project["dependencies"] + dev))
-EOF
+    requirements
 } >"$REQS.new"
 if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQS.new" "$REQS"; then
     rm -rf "$VENV"
