@@ -163,6 +163,10 @@ class VideoFileSource(Source):
         self.loops = 0
         #: frames that could not be decoded and were passed over (a damaged stretch of the file)
         self.skipped = 0
+        #: the file's own time (ms) of the last frame decoded in this pass and how long after the one before it
+        #: came (None, 0: none yet), for ``_frames_left``
+        self._last_ms: float | None = None
+        self._last_period_ms = 0.0
         self._cap: cv2.VideoCapture | None = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -176,8 +180,10 @@ class VideoFileSource(Source):
             self._cap.release()
             raise SourceError(f"video {path} is {w}x{h}, over source.max_pixels ({max_pixels / 1e6:g} MP)")
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        log.info("video %s: %dx%d, %.1f fps, %d frames%s%s", path, w, h, self.fps,
-                 int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)), ", looping" if loop else "",
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        # a raw MJPEG or H.264 stream has no count: OpenCV says -2^63
+        log.info("video %s: %dx%d, %.1f fps, %s%s%s", path, w, h, self.fps,
+                 f"{count} frames" if count > 0 else "frame count unknown", ", looping" if loop else "",
                  ", paced in real time" if realtime else "")
 
     def _frames_left(self, undecoded: int = 0) -> int:
@@ -188,15 +194,26 @@ class VideoFileSource(Source):
         if self._cap is None:
             return 0
         total = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if total <= 0:
+            return 0
         pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) + undecoded
         # The position stops one short of the count at the end of some files: that is the end too.
-        return max(0, total - 1 - pos) if total > 0 else 0
+        by_count = max(0, total - 1 - pos)
+        if self.fps <= 0 or self._last_ms is None:
+            return by_count
+        # Where the container stores no count (Matroska, WebM, MPEG-TS) OpenCV makes one of duration x declared
+        # rate: a webcam that delivered fewer frames than it declared (12 of "60" a second) promised frames that
+        # never come - futile reads, then "video damaged" and exit 1 for a whole file. Its duration holds
+        # whatever the count says: no time left after the last frame decoded is the end.
+        left_ms = total * 1000.0 / self.fps - self._last_ms - self._last_period_ms
+        return min(by_count, max(0, round(left_ms * self.fps / 1000.0)))
 
-    def _rewind(self) -> bool:
-        """Back to the first frame; reopening is the fallback for containers that cannot seek."""
+    def _rewind(self, reopen: bool = False) -> bool:
+        """Back to the first frame; reopening (``reopen``) is the fallback for containers that cannot seek."""
         if self._cap is None:
             return False
-        if self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+        self._last_ms, self._last_period_ms = None, 0.0
+        if not reopen and self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
             return True
         self._cap.release()
         self._cap = cv2.VideoCapture(self.path)
@@ -209,9 +226,18 @@ class VideoFileSource(Source):
         in_this_pass = 0
         bad = 0
         undecoded = 0  # failed reads in this pass, each of them one frame of the file passed over
+        just_rewound = False  # the last thing done was seeking back to the start
         while self._cap is not None:
             ok, img = self._cap.read()
+            rewound, just_rewound = just_rewound, False
             if not ok or img is None:
+                if rewound:
+                    # Nothing after seeking back to the start: a seek that says yes but leaves the decoder at the
+                    # end (a raw MJPEG stream, a file of one frame) ended the loop after one pass. Opening the
+                    # file again starts it for real; a file that then gives nothing ends below.
+                    if not self._rewind(reopen=True):
+                        return
+                    continue
                 if self._frames_left(undecoded) and bad < MAX_BAD_VIDEO_FRAMES:
                     # A damaged stretch, not the end: the decoder moves past a frame it cannot decode, and
                     # the rest of the file is still there (stopping here lost every later reading).
@@ -228,13 +254,25 @@ class VideoFileSource(Source):
                                 error=f"video damaged: {bad} frames in a row cannot be decoded, "
                                       f"{self._frames_left(undecoded)} frames not read")
                     return
+                if index == 0:
+                    # Opened, but not one frame decodes (a damaged file, a stream the decoder refuses): the run
+                    # ended with exit 0 and no event, as if the file had been read.
+                    self.failed = True
+                    yield Frame(image=None, source=self.name, index=0, ts=time.time(),
+                                error="cannot decode video: no frame could be decoded")
+                    return
                 if not self.loop or in_this_pass == 0 or not self._rewind():
                     return
                 self.loops += 1
                 in_this_pass = undecoded = 0
+                just_rewound = True
                 continue
             bad = 0
             in_this_pass += 1
+            ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+            if self._last_ms is not None:
+                self._last_period_ms = ms - self._last_ms
+            self._last_ms = ms
             if period:
                 # Sleep in idle_timeout slices so the caller's loop still turns (signals, watchdog).
                 while (wait := next_due - time.monotonic()) > 0:

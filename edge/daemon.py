@@ -348,7 +348,8 @@ class Daemon:
         if self._stop.is_set():
             log.info("stopped by signal after %d frame(s)", processed)
             return 0
-        if (not self.source.is_images and processed and not self.metrics.get("readings")
+        # a source that failed has said why in its error event: "no stable reading" would send the user elsewhere
+        if (not self.source.is_images and processed and not self.source.failed and not self.metrics.get("readings")
                 and not (self.stabiliser is not None and self.stabiliser.stable)):
             p = self.cfg.stabilise
             log.warning("no stable reading in %d frame(s): a reading is published once read the same in %d of "

@@ -519,6 +519,101 @@ def test_a_file_read_to_its_end_past_undecodable_frames_is_not_called_damaged(tm
         assert "skipping the damaged stretch" in out.stderr
 
 
+def test_a_video_with_fewer_frames_than_its_declared_rate_is_read_to_its_end_not_called_damaged(
+        tmp_path: Path, subprocess_env: dict) -> None:
+    # A webcam capture in Matroska: the track declares 120 fps, the camera delivered 12. Matroska stores no frame
+    # count, so OpenCV's is duration x declared rate (400 for these 40 frames): at the real end the 360 frames
+    # that never came were taken for a damaged stretch - 300 futile reads, then "video damaged" and exit 1.
+    video = tmp_path / "webcam.mkv"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 12, (64, 48))
+    assert w.isOpened()
+    for i in range(40):
+        w.write(np.full((48, 64, 3), 4 * i, np.uint8))
+    w.release()
+    data = bytearray(video.read_bytes())
+    at = data.find(b"\x23\xe3\x83\x84")  # the track's DefaultDuration (ns a frame), 4 bytes
+    assert at > 0 and struct.unpack(">I", data[at + 4:at + 8]) == (1_000_000_000 // 12,)
+    data[at + 4:at + 8] = struct.pack(">I", 1_000_000_000 // 120)
+    video.write_bytes(bytes(data))
+    src = VideoFileSource(str(video), 10**8)
+    assert src.fps == 120 and int(src._cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 400  # the premise
+    frames = list(src.frames())
+    assert [f.error for f in frames if f.error] == [] and not src.failed and src.skipped == 0
+    assert [int(round(float(f.image.mean()) / 4)) for f in frames] == list(range(40))
+    out = subprocess.run([sys.executable, "-m", "edge", "--source", str(video), "--sink", "stdout"], cwd=ROOT,
+                         env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "error" not in out.stdout and "damaged" not in out.stderr, (out.stdout, out.stderr[-2000:])
+
+
+@pytest.mark.parametrize("kind", ["one_frame.mp4", "raw.mjpg"])
+def test_looping_a_file_that_cannot_seek_back_starts_it_again(tmp_path: Path, kind: str,
+                                                              subprocess_env: dict) -> None:
+    # A seek back to the start says yes but leaves the decoder at the end of a file of one frame and of a raw
+    # MJPEG stream (concatenated JPEGs, as some cameras record): --loop ended after one pass, exit 0, no word.
+    video = tmp_path / kind
+    if kind.endswith(".mp4"):
+        w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 12, (64, 48))
+        assert w.isOpened()
+        w.write(np.full((48, 64, 3), 120, np.uint8))
+        w.release()
+        n = 1
+    else:
+        n = 5
+        video.write_bytes(b"".join(cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes()
+                                   for i in range(n)))
+    src = VideoFileSource(str(video), 10**8, loop=True)
+    it = src.frames()
+    frames = [next(it, None) for _ in range(3 * n + 1)]
+    src.close()
+    assert None not in frames and src.loops == 3
+    assert [f.index for f in frames if f is not None] == list(range(3 * n + 1))
+    levels = [round(float(f.image.mean()) / 40) for f in frames if f is not None]
+    assert levels == [3 if n == 1 else i % n for i in range(3 * n + 1)]
+    # the daemon: every frame --max-frames asks for is read
+    out = subprocess.run([sys.executable, "-m", "edge", "--source", str(video), "--loop", "--max-frames", "12",
+                          "--sink", "stdout"], cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "no stable reading in 12 frame(s)" in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("kind", ["zeroed.mp4", "badq.mjpg"])
+def test_a_video_of_which_no_frame_decodes_is_an_error_not_a_silent_success(tmp_path: Path, kind: str,
+                                                                           subprocess_env: dict) -> None:
+    # It opens (the container is whole) but not one frame decodes: an MP4 whose picture data is zeroed (a few
+    # failed reads, fewer than the damaged-stretch limit) and a raw MJPEG stream whose pictures name a
+    # quantisation table they do not have. Both ended the run with exit 0 and no event at all.
+    video = tmp_path / kind
+    if kind.endswith(".mp4"):
+        w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 12, (64, 48))
+        assert w.isOpened()
+        for i in range(20):
+            w.write(np.full((48, 64, 3), 8 * i, np.uint8))
+        w.release()
+        data = bytearray(video.read_bytes())
+        mdat, moov = data.find(b"mdat"), data.find(b"moov")
+        assert 0 < mdat < moov  # OpenCV writes the index after the pictures
+        data[mdat + 4:moov - 4] = bytes(moov - 4 - mdat - 4)
+    else:
+        data = bytearray()
+        for i in range(5):
+            jpg = bytearray(cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes())
+            sof = jpg.find(b"\xff\xc0")
+            for c in range(jpg[sof + 9]):
+                jpg[sof + 10 + 3 * c + 2] = 5  # each component's quantisation table: one the file does not have
+            data += jpg
+    video.write_bytes(bytes(data))
+    src = VideoFileSource(str(video), 10**8)
+    frames = list(src.frames())
+    assert [f.image for f in frames] == [None] and frames[0].error and src.failed
+    out = subprocess.run([sys.executable, "-m", "edge", "--source", str(video), "--sink", "stdout"], cwd=ROOT,
+                         env=subprocess_env, capture_output=True, text=True, timeout=120)
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert [e["error"] for e in events] == ["cannot decode video: no frame could be decoded"], events
+    assert "no stable reading" not in out.stderr  # the error event says why; not a hint about stabilisation
+
+
 def test_a_camera_urls_password_stays_out_of_events_errors_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     # It showed in every event (so in every sink, MQTT too), on the web page and in each retry's log line.
     from edge.config import Config, summary
