@@ -203,13 +203,19 @@ def test_glob_source(folder: Path) -> None:
     assert all(f.error is None for f in frames)
 
 
-def _write_video(path: Path, n: int, size: tuple[int, int] = (64, 48), fps: float = 25.0) -> None:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+def _write_video(path: Path, n: int, size: tuple[int, int] = (64, 48), fps: float = 25.0, fourcc: str = "MJPG",
+                 step: int = 4) -> None:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     assert w.isOpened()
     for i in range(n):
         # Frame number i as a gray level (steps of 4 survive JPEG): lets a test check order and completeness.
-        w.write(np.full((size[1], size[0], 3), (4 * i) % 256, np.uint8))
+        w.write(np.full((size[1], size[0], 3), (step * i) % 256, np.uint8))
     w.release()
+
+
+def _jpegs(n: int, step: int = 40) -> list[bytearray]:
+    """Frame i as a 64x48 JPEG of gray level step * i: concatenated, a raw MJPEG stream as some cameras record."""
+    return [bytearray(cv2.imencode(".jpg", np.full((48, 64, 3), step * i, np.uint8))[1].tobytes()) for i in range(n)]
 
 
 def test_video_file_yields_every_frame_in_order(tmp_path: Path) -> None:
@@ -525,11 +531,7 @@ def test_a_video_with_fewer_frames_than_its_declared_rate_is_read_to_its_end_not
     # count, so OpenCV's is duration x declared rate (400 for these 40 frames): at the real end the 360 frames
     # that never came were taken for a damaged stretch - 300 futile reads, then "video damaged" and exit 1.
     video = tmp_path / "webcam.mkv"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 12, (64, 48))
-    assert w.isOpened()
-    for i in range(40):
-        w.write(np.full((48, 64, 3), 4 * i, np.uint8))
-    w.release()
+    _write_video(video, 40, fps=12, fourcc="FFV1")
     data = bytearray(video.read_bytes())
     at = data.find(b"\x23\xe3\x83\x84")  # the track's DefaultDuration (ns a frame), 4 bytes
     assert at > 0 and struct.unpack(">I", data[at + 4:at + 8]) == (1_000_000_000 // 12,)
@@ -552,16 +554,11 @@ def test_looping_a_file_that_cannot_seek_back_starts_it_again(tmp_path: Path, ki
     # A seek back to the start says yes but leaves the decoder at the end of a file of one frame and of a raw
     # MJPEG stream (concatenated JPEGs, as some cameras record): --loop ended after one pass, exit 0, no word.
     video = tmp_path / kind
+    n = 1 if kind.endswith(".mp4") else 5
     if kind.endswith(".mp4"):
-        w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 12, (64, 48))
-        assert w.isOpened()
-        w.write(np.full((48, 64, 3), 120, np.uint8))
-        w.release()
-        n = 1
+        _write_video(video, n, fps=12, fourcc="mp4v", step=40)
     else:
-        n = 5
-        video.write_bytes(b"".join(cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes()
-                                   for i in range(n)))
+        video.write_bytes(b"".join(_jpegs(n)))
     src = VideoFileSource(str(video), 10**8, loop=True)
     it = src.frames()
     frames = [next(it, None) for _ in range(3 * n + 1)]
@@ -569,7 +566,7 @@ def test_looping_a_file_that_cannot_seek_back_starts_it_again(tmp_path: Path, ki
     assert None not in frames and src.loops == 3
     assert [f.index for f in frames if f is not None] == list(range(3 * n + 1))
     levels = [round(float(f.image.mean()) / 40) for f in frames if f is not None]
-    assert levels == [3 if n == 1 else i % n for i in range(3 * n + 1)]
+    assert levels == [i % n for i in range(3 * n + 1)]
     # the daemon: every frame --max-frames asks for is read
     out = subprocess.run([sys.executable, "-m", "edge", "--source", str(video), "--loop", "--max-frames", "12",
                           "--sink", "stdout"], cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=120)
@@ -585,19 +582,14 @@ def test_a_video_of_which_no_frame_decodes_is_an_error_not_a_silent_success(tmp_
     # quantisation table they do not have. Both ended the run with exit 0 and no event at all.
     video = tmp_path / kind
     if kind.endswith(".mp4"):
-        w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 12, (64, 48))
-        assert w.isOpened()
-        for i in range(20):
-            w.write(np.full((48, 64, 3), 8 * i, np.uint8))
-        w.release()
+        _write_video(video, 20, fps=12, fourcc="mp4v", step=8)
         data = bytearray(video.read_bytes())
         mdat, moov = data.find(b"mdat"), data.find(b"moov")
         assert 0 < mdat < moov  # OpenCV writes the index after the pictures
         data[mdat + 4:moov - 4] = bytes(moov - 4 - mdat - 4)
     else:
         data = bytearray()
-        for i in range(5):
-            jpg = bytearray(cv2.imencode(".jpg", np.full((48, 64, 3), 40 * i, np.uint8))[1].tobytes())
+        for jpg in _jpegs(5):
             sof = jpg.find(b"\xff\xc0")
             for c in range(jpg[sof + 9]):
                 jpg[sof + 10 + 3 * c + 2] = 5  # each component's quantisation table: one the file does not have

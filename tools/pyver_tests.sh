@@ -69,6 +69,31 @@ print("\n".join(project["dependencies"] + dev))
 EOF
 }
 
+# wrapped_venv VENV LOADER LIBDIR PY WHAT REQS: (re)make VENV, its python a wrapper that starts PY through
+# LOADER with LIBDIR first on the loader's library path, then install REQS.new into it and keep it as REQS.
+# The venv by hand (as `python -m venv --without-pip` lays it out): its home is PY's folder.
+wrapped_venv() {
+    local venv=$1 loader=$2 libdir=$3 py=$4 what=$5 reqs=$6 version
+    rm -rf "$venv"
+    mkdir -p "$venv/bin" "$venv/lib/python$PYV/site-packages"
+    ln -s lib "$venv/lib64"
+    version=$("$loader" --library-path "$libdir" "$py" -V) || die "$what does not start through $loader"
+    printf 'home = %s\ninclude-system-site-packages = false\nversion = %s\n' "$(dirname "$py")" \
+        "${version#Python }" > "$venv/pyvenv.cfg"
+    cat > "$venv/bin/python" <<EOF
+#!/bin/sh
+# $what (written by tools/pyver_tests.sh).
+exec '$loader' --library-path '$libdir' --argv0 "\$0" '$py' "\$@"
+EOF
+    chmod 755 "$venv/bin/python"
+    ln -s python "$venv/bin/python3"
+    ln -s python "$venv/bin/python$PYV"
+    say "installing the device dependencies and test tools into $venv ($version)"
+    "$HOST_PYTHON" -m pip --python "$venv/bin/python" install --quiet --disable-pip-version-check \
+        pip -r "$reqs.new"
+    mv "$reqs.new" "$reqs"
+}
+
 # run_local PYTHON: the tests in a venv of a CPython built for this host (no sysroot needed). pyenv's lives
 # under /root, which the service user some tests run as cannot enter, and its RUNPATH names libpython's
 # folder there: the tree is copied beside .venv and started, as the sysroot's is below, through the host's
@@ -94,24 +119,8 @@ run_local() {
     fi
     { echo "# $key"; requirements; } >"$reqs.new"
     if [ ! -x "$venv/bin/python" ] || ! cmp -s "$reqs.new" "$reqs"; then
-        rm -rf "$venv"
-        mkdir -p "$venv/bin" "$venv/lib/python$PYV/site-packages"
-        ln -s lib "$venv/lib64"
-        version=$(/lib64/ld-linux-x86-64.so.2 --library-path "$tree/lib" "$tree/bin/python$PYV" -V)
-        printf 'home = %s\ninclude-system-site-packages = false\nversion = %s\n' "$tree/bin" "${version#Python }" \
-            > "$venv/pyvenv.cfg"
-        cat > "$venv/bin/python" <<EOF
-#!/bin/sh
-# CPython $PYV copied from $home, its libpython from the copy (written by tools/pyver_tests.sh).
-exec /lib64/ld-linux-x86-64.so.2 --library-path '$tree/lib' --argv0 "\$0" '$tree/bin/python$PYV' "\$@"
-EOF
-        chmod 755 "$venv/bin/python"
-        ln -s python "$venv/bin/python3"
-        ln -s python "$venv/bin/python$PYV"
-        say "installing the device dependencies and test tools into $venv ($version)"
-        "$HOST_PYTHON" -m pip --python "$venv/bin/python" install --quiet --disable-pip-version-check \
-            pip -r "$reqs.new"
-        mv "$reqs.new" "$reqs"
+        wrapped_venv "$venv" /lib64/ld-linux-x86-64.so.2 "$tree/lib" "$tree/bin/python$PYV" \
+            "CPython $PYV copied from $home, its libpython from the copy" "$reqs"
     else
         rm -f "$reqs.new"
     fi
@@ -267,27 +276,8 @@ REQS=$CACHE/requirements.txt
     requirements
 } >"$REQS.new"
 if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQS.new" "$REQS"; then
-    rm -rf "$VENV"
-    # The venv by hand (as `python -m venv --without-pip` lays it out), its interpreter a wrapper script.
-    mkdir -p "$VENV/bin" "$VENV/lib/python$PYV/site-packages"
-    ln -s lib "$VENV/lib64"
-    version=$("$LOADER" --library-path "$LIBDIR" "$PY" -V) \
-        || die "the unpacked CPython $PYV does not start through its own loader"
-    version=${version#Python }
-    printf 'home = %s\ninclude-system-site-packages = false\nversion = %s\n' "$ROOT/usr/bin" "$version" \
-        > "$VENV/pyvenv.cfg"
-    cat > "$VENV/bin/python" <<EOF
-#!/bin/sh
-# CPython $PYV of $DIST on its own C library, through the sysroot's loader (written by tools/pyver_tests.sh).
-exec '$LOADER' --library-path '$LIBDIR' --argv0 "\$0" '$PY' "\$@"
-EOF
-    chmod 755 "$VENV/bin/python"
-    ln -s python "$VENV/bin/python3"
-    ln -s python "$VENV/bin/python$PYV"
-    say "installing the device dependencies and test tools into $VENV (CPython $version of $DIST)"
-    "$HOST_PYTHON" -m pip --python "$VENV/bin/python" install --quiet --disable-pip-version-check \
-        pip -r "$REQS.new"
-    mv "$REQS.new" "$REQS"
+    wrapped_venv "$VENV" "$LOADER" "$LIBDIR" "$PY" \
+        "CPython $PYV of $DIST on its own C library, through the sysroot's loader" "$REQS"
 else
     rm -f "$REQS.new"
 fi
