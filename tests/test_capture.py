@@ -658,37 +658,37 @@ def test_a_file_that_may_not_be_read_says_so_and_the_rest_are_read(tmp_path: Pat
     assert out.stdout.splitlines() == ["cannot read file: Permission denied", "None"]
 
 
-def test_a_broken_link_or_a_link_loop_in_a_folder_is_an_error_frame_not_skipped(tmp_path: Path) -> None:
+#: what a folder of _linked_pages gives, frame by frame: (name, error)
+LINKED_PAGES = [("a_ok.png", None), ("b_moved.png", "file not found"),
+                ("c_loop.png", "cannot read file: Too many levels of symbolic links"),
+                ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
+
+
+def _linked_pages(tmp_path: Path) -> Path:
+    """A folder with a page, a link to a photo moved away and two links to each other."""
     d = tmp_path / "pages"
     d.mkdir()
     cv2.imwrite(str(d / "a_ok.png"), np.full((40, 50, 3), 200, np.uint8))
     (d / "b_moved.png").symlink_to(tmp_path / "gone.png")
     (d / "c_loop.png").symlink_to(d / "d_loop.png")
     (d / "d_loop.png").symlink_to(d / "c_loop.png")
+    return d
+
+
+def test_a_broken_link_or_a_link_loop_in_a_folder_is_an_error_frame_not_skipped(tmp_path: Path) -> None:
+    d = _linked_pages(tmp_path)
     (d / "e_dirlink").symlink_to(tmp_path)  # a link to a folder is a folder: not read
     frames = list(open_source(str(d), _cfg()).frames())
-    assert [(Path(f.source).name, f.error) for f in frames] == [
-        ("a_ok.png", None), ("b_moved.png", "file not found"),
-        ("c_loop.png", "cannot read file: Too many levels of symbolic links"),
-        ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
+    assert [(Path(f.source).name, f.error) for f in frames] == LINKED_PAGES
 
 
 def test_a_glob_keeps_a_broken_link_or_a_link_loop_as_a_folder_does(tmp_path: Path) -> None:
     # The glob's files were the ones isfile() says are files: a photo moved away from under its link (or a
     # link loop) vanished from the run without a word, where the same folder gives it an error event.
-    d = tmp_path / "pages"
-    d.mkdir()
-    cv2.imwrite(str(d / "a_ok.png"), np.full((40, 50, 3), 200, np.uint8))
-    (d / "b_moved.png").symlink_to(tmp_path / "gone.png")
-    (d / "c_loop.png").symlink_to(d / "d_loop.png")
-    (d / "d_loop.png").symlink_to(d / "c_loop.png")
+    d = _linked_pages(tmp_path)
     (d / "e_dir.png").mkdir()  # a folder the glob matches is still not read
-    want = [(Path(f.source).name, f.error) for f in open_source(str(d), _cfg()).frames()]
     frames = list(open_source(str(d / "*.png"), _cfg()).frames())
-    assert [(Path(f.source).name, f.error) for f in frames] == want == [
-        ("a_ok.png", None), ("b_moved.png", "file not found"),
-        ("c_loop.png", "cannot read file: Too many levels of symbolic links"),
-        ("d_loop.png", "cannot read file: Too many levels of symbolic links")]
+    assert [(Path(f.source).name, f.error) for f in frames] == LINKED_PAGES
     with pytest.raises(SourceError, match="no files match"):
         open_source(str(d / "e_*"), _cfg())
 
