@@ -14,7 +14,6 @@ import json
 import math
 import os
 import platform
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from edge.cli import OneLineParser, file_in_the_way
 from edge.host import cpu_description
 from edge.native_stderr import without_notices
+from train import interrupts
 from train.data import MD5, DataError, load_fixture, load_mnist
 from train.desktop import report_missing
 from train.evaluate import load_keras_model
@@ -204,15 +204,18 @@ def run(args: argparse.Namespace) -> dict:
             # card that looks valid. The device reads only the model, and that is always a whole one.
             os.replace(card_tmp, out.with_suffix(".json"))
         os.replace(tmp, out)
+        interrupts.install(lambda sig: f"{interrupts.word(sig)}: {out} was written")
     finally:
         for t in (tmp, card_tmp):
             if t is not None:
+                interrupts.untrack(t)
                 t.unlink(missing_ok=True)
     return card
 
 
 def _temp_beside(path: Path, suffix: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=suffix, dir=path.parent)
+    interrupts.track(Path(name))  # from its first moment: a signal must not leave it behind
     # mkstemp makes the file private (0600); the renamed model and card get the modes a plain write gives.
     umask = os.umask(0)
     os.umask(umask)
@@ -275,15 +278,6 @@ def _verify_and_describe(args: argparse.Namespace, model: Any, tmp: Path, flat: 
     }
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised where the program is so it unwinds like Ctrl-C and the temp files are removed
-    (Python's default for SIGTERM ends the process on the spot)."""
-
-
-def _sigterm(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
 def _exit_now(code: int) -> NoReturn:
     """Exit at once, the temp files already removed: TensorFlow's threads, torn down by the interpreter's
     shutdown in the middle of their work, now and then aborted the process (exit 134) instead."""
@@ -294,20 +288,19 @@ def _exit_now(code: int) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
+    interrupts.install(lambda sig: f"{interrupts.word(sig)}: {args.out} not written")
     try:
         card = run(args)
-    except (DataError, VerifyError, RealDataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, DataError) else 1
-    except ImportError as exc:
-        return report_missing(exc)
-    except KeyboardInterrupt:
-        print(f"interrupted: {args.out} not written", file=sys.stderr)
-        _exit_now(130)
-    except _Terminated:
-        print(f"terminated: {args.out} not written", file=sys.stderr)
-        _exit_now(128 + signal.SIGTERM)
+    except BaseException as exc:
+        if (sig := interrupts.signalled(exc)) is not None:
+            print(f"{interrupts.word(sig)}: {args.out} not written", file=sys.stderr)
+            _exit_now(128 + sig)
+        if isinstance(exc, (DataError, VerifyError, RealDataError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, DataError) else 1
+        if isinstance(exc, ImportError):
+            return report_missing(exc)
+        raise
     acc = card["accuracy"]
     print(f"wrote {args.out} ({card['size_bytes']} bytes, {card['latency_us_per_digit']['value']} us/digit)")
     for name, r in acc.items():

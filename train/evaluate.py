@@ -20,6 +20,7 @@ import numpy as np
 from edge.cli import OneLineParser, file_in_the_way
 from edge.native_stderr import without_notices
 
+from . import interrupts
 from .data import DataError, first_line, load_fixture, load_mnist
 from .desktop import report_missing
 from .realdata import SETS, RealDataError, available_sets, load_set
@@ -236,16 +237,19 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    interrupts.install()
     try:
         results = evaluate(args)
-    except (DataError, RealDataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        return report_missing(exc)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except BaseException as exc:
+        if interrupts.signalled(exc) is not None:
+            print("interrupted", file=sys.stderr)
+            return 130
+        if isinstance(exc, (DataError, RealDataError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, ImportError):
+            return report_missing(exc)
+        raise
     if not results:
         print("error: nothing was evaluated (none of the sets asked for was found)", file=sys.stderr)
         return 2

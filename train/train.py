@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from edge.cli import OneLineParser, file_in_the_way
 from edge.native_stderr import without_notices
 
+from . import interrupts
 from .augment import DEFAULT_DAMAGE, Damage, augment_batch
 from .data import DataError, load_fixture, load_mnist
 from .desktop import report_missing
@@ -449,25 +449,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # so a checkpoint being written is cleaned up, as on Ctrl-C
-
-    signal.signal(signal.SIGTERM, stop)
+    interrupts.install()  # SIGTERM too unwinds, so a checkpoint being written is cleaned up, as on Ctrl-C
     try:
         train(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except ImportError as exc:
-        return report_missing(exc)
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint at --out is whole", file=sys.stderr)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        # Not a normal exit: TensorFlow's and the epoch builder's threads, torn down by the interpreter's
-        # shutdown mid-step, aborted the process now and then (exit 134) after the files were safe.
-        os._exit(130)
+    except BaseException as exc:
+        if interrupts.signalled(exc) is not None:
+            print("interrupted: the last checkpoint at --out is whole", file=sys.stderr)
+            sys.stderr.flush()
+            sys.stdout.flush()
+            # Not a normal exit: TensorFlow's and the epoch builder's threads, torn down by the interpreter's
+            # shutdown mid-step, aborted the process now and then (exit 134) after the files were safe.
+            os._exit(130)
+        if isinstance(exc, (DataError, TrainingFailed)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, DataError) else 1
+        if isinstance(exc, ImportError):
+            return report_missing(exc)
+        raise
     return 0
