@@ -267,12 +267,14 @@ class VideoFileSource(Source):
                 in_this_pass = undecoded = 0
                 just_rewound = True
                 continue
-            bad = 0
-            in_this_pass += 1
             ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
             if self._last_ms is not None:
-                self._last_period_ms = ms - self._last_ms
+                # Over a damaged stretch the time since the last frame decoded is that many frames' worth: taken
+                # for one, it ended the file early at a second stretch soon after (its later frames lost, exit 0).
+                self._last_period_ms = (ms - self._last_ms) / (1 + bad)
             self._last_ms = ms
+            bad = 0
+            in_this_pass += 1
             if period:
                 # Sleep in idle_timeout slices so the caller's loop still turns (signals, watchdog).
                 while (wait := next_due - time.monotonic()) > 0:
@@ -614,11 +616,15 @@ def _few(paths: list[str], n: int = 5) -> str:
 def _device_path(spec: str) -> bool:
     """A /dev/ path that is a device, or not there (a camera not plugged in yet is retried, not "not found").
 
-    Files, folders and globs under /dev/ (snapshots in the /dev/shm RAM disk) are read as what they are.
+    Files, folders and globs under /dev/ (snapshots in the /dev/shm RAM disk) are read as what they are, and
+    so is a missing one named as an image or a video: a snapshot not written yet was a camera that never
+    opens, retried for ever (no device name ends in one of their extensions).
     """
     if not spec.startswith("/dev/"):
         return False
-    return not (fs.is_file(spec) or fs.is_dir(spec) or (_GLOB_CHARS & set(spec) and not fs.exists(spec)))
+    if fs.exists(spec):
+        return not (fs.is_file(spec) or fs.is_dir(spec))
+    return not (_GLOB_CHARS & set(spec) or Path(spec).suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
 
 
 def not_a_camera(spec: str) -> str | None:

@@ -54,15 +54,32 @@ def name_too_long(path: str | os.PathLike[str]) -> bool:
     try:
         os.stat(path)
     except OSError as exc:
-        return exc.errno == errno.ENAMETOOLONG
+        if exc.errno != errno.ENOENT:
+            return exc.errno == errno.ENAMETOOLONG
     except ValueError:  # an embedded NUL: not a length problem
         return False
-    return False
+    else:
+        return False
+    # Not there: the look-up stopped at the first missing part and never measured a longer one after it
+    # (--out new/<300 characters>.keras made the folder, then failed with a traceback at the first save).
+    try:
+        folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    except OSError:  # the working folder is gone: nothing to measure against
+        return False
+    names = [name]
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder, name = os.path.split(folder)
+        names.append(name)
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no answer, or no pathconf at all (Windows)
+        name_max = 255
+    return 0 < name_max < max(len(os.fsencode(n)) for n in names)
 
 
 def file_in_the_way(folder: Path) -> str | None:
-    """Why ``folder`` cannot be made (None when nothing is in the way): the nearest part of it that exists is
-    a file. Checked by the commands before their long work, not when they come to write."""
+    """Why ``folder`` cannot be made (None when nothing is in the way): a name in it too long for the file
+    system, or the nearest part of it that exists is a file. Checked by the commands before their long work, not when they come to write."""
     if name_too_long(folder):
         return "cannot be created: name too long for the file system"
     for part in (folder, *folder.parents):
@@ -296,9 +313,8 @@ def _start_warnings(cfg: Any) -> list[str]:
 def _matches_files(spec: str) -> bool:
     """An image source names a file or folder that is there, or a glob that matches something."""
     import glob
-    from pathlib import Path
 
-    return Path(spec).exists() or bool(glob.glob(spec))
+    return fs.exists(spec) or bool(glob.glob(spec))
 
 
 def _validation_warnings(cfg: Any) -> list[str]:

@@ -525,6 +525,34 @@ def test_a_file_read_to_its_end_past_undecodable_frames_is_not_called_damaged(tm
         assert "skipping the damaged stretch" in out.stderr
 
 
+def test_a_second_damaged_stretch_soon_after_the_first_does_not_end_the_file(tmp_path: Path) -> None:
+    # MJPEG in AVI, frames 10-29 and 31-33 undecodable. The time rule of _frames_left took the 21 frames' time
+    # from frame 9 to frame 30 for one frame's period: at frame 31 no time seemed left, and 34-39 were lost
+    # with exit 0 and no word.
+    video = tmp_path / "two_stretches.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 12, (64, 48))
+    assert w.isOpened()
+    for i in range(40):
+        w.write(np.full((48, 64, 3), 6 * i, np.uint8))
+    w.release()
+    data = bytearray(video.read_bytes())
+    bad = {*range(10, 30), 31, 32, 33}
+    at, k = 0, 0
+    while (soi := data.find(b"\xff\xd8\xff", at)) >= 0:
+        sof = data.find(b"\xff\xc0", soi)
+        if k in bad:
+            for c in range(data[sof + 9]):
+                data[sof + 10 + 3 * c + 2] = 5  # a quantisation table the picture does not have
+        at, k = sof + 2, k + 1
+    assert k == 40
+    video.write_bytes(bytes(data))
+    src = VideoFileSource(str(video), 10**8)
+    frames = list(src.frames())
+    assert [f.error for f in frames if f.error] == [] and not src.failed
+    assert [round(float(f.image.mean()) / 6) for f in frames] == [*range(10), 30, *range(34, 40)]
+    assert src.skipped == len(bad)
+
+
 def test_a_video_with_fewer_frames_than_its_declared_rate_is_read_to_its_end_not_called_damaged(
         tmp_path: Path, subprocess_env: dict) -> None:
     # A webcam capture in Matroska: the track declares 120 fps, the camera delivered 12. Matroska stores no frame
@@ -935,6 +963,19 @@ def test_a_device_that_is_not_a_camera_is_refused_and_a_file_under_dev_is_read_a
         assert len(frames) == 1 and frames[0].error is None and frames[0].image.shape[:2] == (480, 640)
     finally:
         snap.unlink()
+
+
+def test_a_snapshot_under_dev_shm_not_written_yet_is_a_missing_file_not_a_camera() -> None:
+    # /dev/shm/snap.jpg before the first snapshot was taken for a camera: "cannot open camera", and a service
+    # retried it for ever, never reading the file once it was there. A missing /dev/videoN is still a camera.
+    spec = f"/dev/shm/digits-test-{os.getpid()}-not-yet.jpg"
+    assert classify_spec(spec) == "images"
+    with open_source(spec, _cfg()) as src:
+        assert [f.error for f in src.frames() if f is not None] == ["file not found"]
+    assert classify_spec(f"/dev/shm/digits-test-{os.getpid()}-not-yet.mp4") == "missing"
+    for camera in ("/dev/video97", "/dev/v4l/by-id/usb-Cam_2.0-video-index0",
+                   "/dev/v4l/by-path/pci-0000:00:14.0-usb-0:1:1.0-video-index0"):
+        assert classify_spec(camera) == "camera", camera
 
 
 class _Unplugged(_Camera):

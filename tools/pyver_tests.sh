@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run the device side's tests under CPython 3.12 or 3.13, on this x86_64 host.
 #
-# The host's Python is 3.11 and tools/py310_tests.sh covers 3.10; 3.12 and 3.13 are supported too, but
-# no distribution's build of them runs on this Debian 12 host's C library (Ubuntu 24.04's 3.12 and Debian
-# 13's 3.13 both need glibc 2.38; the host has 2.36). So the interpreter is unpacked (dpkg-deb -x, pinned by
+# The host's Python is 3.11 and tools/py310_tests.sh covers 3.10; 3.12 and 3.13 are supported too. This
+# kind of machine has pyenv's CPython 3.12, built for it: 3.12 uses that when there (see run_local below).
+# Otherwise no distribution's build of them runs on this Debian 12 host's C library (Ubuntu 24.04's 3.12
+# and Debian 13's 3.13 both need glibc 2.38; the host has 2.36). So the interpreter is unpacked (dpkg-deb -x, pinned by
 # SHA256 below) into a cache sysroot TOGETHER WITH ITS DISTRIBUTION'S libc6 and the few libraries the
 # standard library loads, and the venv's bin/python is a wrapper script that starts it through that
 # sysroot's own dynamic loader (ld-linux-x86-64.so.2 --library-path ... --argv0 "$0"). sys.executable is
@@ -31,7 +32,8 @@
 # Env:   DIGITS_PYVER_CACHE (default .venv-py312 / .venv-py313 in the checkout), PYENV_ROOT (3.12; default
 #        ~/.pyenv), UBUNTU_MIRROR (3.12, no default), DEBIAN_MIRROR (3.13; default: the host apt's Debian mirror), HOST_PYTHON (a Python with pip
 #        and tomllib; default .venv/bin/python).
-# Exit:  pytest's; 0 with a SKIPPED line when the archive is not set or cannot be reached; 2 bad usage.
+# Exit:  pytest's; 0 with a SKIPPED line when the archive is not set or cannot be reached (3.12: and there is
+#        no CPython 3.12 under PYENV_ROOT); 2 bad usage.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -102,6 +104,7 @@ run_local() {
     local py=$1 cache=${DIGITS_PYVER_CACHE:-$REPO/.venv-py${PYV/./}} home tree venv reqs version key
     shift
     [ -x "$HOST_PYTHON" ] || die "$HOST_PYTHON not found: run bash tools/setup.sh full first" 2
+    [ "$(uname -m)" = x86_64 ] || die "the copied CPython $PYV is started through x86_64's loader" 2
     home=$(cd "$(dirname "$py")/.." && pwd)
     tree=$cache/local
     venv=$cache/venv-local

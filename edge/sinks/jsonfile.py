@@ -26,6 +26,5 @@ class JsonFileSink(WriterSink):
                                  fsync=opts.fsync, fsync_interval_s=opts.fsync_interval_s)
 
     def emit(self, event: Event, frame: Frame | None = None, result: FrameResult | None = None) -> None:
-        # A source path that is not valid UTF-8 (a Latin-1 file name) holds surrogates: written as the JSON
-        # escape \udcXX (what json.loads gives back), not an exception that loses the event.
-        self.writer.write((event_json(event) + "\n").encode("utf-8", "backslashreplace"))
+        # event_json writes a non-UTF-8 source path's surrogates as \udcXX: always encodable
+        self.writer.write((event_json(event) + "\n").encode("utf-8"))
