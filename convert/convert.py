@@ -17,7 +17,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
@@ -278,29 +278,17 @@ def _verify_and_describe(args: argparse.Namespace, model: Any, tmp: Path, flat: 
     }
 
 
-def _exit_now(code: int) -> NoReturn:
-    """Exit at once, the temp files already removed: TensorFlow's threads, torn down by the interpreter's
-    shutdown in the middle of their work, now and then aborted the process (exit 134) instead."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and SIGTERM never raise here: the handler removes the temp files, says so and exits
     interrupts.install(lambda sig: f"{interrupts.word(sig)}: {args.out} not written")
     try:
         card = run(args)
-    except BaseException as exc:
-        if (sig := interrupts.signalled(exc)) is not None:
-            print(f"{interrupts.word(sig)}: {args.out} not written", file=sys.stderr)
-            _exit_now(128 + sig)
-        if isinstance(exc, (DataError, VerifyError, RealDataError)):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, DataError) else 1
-        if isinstance(exc, ImportError):
-            return report_missing(exc)
-        raise
+    except (DataError, VerifyError, RealDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, DataError) else 1
+    except ImportError as exc:
+        return report_missing(exc)
     acc = card["accuracy"]
     print(f"wrote {args.out} ({card['size_bytes']} bytes, {card['latency_us_per_digit']['value']} us/digit)")
     for name, r in acc.items():

@@ -622,8 +622,8 @@ def _device_path(spec: str) -> bool:
     """
     if not spec.startswith("/dev/"):
         return False
-    if fs.exists(spec):
-        return not (fs.is_file(spec) or fs.is_dir(spec))
+    if (st := fs.stat_or_none(spec)) is not None:
+        return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
     return not (_GLOB_CHARS & set(spec) or Path(spec).suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
 
 

@@ -14,7 +14,6 @@ User mistakes print one line on stderr and exit 2 (usage, config) or 1 (runtime:
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
 import signal
@@ -44,43 +43,15 @@ class OneLineParser(argparse.ArgumentParser):
         too long a name: pathlib's checks raise for it, deep inside the command, rather than answer."""
         for option in options:
             value = getattr(args, option.lstrip("-").replace("-", "_"))
-            if value and name_too_long(value):
+            if value and fs.name_too_long(value):
                 self.error(f"{option} {value}: name too long for the file system")
-
-
-def name_too_long(path: str | os.PathLike[str]) -> bool:
-    """Whether the file system refuses ``path`` for its length (a part over NAME_MAX or the whole over
-    PATH_MAX)."""
-    try:
-        os.stat(path)
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            return exc.errno == errno.ENAMETOOLONG
-    except ValueError:  # an embedded NUL: not a length problem
-        return False
-    else:
-        return False
-    # Not there: the look-up stopped at the first missing part and never measured a longer one after it
-    # (--out new/<300 characters>.keras made the folder, then failed with a traceback at the first save).
-    try:
-        folder, name = os.path.split(os.path.abspath(os.fspath(path)))
-    except OSError:  # the working folder is gone: nothing to measure against
-        return False
-    names = [name]
-    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
-        folder, name = os.path.split(folder)
-        names.append(name)
-    try:
-        name_max = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):  # no answer, or no pathconf at all (Windows)
-        name_max = 255
-    return 0 < name_max < max(len(os.fsencode(n)) for n in names)
 
 
 def file_in_the_way(folder: Path) -> str | None:
     """Why ``folder`` cannot be made (None when nothing is in the way): a name in it too long for the file
-    system, or the nearest part of it that exists is a file. Checked by the commands before their long work, not when they come to write."""
-    if name_too_long(folder):
+    system, or the nearest part of it that exists is a file. Checked by the commands before their long
+    work, not when they come to write."""
+    if fs.name_too_long(folder):
         return "cannot be created: name too long for the file system"
     for part in (folder, *folder.parents):
         if fs.exists(part):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from edge import paths
-from edge.cli import OneLineParser, file_in_the_way, name_too_long
+from edge.cli import OneLineParser, file_in_the_way
+from edge.paths import name_too_long
 
 
 def test_what_is_there_and_what_is_not(tmp_path: Path) -> None:
