@@ -87,8 +87,9 @@ def annotate(image: np.ndarray, result: FrameResult | None, stable: Sequence[Num
 
     Digit boxes are thin and coloured by confidence with the digit and its confidence; number boxes are
     thicker with the value; numbers that are part of the stable set are outlined in blue. The stable values
-    are listed top left, FPS top right. With ``debug`` the debug panel (mask, crops, top-3) is put to the
-    right, so the output is ``(H, W + W // 2)``.
+    are listed top left, FPS top right. Outside ``source.region`` (``result.region``) the frame is dimmed.
+    With ``debug`` the debug panel (mask, crops, top-3) is put to the right, so the output is
+    ``(H, W + W // 2)``.
     """
     out = to_bgr(image)
     h, w = out.shape[:2]
@@ -96,6 +97,13 @@ def annotate(image: np.ndarray, result: FrameResult | None, stable: Sequence[Num
     thick = max(1, round(h / 360))
     numbers = list(result.numbers) if result is not None else []
     stable = list(stable or [])
+    if result is not None and result.region is not None:
+        # What lies outside source.region is not read: shown at half brightness, the region outlined.
+        x, y, rw, rh = result.region
+        inside = out[y:y + rh, x:x + rw].copy()
+        out >>= 1
+        out[y:y + rh, x:x + rw] = inside
+        _rect(out, (x - 1, y - 1, rw + 2, rh + 2), CYAN, thick)
 
     for number in numbers:
         is_stable = any(s.value == number.value and _same_place(s.box, number.box) for s in stable)

@@ -182,6 +182,9 @@ class SourceConfig(_Section):
     #: before anything reads it (a camera mounted sideways, upside down or looking through a mirror)
     rotate: int = 0
     flip: Literal["none", "horizontal", "vertical"] = "none"
+    #: read only this part of the (turned) frame: [x, y, w, h] in fractions of its width and height;
+    #: None = all of it (edge/region.py)
+    region: tuple[float, float, float, float] | None = None
 
     @field_validator("spec", mode="before")
     @classmethod
@@ -202,6 +205,31 @@ class SourceConfig(_Section):
     def _rotate(cls, v: int) -> int:
         if v not in ROTATIONS:
             raise ValueError(f"must be 0, 90, 180 or 270 (degrees clockwise; got {v})")
+        return v
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region_shape(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, (list, tuple)) or len(v) != 4 or any(isinstance(e, bool) for e in v):
+            raise ValueError(f"must be [x, y, w, h], four fractions of the frame (got {v!r})")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        if v is None:
+            return v
+        x, y, w, h = v
+        if min(x, y) < 0 or max(x, y) >= 1:
+            raise ValueError(f"x and y are fractions of the frame, from 0 to below 1 (got {x:g}, {y:g})")
+        if w <= 0 or h <= 0:
+            raise ValueError(f"w and h must be > 0 (got {w:g}, {h:g})")
+        # a little slack: [0.3, 0, 0.7, 1] written as thirds sums to 1.0000000001
+        if x + w > 1 + 1e-6 or y + h > 1 + 1e-6:
+            raise ValueError(f"the region ends outside the frame: x + w = {x + w:g}, y + h = {y + h:g} "
+                             "(each at most 1)")
         return v
 
     @field_validator("picamera2_size")

@@ -27,6 +27,7 @@ from edge import sdnotify
 from edge.capture import Source, SourceError, open_source
 from edge.config import Config, redact
 from edge.metrics import Metrics
+from edge.region import cut, describe_region, region_pixels, to_frame
 from edge.status import Status
 from edge.types import Event, Frame, FrameResult, Number
 
@@ -238,6 +239,8 @@ class Daemon:
         log.info("reading %s (%s) with %s, %d thread(s); sinks: %s", self.source.name, self.source.kind,
                  self.classifier.runtime, self.classifier.num_threads,
                  ", ".join(redact(s) for s in cfg.sinks.outputs) or "none")
+        if cfg.source.region is not None:
+            log.info("%s: %s", self.source.name, describe_region(cfg.source.region))
 
     @staticmethod
     def _make_gate(cfg: Config, reader: Any, source: Source) -> Any:
@@ -439,8 +442,12 @@ class Daemon:
         clock = self._clock(frame)
         try:
             debug = self._debug_wanted()
-            result: FrameResult = (self.gate.read(frame.image, ts=clock, debug=debug) if self.gate is not None
-                                   else self.reader.read(frame.image, debug=debug))
+            # Only source.region is read (and gated); boxes come back in the whole frame's pixels.
+            box = region_pixels(frame.image.shape, self.cfg.source.region)
+            view = cut(frame.image, box)
+            result: FrameResult = (self.gate.read(view, ts=clock, debug=debug) if self.gate is not None
+                                   else self.reader.read(view, debug=debug))
+            result = to_frame(result, box, frame.image.shape)
         except Exception:  # noqa: BLE001 - one bad frame must not stop a months-long run
             self._read_failures += 1
             self.metrics.inc("errors")
@@ -626,13 +633,19 @@ class Daemon:
             log.info("mqtt: the password or a TLS file changed")
             changed.add("mqtt")
         if "source" in changed and self.source is not None and old.source.model_copy(
-                update={"rotate": new.source.rotate, "flip": new.source.flip}) == new.source:
-            # Only the turn changed: applied to the open source. Opening a second one on the same device
-            # before closing the first found a camera busy (an error event and a reconnect wait).
+                update={"rotate": new.source.rotate, "flip": new.source.flip, "region": new.source.region}) \
+                == new.source:
+            # Only the turn or the region changed: applied to the open source. Opening a second one on the
+            # same device before closing the first found a camera busy (an error event and a reconnect wait).
             from edge.turn import describe_turn, turn_from
 
-            self.source.turn = turn_from(new.source)
-            log.info("%s: frames now %s", self.source.name, describe_turn(new.source) or "as captured")
+            if (old.source.rotate, old.source.flip) != (new.source.rotate, new.source.flip):
+                self.source.turn = turn_from(new.source)
+                log.info("%s: frames now %s", self.source.name, describe_turn(new.source) or "as captured")
+            if old.source.region != new.source.region:
+                log.info("%s: %s", self.source.name, describe_region(new.source.region) or "reading the whole frame")
+                if self.gate is not None:
+                    self.gate.reset()  # its reference picture was of the old region
             changed.discard("source")
             if not changed:
                 self.cfg = new

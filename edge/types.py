@@ -75,6 +75,8 @@ class FrameResult:
     #: the frame was too cluttered to read (``segment.max_components``, ``segment.reader.max_crops``): no
     #: numbers, and not an answer either - the stabiliser does not see it
     cluttered: bool = False
+    #: the part of the frame that was read (``source.region``), in its pixels; None: the whole frame
+    region: Box | None = None
 
 
 @dataclass(frozen=True)

@@ -335,6 +335,26 @@ def test_rotate_and_flip_are_checked_and_named_with_their_line(tmp_path: Path) -
         assert _error(p) == f"{p}:3: {expected}"
 
 
+def test_the_region_is_checked_and_named_with_its_line(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "source:\n  spec: x.mp4\n  region: [0.25, 0.1, 0.5, 0.5]\n"))
+    assert cfg.source.region == (0.25, 0.1, 0.5, 0.5) and Config().source.region is None
+    # thirds written out sum to a hair over 1: still the right edge of the frame
+    assert load_config(_write(tmp_path, "source:\n  spec: x.mp4\n  region: [0.6666667, 0, 0.3333334, 1]\n"))
+    for text, expected in (
+            ("[0.5, 0, 0.5]", "must be [x, y, w, h], four fractions of the frame (got [0.5, 0, 0.5])"),
+            ("0.5", "must be [x, y, w, h], four fractions of the frame (got 0.5)"),
+            ("[true, 0, 1, 1]", "must be [x, y, w, h], four fractions of the frame (got [True, 0, 1, 1])"),
+            ("[0, 0, 640, 480]", "the region ends outside the frame: x + w = 640, y + h = 480 (each at most 1)"),
+            ("[0.5, 0, 0.6, 1]", "the region ends outside the frame: x + w = 1.1, y + h = 1 (each at most 1)"),
+            ("[1, 0, 0.5, 1]", "x and y are fractions of the frame, from 0 to below 1 (got 1, 0)"),
+            ("[-0.1, 0, 0.5, 1]", "x and y are fractions of the frame, from 0 to below 1 (got -0.1, 0)"),
+            ("[0.1, 0.1, 0, 0.5]", "w and h must be > 0 (got 0, 0.5)")):
+        p = _write(tmp_path, f"source:\n  spec: x.mp4\n  region: {text}\n")
+        assert _error(p) == f"{p}:3: source.region: {expected}"
+    p = _write(tmp_path, "source:\n  spec: x.mp4\n  region: [0.2, .nan, 0.5, 0.5]\n")
+    assert _error(p).startswith(f"{p}:3: source.region[1]: ")
+
+
 def test_the_source_values_in_config_yaml_are_the_defaults() -> None:
     # config.yaml shows each source key with its value; a value there that is not the default misleads
     # whoever reads the file as the documentation (and rotate/flip there must be the no-op ones)
