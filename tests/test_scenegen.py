@@ -232,3 +232,63 @@ def test_sample_stills_match_their_truth():
         assert img is not None, name
         assert [img.shape[1], img.shape[0]] == t["size"]
         assert t["numbers"] and all(n["value"].isdigit() for n in t["numbers"])
+
+
+# ---------------------------------------------------------------- words beside numbers (tools/bench_words.py)
+
+
+@needs_mnist
+def test_words_pages_are_repeatable_and_hold_only_words(gen):
+    import bench_words
+
+    a = bench_words.words_page(gen, "print", 7)
+    np.testing.assert_array_equal(a, bench_words.words_page(gen, "print", 7))
+    assert a.shape == (gen.size[1], gen.size[0], 3)
+    assert not np.array_equal(a, bench_words.words_page(gen, "print", 8))
+    assert not np.array_equal(a, bench_words.words_page(gen, "print_slanted", 7))
+    # words were written: well over a few thousand pixels far darker than the paper around them
+    g = _gray(a).astype(np.float32)
+    paper = cv2.medianBlur(_gray(a), 31).astype(np.float32)
+    assert np.count_nonzero(g < paper - 40) > 2000
+
+
+@needs_mnist
+@pytest.mark.parametrize("style", ["print", "print_bold", "print_slanted"])
+def test_a_unit_word_is_written_after_each_line_and_nothing_else_changes(gen, style):
+    import bench_words
+
+    for seed in (1, 2):
+        with_words, plain = bench_words.with_units(gen, style, seed)
+        assert [n.value for n in with_words.numbers] == [n.value for n in plain.numbers]
+        assert [d.box for n in with_words.numbers for d in n.digits] == \
+            [d.box for n in plain.numbers for d in n.digits]
+        changed = np.abs(_gray(with_words.image).astype(np.int16) - _gray(plain.image).astype(np.int16)) > 40
+        assert changed.sum() > 200  # the words
+        # ... every one of them to the right of the first digit of its line, none inside a digit's box
+        leftmost = min(d.box[0] for n in plain.numbers for d in n.digits)
+        ys, xs = np.nonzero(changed)
+        assert xs.min() > leftmost
+        for n in plain.numbers:
+            for d in n.digits:
+                x, y, w, h = d.box
+                assert not changed[y + 2:y + h - 2, x + 2:x + w - 2].any()
+
+
+@needs_mnist
+def test_the_words_tally_counts_what_the_reader_read(gen):
+    import bench_words
+
+    from edge.classify import Classifier
+    from edge.reader import Reader
+
+    reader = Reader(Classifier(str(ROOT / "models" / "digits_int8.tflite")))
+    out = bench_words.run(reader, gen, 2, seed=3)
+    assert set(out) == set(bench_words.STYLES)
+    for name, parts in out.items():
+        words, units = parts["words"], parts["units"]
+        assert words.pages == units.pages == 2
+        want = sum(len(bench_words.with_units(gen, name, 300_000 + i)[1].numbers) for i in range(2))
+        assert units.truth_numbers == want
+        assert 0 <= units.numbers_right <= want and 0 < units.numbers_right_plain <= want
+        assert units.false_numbers <= units.numbers and words.pages_with_numbers <= words.pages
+    assert "print_slanted" in bench_words.table(out)
