@@ -511,6 +511,65 @@ def test_page_in_a_real_browser(daemon: Daemon) -> None:
 
 
 @pytest.mark.slow
+def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Daemon, tmp_path: Path) -> None:
+    """Drag over the live view: the page prints the source.region line for that part of the frame, in
+    fractions of the frame (also with the debug panel beside it), and config.yaml accepts it as written."""
+    from edge.config import load_config
+
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(daemon.base + "/")
+            page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=20000)
+
+            def drag(frame_w_share: float, a: tuple[float, float], b: tuple[float, float]) -> list[float]:
+                page.click("#pick")
+                box = page.locator("#live").bounding_box()
+                fw = box["width"] * frame_w_share
+                page.mouse.move(box["x"] + a[0] * fw, box["y"] + a[1] * box["height"])
+                page.mouse.down()
+                page.mouse.move(box["x"] + b[0] * fw, box["y"] + b[1] * box["height"], steps=8)
+                assert page.locator("#band").is_visible()
+                page.mouse.up()
+                line = page.inner_text("#regionout").strip()
+                m = re.fullmatch(r"source\.region: \[([0-9.]+), ([0-9.]+), ([0-9.]+), ([0-9.]+)\]", line)
+                assert m, line
+                return [float(v) for v in m.groups()]
+
+            # Dragged from the lower right to the upper left: the same region.
+            got = drag(1.0, (0.75, 0.6), (0.25, 0.1))
+            assert got == pytest.approx([0.25, 0.1, 0.5, 0.5], abs=0.01)
+            cfg = tmp_path / "config.yaml"
+            cfg.write_text(f"source:\n  spec: x.mp4\n  region: {got}\n")
+            assert load_config(cfg).source.region == pytest.approx(tuple(got))
+            # To the frame's very edge (and beyond it): still inside the frame, still a valid region.
+            got = drag(1.0, (0.5, 0.0), (1.2, 1.2))
+            assert got[0] + got[2] <= 1 and got[1] + got[3] <= 1 and got[2] >= 0.49
+            cfg.write_text(f"source:\n  spec: x.mp4\n  region: {got}\n")
+            assert load_config(cfg).source.region is not None
+            # With the debug panel on, the frame is the left two thirds of the picture.
+            page.check("#debug")
+            page.wait_for_function("(e => e.naturalWidth === 2 * e.naturalHeight)(document.getElementById('live'))",
+                                   timeout=20000)
+            # (the element takes the new shape when the browser lays out the next frame, a moment after)
+            page.wait_for_function("(r => Math.abs(r.width - 2 * r.height) < 2)"
+                                   "(document.getElementById('live').getBoundingClientRect())", timeout=20000)
+            got = drag(2 / 3, (0.1, 0.2), (0.6, 0.9))
+            assert got == pytest.approx([0.1, 0.2, 0.5, 0.7], abs=0.01)
+            # A click is no region.
+            page.click("#pick")
+            box = page.locator("#live").bounding_box()
+            page.mouse.click(box["x"] + 50, box["y"] + 50)
+            assert page.inner_text("#regionout").startswith("too small")
+            assert not page.locator("#band").is_visible()
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
 def test_login_form_in_a_real_browser(tmp_path: Path) -> None:
     d = _start(tmp_path, str(SAMPLE), "0.0.0.0:0", {"DIGITS_WEB_TOKEN": TOKEN})
     try:
