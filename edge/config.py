@@ -228,7 +228,8 @@ class SourceConfig(_Section):
             raise ValueError(f"w and h must be > 0 (got {w:g}, {h:g})")
         # a little slack: [0.3, 0, 0.7, 1] written as thirds sums to 1.0000000001
         if x + w > 1 + 1e-6 or y + h > 1 + 1e-6:
-            raise ValueError(f"the region ends outside the frame: x + w = {x + w:g}, y + h = {y + h:g} "
+            # ten digits: with :g's six, a sum a hair over the slack (1.000002) read "x + w = 1 (each at most 1)"
+            raise ValueError(f"the region ends outside the frame: x + w = {x + w:.10g}, y + h = {y + h:.10g} "
                              "(each at most 1)")
         return v
 
@@ -646,6 +647,11 @@ def _locate(err: ErrorDetails, lines: dict[Key, int], model: type[BaseModel]) ->
         known = _known_keys(model, parent)
         hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
         msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; known keys: {', '.join(known)}")
+        *outer, last = str(loc[-1]).split(".")
+        if outer and last in _known_keys(model, (*parent, *outer)):
+            # The web page prints "source.region: [...]" to put in the file; pasted as printed, it is one
+            # key with a dot in its name, and "did you mean 'source'?" sent the reader looking for a typo.
+            msg = f"unknown key (YAML does not nest a dotted name: write {last}: indented under {outer[-1]}:)"
     m = re.match(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+):? (.*)$", msg)
     if m:
         # A dataclass's own check names the key as "section.key must be ..."; point at that key.

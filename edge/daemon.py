@@ -192,6 +192,8 @@ class Daemon:
         self._error_unanswered = False
         #: frames in a row too cluttered to read (logged once per run of them)
         self._cluttered_run = 0
+        #: a reload moved source.region: the stabiliser forgets what lies outside it at the next frame
+        self._region_moved = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -444,6 +446,10 @@ class Daemon:
             debug = self._debug_wanted()
             # Only source.region is read (and gated); boxes come back in the whole frame's pixels.
             box = region_pixels(frame.image.shape, self.cfg.source.region)
+            if self._region_moved:
+                self._region_moved = False
+                if box is not None and self.stabiliser is not None:
+                    self.stabiliser.forget_outside(box)
             view = cut(frame.image, box)
             result: FrameResult = (self.gate.read(view, ts=clock, debug=debug) if self.gate is not None
                                    else self.reader.read(view, debug=debug))
@@ -646,6 +652,7 @@ class Daemon:
                 log.info("%s: %s", self.source.name, describe_region(new.source.region) or "reading the whole frame")
                 if self.gate is not None:
                     self.gate.reset()  # its reference picture was of the old region
+                self._region_moved = True  # the region's pixels are known at the next frame
             changed.discard("source")
             if not changed:
                 self.cfg = new

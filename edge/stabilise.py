@@ -42,7 +42,7 @@ from itertools import count
 import numpy as np
 
 from edge.numbers import NumbersParams, estimate_tilt, group_lines
-from edge.types import Digit, Number
+from edge.types import Box, Digit, Number
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +311,24 @@ class Stabiliser:
         set is then not published again, a different one is."""
         self._published = tuple(values)
         # Until a window of frames has voted, an empty stable set only means "not confirmed yet".
+        self._primed_until = self._frames + self.params.window + self.params.drop_after
+
+    def forget_outside(self, box: Box) -> None:
+        """Forget the numbers whose centre lies outside ``box`` (pixels): ``source.region`` moved, and they are
+        no longer read. Kept, they were published beside the new region's numbers until they timed out.
+        What was published counts as published for a window of frames, as after :meth:`prime`, so the
+        numbers still being confirmed in the new region are not first announced as gone."""
+        x, y, w, h = box
+
+        def inside(n: Number) -> bool:
+            cx, cy = n.box[0] + n.box[2] / 2, n.box[1] + n.box[3] / 2
+            return x <= cx < x + w and y <= cy < y + h
+
+        kept = [t for t in self._tracks if inside(t.last)]
+        if len(kept) == len(self._tracks):
+            return
+        self._tracks = kept
+        self._stable_cache = None
         self._primed_until = self._frames + self.params.window + self.params.drop_after
 
     def say_again(self) -> list[Number] | None:

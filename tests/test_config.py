@@ -346,6 +346,8 @@ def test_the_region_is_checked_and_named_with_its_line(tmp_path: Path) -> None:
             ("[true, 0, 1, 1]", "must be [x, y, w, h], four fractions of the frame (got [True, 0, 1, 1])"),
             ("[0, 0, 640, 480]", "the region ends outside the frame: x + w = 640, y + h = 480 (each at most 1)"),
             ("[0.5, 0, 0.6, 1]", "the region ends outside the frame: x + w = 1.1, y + h = 1 (each at most 1)"),
+            # past the slack by a hair: the sum is shown as it is, not rounded to the 1 it may not pass
+            ("[0, 0, 1, 1.000002]", "the region ends outside the frame: x + w = 1, y + h = 1.000002 (each at most 1)"),
             ("[1, 0, 0.5, 1]", "x and y are fractions of the frame, from 0 to below 1 (got 1, 0)"),
             ("[-0.1, 0, 0.5, 1]", "x and y are fractions of the frame, from 0 to below 1 (got -0.1, 0)"),
             ("[0.1, 0.1, 0, 0.5]", "w and h must be > 0 (got 0, 0.5)")):
@@ -353,6 +355,10 @@ def test_the_region_is_checked_and_named_with_its_line(tmp_path: Path) -> None:
         assert _error(p) == f"{p}:3: source.region: {expected}"
     p = _write(tmp_path, "source:\n  spec: x.mp4\n  region: [0.2, .nan, 0.5, 0.5]\n")
     assert _error(p).startswith(f"{p}:3: source.region[1]: ")
+    # the web page's line pasted as printed, at the top of the file: the error says how to write it
+    p = _write(tmp_path, "source.region: [0.25, 0.1, 0.5, 0.5]\n")
+    assert _error(p) == (f"{p}:1: source.region: unknown key (YAML does not nest a dotted name: write region: "
+                         "indented under source:)")
 
 
 def test_the_source_values_in_config_yaml_are_the_defaults() -> None:

@@ -160,3 +160,31 @@ def test_a_reload_that_only_moves_the_region_keeps_the_source_open(tmp_path: Pat
         assert d._apply(load_config(cfg)) is False
     finally:
         d._teardown()
+
+
+def test_a_moved_region_does_not_publish_the_numbers_it_no_longer_reads(tmp_path: Path) -> None:
+    """The sample video read in its top half (4721, 0385), then the region is moved to the bottom half (96,
+    1530) by a reload: the next reading is the bottom half's alone. The stabiliser kept the top half's
+    numbers until they timed out (2 s), so the first event after the reload said 96 1530 4721 0385 -
+    numbers from a part of the frame that is no longer read."""
+    cfg = tmp_path / "config.yaml"
+    out = tmp_path / "e.jsonl"
+    base = (f"source:\n  spec: {SAMPLE}\n  region: [0, 0, 1, 0.45]\nmodel:\n  path: {MODEL}\n"
+            f"sinks:\n  outputs: ['file:{out}']\nservice:\n  persist_state: false\n")
+    cfg.write_text(base)
+    d = Daemon(load_config(cfg), max_frames=40)
+    d._setup()
+    try:
+        frames = d.source.frames()
+        for _ in range(20):
+            d._on_frame(next(frames))
+        assert [[n["value"] for n in json.loads(line)["numbers"]] for line in out.read_text().splitlines()] \
+            == [["4721", "0385"]]
+        cfg.write_text(base.replace("[0, 0, 1, 0.45]", "[0, 0.45, 1, 0.55]"))
+        assert d._apply(load_config(cfg)) is True
+        for _ in range(20):
+            d._on_frame(next(frames))
+    finally:
+        d._teardown()
+    published = [[n["value"] for n in json.loads(line)["numbers"]] for line in out.read_text().splitlines()]
+    assert published == [["4721", "0385"], ["96", "1530"]], published

@@ -777,3 +777,24 @@ def test_an_event_carries_each_numbers_latest_box_and_confidence() -> None:
     last = {n.value: n for n in outs[-1]}
     assert set(last) == {"4721", "99"}
     assert last["4721"].box[0] == 200 and last["4721"].confidence == pytest.approx(0.99 ** 4)
+
+
+def test_forget_outside_drops_what_the_moved_region_no_longer_reads() -> None:
+    """source.region moved: the numbers outside it go at once, those inside stay, and the published set is
+    not first announced as gone while the new region's numbers are still being confirmed."""
+    st = Stabiliser(StabiliseParams(votes=3, window=5, drop_after=5, drop_after_s=0.0))
+    a, b = num("12", x=50, y=50), num("34", x=400, y=50)
+    assert values([o for o in feed(st, [[a, b]] * 3) if o is not None][-1]) == ["12", "34"]
+    st.forget_outside((0, 0, 300, 200))  # keeps 12 only
+    assert [n.value for n in st.stable] == ["12"]
+    # "12" alone is part of what was published: not a change until the window has voted ...
+    assert feed(st, [[a]] * 3, t0=1.0) == [None] * 3
+    # ... and a number that appears in the new region is published with it as soon as it is stable
+    c = num("56", x=50, y=150)
+    out = [o for o in feed(st, [[a, c]] * 3, t0=2.0) if o is not None]
+    assert [values(o) for o in out] == [["12", "56"]]
+    # with only "12" seen once the window has passed, its partner is gone: that is published
+    st.forget_outside((0, 0, 640, 140))
+    assert [n.value for n in st.stable] == ["12"]
+    out = [o for o in feed(st, [[a]] * 12, t0=3.0) if o is not None]
+    assert [values(o) for o in out] == [["12"]]

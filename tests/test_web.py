@@ -513,7 +513,7 @@ def test_page_in_a_real_browser(daemon: Daemon) -> None:
 @pytest.mark.slow
 def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Daemon, tmp_path: Path) -> None:
     """Drag over the live view: the page prints the source.region line for that part of the frame, in
-    fractions of the frame (also with the debug panel beside it), and config.yaml accepts it as written."""
+    fractions of the frame (also with the debug panel beside it), and config.yaml accepts it under source:."""
     from edge.config import load_config
 
     with _browser() as pw:
@@ -535,7 +535,8 @@ def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Dae
                 assert page.locator("#band").is_visible()
                 page.mouse.up()
                 line = page.inner_text("#regionout").strip()
-                m = re.fullmatch(r"source\.region: \[([0-9.]+), ([0-9.]+), ([0-9.]+), ([0-9.]+)\]", line)
+                m = re.fullmatch(r"region: \[([0-9.]+), ([0-9.]+), ([0-9.]+), ([0-9.]+)\] +"
+                                 r"\(under source: in config\.yaml\)", line)
                 assert m, line
                 return [float(v) for v in m.groups()]
 
