@@ -458,13 +458,18 @@ def _browser():  # noqa: ANN202
     return sync_api.sync_playwright()
 
 
+def _launch(pw):  # noqa: ANN001, ANN202
+    """Debian's Chromium, headless, with nothing that reaches for the network."""
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+
+
 @pytest.mark.slow
 def test_page_in_a_real_browser(daemon: Daemon) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with _browser() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = _launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(daemon.base + "/")
@@ -517,9 +522,7 @@ def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Dae
     from edge.config import load_config
 
     with _browser() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = _launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(daemon.base + "/")
@@ -575,8 +578,7 @@ def test_login_form_in_a_real_browser(tmp_path: Path) -> None:
     d = _start(tmp_path, str(SAMPLE), "0.0.0.0:0", {"DIGITS_WEB_TOKEN": TOKEN})
     try:
         with _browser() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            browser = _launch(pw)
             try:
                 page = browser.new_page()
                 page.goto(d.base + "/")
