@@ -649,8 +649,8 @@ def _locate(err: ErrorDetails, lines: dict[Key, int], model: type[BaseModel]) ->
         msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; known keys: {', '.join(known)}")
         *outer, last = str(loc[-1]).split(".")
         if outer and last in _known_keys(model, (*parent, *outer)):
-            # The web page prints "source.region: [...]" to put in the file; pasted as printed, it is one
-            # key with a dot in its name, and "did you mean 'source'?" sent the reader looking for a typo.
+            # "source.region: [...]" (as the README names keys) written into the file is one key with a dot
+            # in its name, and "did you mean 'source'?" sent the reader looking for a typo.
             msg = f"unknown key (YAML does not nest a dotted name: write {last}: indented under {outer[-1]}:)"
     m = re.match(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+):? (.*)$", msg)
     if m:

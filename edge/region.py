@@ -1,12 +1,12 @@
 """Reading only part of the picture: ``source.region``.
 
 A camera aimed at a sheet on a wall also sees the wall calendar beside it, a notice or a word written in
-the margin, and a reader of numbers reads letters as digits (a cursive word is a row of touching "digits").
+the margin, and a reader of numbers reads letters as digits (tools/bench_words.py measures how often).
 Meter readers solve this by cutting the digits' region out of the picture before reading it; here the
 region is ``[x, y, w, h]`` in fractions of the (turned) frame, so it stays right when the capture size
 changes. Only that part is segmented, gated and read; boxes in events stay in the whole frame's pixels, and
-the overlay and the web page show the whole frame with the region outlined, so the camera can still be
-aimed. Pure functions on arrays and results.
+the overlay, the window and the web page show the whole frame with the region outlined, so the camera can
+still be aimed. Pure functions on arrays and results.
 """
 
 from __future__ import annotations
