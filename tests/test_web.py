@@ -458,6 +458,15 @@ def _browser():  # noqa: ANN202
     return sync_api.sync_playwright()
 
 
+def _live_page(browser, base: str):  # noqa: ANN001, ANN202
+    """The page on a laptop-sized screen, once its live view shows frames (the <img> of the MJPEG stream has
+    decoded one)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(base + "/")
+    page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=20000)
+    return page
+
+
 def _launch(pw):  # noqa: ANN001, ANN202
     """Debian's Chromium, headless, with nothing that reaches for the network."""
     return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -471,10 +480,7 @@ def test_page_in_a_real_browser(daemon: Daemon) -> None:
     with _browser() as pw:
         browser = _launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(daemon.base + "/")
-            # The live view shows frames: the <img> of the MJPEG stream has decoded one.
-            page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=20000)
+            page = _live_page(browser, daemon.base)
             assert page.eval_on_selector("#live", "e => e.naturalWidth") == 640
             # The readings shown are the ones the API gives.
             page.wait_for_selector(".reading", timeout=20000)
@@ -524,9 +530,7 @@ def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Dae
     with _browser() as pw:
         browser = _launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(daemon.base + "/")
-            page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=20000)
+            page = _live_page(browser, daemon.base)
 
             def drag(frame_w_share: float, a: tuple[float, float], b: tuple[float, float]) -> list[float]:
                 page.click("#pick")
