@@ -129,8 +129,8 @@ def with_units(gen: SceneGenerator, style: str, seed: int) -> tuple[Any, Any]:
     without the words (scenegen.Scene each)."""
     rng = np.random.default_rng([seed, list(STYLES).index(style), 2])
     cond = str(rng.choice(CONDITIONS))
-    plain = gen.scene(cond, seed)
     page: Page = gen.compose(cond, seed)
+    plain = gen.render(page)  # the same scene as gen.scene(cond, seed), composed once for both
     items = []
     for line in page.lines:
         last = line[-1][-1]
