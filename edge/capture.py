@@ -30,7 +30,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -608,6 +608,27 @@ def _list_images(folder: Path) -> tuple[list[str], list[str]]:
     return read, skipped
 
 
+def _once_each(matches: Iterable[str]) -> list[str]:
+    """A glob's matches, sorted, each file once however many linked folders lead to it.
+
+    ``**`` follows links to folders: a link back up the tree (``photos/all -> ..``) matched every image
+    below it once per level down to the system's link limit, forty events for one photo. Two names of one
+    folder are one folder; two names in one folder (``latest.png -> 0042.png``) stay two inputs, as named.
+    The shortest way to each is kept.
+    """
+    best: dict[tuple[str, str], str] = {}
+    seen = 0
+    for m in matches:
+        seen += 1
+        key = (os.path.realpath(os.path.dirname(m) or "."), os.path.basename(m))
+        if key not in best or (len(m), m) < (len(best[key]), best[key]):
+            best[key] = m
+    if seen > len(best):
+        log.info("%d of the glob's matches are files already matched through another link to their folder: "
+                 "each is read once", seen - len(best))
+    return sorted(best.values())
+
+
 def _few(paths: list[str], n: int = 5) -> str:
     names = [Path(p).name for p in paths[:n]]
     return ", ".join(names) + (f", ... ({len(paths) - n} more)" if len(paths) > n else "")
@@ -721,8 +742,8 @@ def _open_source(spec: str, cfg: Any, retry: bool) -> Source:
     else:
         # A broken link or a link loop is kept, as in a folder (``_list_images``): isfile() is False for both,
         # and a photo moved away from under its link vanished from the run without a word.
-        paths = sorted(m for m in glob.glob(spec, recursive=True)
-                       if os.path.isfile(m) or (os.path.islink(m) and not os.path.isdir(m)))
+        paths = _once_each(m for m in glob.glob(spec, recursive=True)
+                           if os.path.isfile(m) or (os.path.islink(m) and not os.path.isdir(m)))
         if not paths:
             raise SourceError(f"no files match {spec}")
     return ImageSource(spec, paths, cfg.max_pixels, turn=turn, skipped=skipped)

@@ -1008,3 +1008,22 @@ def test_an_unplugged_camera_says_it_is_retrying_only_while_the_back_off_grows(
     assert [r.getMessage() for r in said[:2]] == ["/dev/video-test: retrying in 0.0 s"] * 2  # 0.01, 0.02
     assert len(said) == 3 and "still not available after 3 attempt(s)" in said[2].getMessage()
     assert len(quiet) >= len(cam.opens) - 4
+
+
+def test_a_glob_through_a_link_loop_reads_each_image_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # ``**`` follows links to folders: a link back up the tree matched each photo once per level down to the
+    # system's link limit (41 events for one photo here). Two names in one folder stay two inputs.
+    d = tmp_path / "pages" / "a"
+    d.mkdir(parents=True)
+    page = np.full((40, 40), 255, np.uint8)
+    cv2.imwrite(str(d / "x.png"), page)
+    cv2.imwrite(str(tmp_path / "pages" / "y.png"), page)
+    (d / "up").symlink_to("..")
+    (d / "latest.png").symlink_to("x.png")
+    spec = str(tmp_path / "pages" / "**" / "*.png")
+    with caplog.at_level(logging.INFO, logger="edge.capture"):
+        frames = list(open_source(spec, _cfg()).frames())
+    assert [Path(f.source).relative_to(tmp_path).as_posix() for f in frames] == \
+        ["pages/a/latest.png", "pages/a/x.png", "pages/y.png"]
+    assert all(f.error is None for f in frames)
+    assert "each is read once" in caplog.text
