@@ -167,6 +167,9 @@ class VideoFileSource(Source):
         #: came (None, 0: none yet), for ``_frames_left``
         self._last_ms: float | None = None
         self._last_period_ms = 0.0
+        #: the file's own time of the last frame given (s, counting on across loops) and where this pass began
+        self._media_s: float | None = None
+        self._pass_start_s = 0.0
         self._cap: cv2.VideoCapture | None = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -212,6 +215,10 @@ class VideoFileSource(Source):
         """Back to the first frame; reopening (``reopen``) is the fallback for containers that cannot seek."""
         if self._cap is None:
             return False
+        if self._media_s is not None and self._last_ms is not None:
+            # the next pass starts one frame after this one's last (set once: a reopen after a seek follows)
+            step = self._last_period_ms / 1000.0 if self._last_period_ms > 0 else self._nominal_period()
+            self._pass_start_s = self._media_s + step
         self._last_ms, self._last_period_ms = None, 0.0
         if not reopen and self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
             return True
@@ -219,10 +226,27 @@ class VideoFileSource(Source):
         self._cap = cv2.VideoCapture(self.path)
         return self._cap.isOpened()
 
+    def _nominal_period(self) -> float:
+        return 1.0 / self.fps if self.fps > 0 else 0.0
+
+    def _media_time(self, ms: float) -> float | None:
+        """The file's own time of the frame just decoded (``ms``: OpenCV's position in this pass), in seconds
+        from the file's first frame and counting on across loops; None when neither the file's times nor its
+        rate say. A phone's video has a variable rate: each frame's own time, not frame number / average
+        rate, is when it was taken."""
+        media = self._pass_start_s + ms / 1000.0
+        if self._media_s is not None and media <= self._media_s:
+            # no usable time in this container (a raw stream says 0, or repeats itself): one frame on
+            if not self._nominal_period():
+                return None
+            media = self._media_s + self._nominal_period()
+        return media
+
     def frames(self, idle_timeout: float | None = None) -> Iterator[Frame | None]:
         index = 0
-        period = 1.0 / self.fps if self.realtime and self.fps > 0 else 0.0
-        next_due = time.monotonic()
+        paced = self.realtime
+        #: time.monotonic() at the file's time 0 when paced; moved on when the reader falls behind
+        anchor: float | None = None
         in_this_pass = 0
         bad = 0
         undecoded = 0  # failed reads in this pass, each of them one frame of the file passed over
@@ -273,19 +297,23 @@ class VideoFileSource(Source):
                 # for one, it ended the file early at a second stretch soon after (its later frames lost, exit 0).
                 self._last_period_ms = (ms - self._last_ms) / (1 + bad)
             self._last_ms = ms
+            media = self._media_time(ms)
+            self._media_s = media if media is not None else self._media_s
             bad = 0
             in_this_pass += 1
-            if period:
+            if paced and media is not None:
+                if anchor is None:
+                    anchor = time.monotonic() - media
                 # Sleep in idle_timeout slices so the caller's loop still turns (signals, watchdog).
-                while (wait := next_due - time.monotonic()) > 0:
+                while (wait := anchor + media - time.monotonic()) > 0:
                     if idle_timeout is not None and wait > idle_timeout:
                         time.sleep(idle_timeout)
                         yield None
                     else:
                         time.sleep(wait)
                 # A slow reader does not make the video run fast afterwards to catch up.
-                next_due = max(next_due + period, time.monotonic())
-            yield Frame(image=self._turned(img), source=self.name, index=index, ts=time.time())
+                anchor = max(anchor, time.monotonic() - media)
+            yield Frame(image=self._turned(img), source=self.name, index=index, ts=time.time(), media_s=media)
             index += 1
 
     def close(self) -> None:

@@ -429,14 +429,18 @@ class Daemon:
 
     def _clock(self, frame: Frame) -> float:
         """The time the stabiliser, heartbeats and the change gate count in. A video file read faster than
-        real time counts in its own time (frame number / frame rate): on the monotonic clock a number erased
-        in a file was dropped after 2 s of *machine* time - hundreds of frames, or never, and differently on
-        a busy machine. Everything else (cameras, streams, a paced file) counts on the monotonic clock."""
+        real time counts in its own time (each frame's time in the file, else frame number / frame rate): on
+        the monotonic clock a number erased in a file was dropped after 2 s of *machine* time - hundreds of
+        frames, or never, and differently on a busy machine; by frame number a phone's variable-rate video
+        ran fast where it had many frames a second and slow where few. Everything else (cameras, streams, a
+        paced file) counts on the monotonic clock."""
         src = self.source
+        if src is None or src.kind != "video" or getattr(src, "realtime", False):
+            return frame.mono
+        if frame.media_s is not None:
+            return frame.media_s
         fps = float(getattr(src, "fps", 0.0) or 0.0)
-        if src is not None and src.kind == "video" and not getattr(src, "realtime", False) and fps > 0:
-            return frame.index / fps
-        return frame.mono
+        return frame.index / fps if fps > 0 else frame.mono
 
     def _on_frame(self, frame: Frame) -> bool:
         """Read one frame and publish what it gives; False when the reader failed on it."""

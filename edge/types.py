@@ -43,6 +43,8 @@ class Frame:
     ts: float
     error: str | None = None
     mono: float = field(default_factory=time.monotonic)
+    #: a video file's own time of this frame (seconds from its first frame, on across loops; ``VideoFileSource``)
+    media_s: float | None = None
 
 
 @dataclass(frozen=True)
