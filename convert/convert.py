@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-card", action="store_true", help="skip the model card")
     args = p.parse_args(argv)
     p.refuse_long_names(args, "--model", "--out", "--data-dir", "--realdata", "--fixture")
+    # _temp_beside's names: mkstemp's 8 random characters between the name and ".part"
+    out_name = Path(args.out)
+    p.refuse_long_siblings("--out", args.out, f"{out_name.name}.XXXXXXXX.part",
+                           *([] if args.no_card else [f"{out_name.stem}.json.XXXXXXXX.part"]))
     if args.logit_scale is not None and not 0 < args.logit_scale < math.inf:
         p.error(f"--logit-scale must be a positive number, not {args.logit_scale}")
     if not math.isfinite(args.max_drop):  # nan turned the accuracy check off without a word

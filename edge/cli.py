@@ -46,6 +46,16 @@ class OneLineParser(argparse.ArgumentParser):
             if value and fs.name_too_long(value):
                 self.error(f"{option} {value}: name too long for the file system")
 
+    def refuse_long_siblings(self, option: str, value: str, *names: str) -> None:
+        """A usage error when a file the command writes beside ``value`` (``names``: its temporary files, its
+        card, as they will be named, a process id or random part as long as it can be) is too long a name,
+        though ``value`` itself is not: otherwise the command failed at its first save, after its work."""
+        folder = Path(value).expanduser().parent
+        for name in names:
+            if fs.name_too_long(folder / name):
+                self.error(f"{option} {value}: name too long for the file system once the files written "
+                           f"beside it are named after it ({name})")
+
 
 def file_in_the_way(folder: Path) -> str | None:
     """Why ``folder`` cannot be made (None when nothing is in the way): a name in it too long for the file

@@ -144,6 +144,25 @@ def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, module, optio
     assert line == f"python -m {module}: error: {option} {path}: name too long for the file system (see --help)"
 
 
+@pytest.mark.parametrize(("module", "suffix", "sibling"), [
+    ("train", ".keras", ".{stem}.4194304.tmp.keras"), ("convert", ".tflite", "{name}.XXXXXXXX.part"),
+])
+def test_an_out_name_too_long_for_the_files_written_beside_it_is_refused_at_start(tmp_path, module, suffix,
+                                                                                  sibling):
+    # The name itself fits (251-252 of 255 bytes) but the temporary file written beside it does not: the
+    # command failed at its first save, after its whole run. A name with room for them gets past the check
+    # (to the next one: --epochs 0 / --representative 0, so nothing runs).
+    stem = "n" * (251 - len(".keras"))
+    out = tmp_path / f"{stem}{suffix}"
+    bad = ["--epochs", "0"] if module == "train" else ["--representative", "0"]
+    line = one_line_error(run(module, "--out", str(out), *bad))
+    name = sibling.format(stem=stem, name=out.name)
+    assert line == (f"python -m {module}: error: --out {out}: name too long for the file system once the files "
+                    f"written beside it are named after it ({name}) (see --help)")
+    fits = tmp_path / f"{'n' * 200}{suffix}"
+    assert "name too long" not in one_line_error(run(module, "--out", str(fits), *bad))
+
+
 def test_convert_out_under_a_file_is_refused_before_converting(tmp_path):
     (tmp_path / "afile").write_text("")
     out = tmp_path / "afile" / "d.tflite"

@@ -97,6 +97,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "a log file gets no redrawn bar)")
     args = p.parse_args(argv)
     p.refuse_long_names(args, "--out", "--data-dir", "--fixture", "--plots", "--reader-crops")
+    out_name = Path(args.out)
+    # the temporary names save_checkpoint and write_summary give, with the longest process id Linux has
+    p.refuse_long_siblings("--out", args.out, f".{out_name.stem}.{PID_WIDTH}.tmp{out_name.suffix}",
+                           f".{out_name.stem}.train.json.{PID_WIDTH}.tmp")
     for name, least in (("epochs", 1), ("batch_size", 1), ("limit", 0), ("patience", 0)):
         if getattr(args, name) < least:
             p.error(f"--{name.replace('_', '-')} must be at least {least}, not {getattr(args, name)}")
@@ -257,6 +261,10 @@ class WeightAverage:
         for v, w in zip(self._saved, self.weights, strict=True):
             w.assign(v)
         self._saved = None
+
+
+#: as long as a process id can be (Linux's pid_max is at most 2^22): stands for one in the temporary names
+PID_WIDTH = "4194304"
 
 
 def save_checkpoint(model, out: Path, summary: dict) -> None:
