@@ -86,6 +86,22 @@ def _level(text: str) -> str:
     return up
 
 
+def parse_region(text: str) -> list[float] | None:
+    """``X,Y,W,H`` (fractions of the turned frame, as ``source.region``; the web page's ``[x, y, w, h]`` pastes
+    as it is printed) -> four numbers; ``all`` -> None, the whole frame. Their ranges are the config's to check."""
+    body = text.strip().removeprefix("[").removesuffix("]").strip()
+    if body.lower() == "all":
+        return None
+    parts = [part for part in body.replace(",", " ").split() if part]
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        return [float(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y,W,H, four fractions of the frame (e.g. 0.1,0.2,0.5,0.3), or all; got {text!r}") from None
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6; ``:PORT`` means 127.0.0.1) -> (host, port)."""
     host, sep, port = text.rpartition(":")
@@ -125,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video files: start again at the end (source.loop), e.g. to watch one on --web")
     p.add_argument("--realtime", action="store_true",
                    help="video files: play at the file's own frame rate, as a camera would (source.realtime)")
+    # SUPPRESS: not given leaves no attribute, so "--region all" (None) can clear the config's region
+    p.add_argument("--region", metavar="X,Y,W,H", type=parse_region, default=argparse.SUPPRESS,
+                   help="read only this part of the frame, fractions of it (overrides source.region); all: "
+                        "the whole frame")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -146,6 +166,8 @@ def overrides_from(args: argparse.Namespace) -> dict[tuple[str, ...], Any]:
         out[("source", "loop")] = True
     if args.realtime:
         out[("source", "realtime")] = True
+    if "region" in vars(args):
+        out[("source", "region")] = args.region
     return out
 
 

@@ -122,6 +122,36 @@ def test_an_image_is_read_only_inside_the_region_with_boxes_in_its_own_pixels(tm
         assert max(abs(u - v) for u, v in zip(a, b, strict=True)) <= 2, (a, b)
 
 
+def test_the_region_flag_reads_as_the_config_key_does_and_all_clears_it(tmp_path: Path,
+                                                                         subprocess_env: dict) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("source:\n  region: [0.55, 0.55, 0.45, 0.45]\n")
+    (by_key,) = _events(subprocess_env, "--config", str(config), "--source", str(PAGE))
+    # as the web page prints it, or plain; the flag wins over the file, and "all" is the whole frame again
+    (by_flag,) = _events(subprocess_env, "--source", str(PAGE), "--region", "[0.55, 0.55, 0.45, 0.45]")
+    (plain,) = _events(subprocess_env, "--source", str(PAGE), "--region", "0.55,0.55,0.45,0.45")
+    (cleared,) = _events(subprocess_env, "--config", str(config), "--source", str(PAGE), "--region", "all")
+    (whole,) = _events(subprocess_env, "--source", str(PAGE))
+    assert [n["value"] for n in by_key["numbers"]] == ["85773"]
+    assert by_flag["numbers"] == by_key["numbers"] == plain["numbers"]
+    assert cleared["numbers"] == whole["numbers"] and len(whole["numbers"]) == 6
+
+
+@pytest.mark.parametrize(("value", "line"), [
+    ("0.5,0.5,0.5", "python -m edge: error: argument --region: expected X,Y,W,H, four fractions of the frame "
+                    "(e.g. 0.1,0.2,0.5,0.3), or all; got '0.5,0.5,0.5' (see --help)"),
+    ("a,b,c,d", "python -m edge: error: argument --region: expected X,Y,W,H, four fractions of the frame "
+                "(e.g. 0.1,0.2,0.5,0.3), or all; got 'a,b,c,d' (see --help)"),
+    ("0.5,0.5,0.6,0.2", "command line: source.region: the region ends outside the frame: x + w = 1.1, "
+                        "y + h = 0.7 (each at most 1)"),
+])
+def test_a_bad_region_flag_is_one_line_naming_it(value: str, line: str, subprocess_env: dict) -> None:
+    out = subprocess.run([sys.executable, "-m", "edge", "--region", value, "--source", str(PAGE)], cwd=ROOT,
+                         env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == line
+
+
 def test_a_stream_reads_and_gates_only_its_region(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The sample video through the daemon with the change gate on: every number published lies inside the
     region (the right half), the left half's numbers never appear, and the start-up log says so."""
