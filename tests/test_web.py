@@ -525,6 +525,7 @@ def test_page_in_a_real_browser(daemon: Daemon) -> None:
 def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Daemon, tmp_path: Path) -> None:
     """Drag over the live view: the page prints the source.region line for that part of the frame, in
     fractions of the frame (also with the debug panel beside it), and config.yaml accepts it under source:."""
+    from edge.cli import parse_region
     from edge.config import load_config
 
     with _browser() as pw:
@@ -543,9 +544,11 @@ def test_choosing_a_region_on_the_page_gives_a_line_the_config_takes(daemon: Dae
                 page.mouse.up()
                 line = page.inner_text("#regionout").strip()
                 m = re.fullmatch(r"region: \[([0-9.]+), ([0-9.]+), ([0-9.]+), ([0-9.]+)\] +"
-                                 r"\(under source: in config\.yaml\)", line)
+                                 r"\(under source: in config\.yaml; or --region ([0-9.,]+)\)", line)
                 assert m, line
-                return [float(v) for v in m.groups()]
+                # the flag form is the same region, as the command line parses it
+                assert parse_region(m.group(5)) == [float(v) for v in m.groups()[:4]], line
+                return [float(v) for v in m.groups()[:4]]
 
             # Dragged from the lower right to the upper left: the same region.
             got = drag(1.0, (0.75, 0.6), (0.25, 0.1))
