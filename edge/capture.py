@@ -170,6 +170,8 @@ class VideoFileSource(Source):
         #: the file's own time of the last frame given (s, counting on across loops) and where this pass began
         self._media_s: float | None = None
         self._pass_start_s = 0.0
+        #: OpenCV's time (ms) of this pass's first frame: not always 0 (a B-frame AVI's is one frame late)
+        self._pass_first_ms = 0.0
         self._cap: cv2.VideoCapture | None = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -234,7 +236,9 @@ class VideoFileSource(Source):
         from the file's first frame and counting on across loops; None when neither the file's times nor its
         rate say. A phone's video has a variable rate: each frame's own time, not frame number / average
         rate, is when it was taken."""
-        media = self._pass_start_s + ms / 1000.0
+        # Counted from the pass's first frame: the time OpenCV gives that one (a B-frame AVI's first frame
+        # one frame late, 83 ms) was added again at every loop, a pause each time under --realtime.
+        media = self._pass_start_s + (ms - self._pass_first_ms) / 1000.0
         if self._media_s is not None and media <= self._media_s:
             # no usable time in this container (a raw stream says 0, or repeats itself): one frame on
             if not self._nominal_period():
@@ -296,6 +300,8 @@ class VideoFileSource(Source):
                 # Over a damaged stretch the time since the last frame decoded is that many frames' worth: taken
                 # for one, it ended the file early at a second stretch soon after (its later frames lost, exit 0).
                 self._last_period_ms = (ms - self._last_ms) / (1 + bad)
+            else:  # the pass's first frame
+                self._pass_first_ms = ms
             self._last_ms = ms
             media = self._media_time(ms)
             self._media_s = media if media is not None else self._media_s
@@ -647,6 +653,11 @@ def _once_each(matches: Iterable[str]) -> list[str]:
     best: dict[tuple[str, str], str] = {}
     seen = 0
     for m in matches:
+        if not os.path.isfile(m) and os.path.isdir(os.path.realpath(m)):
+            # A folder at the end of ``**``'s way down a link back up the tree (a/up/a/up/.../up): the system
+            # follows no more links there, so it looked like a link loop and was read, an error event for a
+            # folder. Python's realpath resolves it one link at a time and finds the folder.
+            continue
         seen += 1
         key = (os.path.realpath(os.path.dirname(m) or "."), os.path.basename(m))
         if key not in best or (len(m), m) < (len(best[key]), best[key]):

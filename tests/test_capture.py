@@ -1027,3 +1027,19 @@ def test_a_glob_through_a_link_loop_reads_each_image_once(tmp_path: Path, caplog
         ["pages/a/latest.png", "pages/a/x.png", "pages/y.png"]
     assert all(f.error is None for f in frames)
     assert "each is read once" in caplog.text
+
+
+@pytest.mark.parametrize("pattern", ["**", "**/*"])
+def test_a_glob_of_everything_through_a_link_loop_gives_no_error_for_the_folder_at_the_link_limit(
+        tmp_path: Path, pattern: str) -> None:
+    # pages/** lists folders too. Down a link back up the tree the last level (a/up/a/up/.../up, 40 links) is
+    # one the system refuses to follow: isdir() is False, as for a link loop, so it was kept as an input and
+    # read as one - an error event "Too many levels of symbolic links" for a folder, beside every photo.
+    d = tmp_path / "pages" / "a"
+    d.mkdir(parents=True)
+    cv2.imwrite(str(d / "x.png"), np.full((40, 40), 255, np.uint8))
+    (d / "up").symlink_to("..")
+    (d / "loop.png").symlink_to("loop.png")  # a real loop with an image's name is still read (its error)
+    frames = list(open_source(str(tmp_path / "pages" / pattern), _cfg()).frames())
+    assert [(Path(f.source).relative_to(tmp_path).as_posix(), f.error is None) for f in frames] == \
+        [("pages/a/loop.png", False), ("pages/a/x.png", True)]
