@@ -2,9 +2,11 @@
 
     python -m edge [--config FILE] [--source SRC] [--sink SINK]... [--max-frames N] [--web HOST:PORT]
                    [--validate-config] [--log-level LEVEL] [--model FILE] [--loop] [--realtime]
+                   [--region X,Y,W,H] [--version]
 
 The first seven are DESIGN.md's; ``--model``, ``--loop`` and ``--realtime`` set ``model.path``,
-``source.loop`` and ``source.realtime`` (a video file watched on the web page or in a window).
+``source.loop`` and ``source.realtime`` (a video file watched on the web page or in a window), ``--region``
+``source.region``.
 
 Flags override config.yaml. Events go to stdout only through the ``stdout`` sink; logs go to stderr
 (journald adds its own timestamps, so under systemd lines carry a ``<N>`` priority prefix instead).
