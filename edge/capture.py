@@ -49,6 +49,8 @@ IMAGE_EXTS = frozenset({
     ".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm",
     ".pnm", ".pxm", ".jp2", ".gif", ".sr", ".ras", ".avif",
 })
+#: containers that store no frame count (OpenCV estimates one from the duration: ``VideoFileSource._lead``)
+COUNTLESS_EXTS = frozenset({".mkv", ".webm"})
 VIDEO_EXTS = frozenset({
     ".mp4", ".m4v", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
     ".3gp", ".ogv", ".h264", ".h265", ".mjpg", ".mjpeg",
@@ -172,6 +174,8 @@ class VideoFileSource(Source):
         self._pass_start_s = 0.0
         #: OpenCV's time (ms) of this pass's first frame: not always 0 (a B-frame AVI's is one frame late)
         self._pass_first_ms = 0.0
+        #: frames' worth of time before the first frame that OpenCV's estimated count includes (``_frames_left``)
+        self._lead_frames: int | None = None
         self._cap: cv2.VideoCapture | None = cv2.VideoCapture(path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -198,7 +202,7 @@ class VideoFileSource(Source):
         (300 futile reads, then "video damaged" and exit 1 for a file read to its end)."""
         if self._cap is None:
             return 0
-        total = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        total = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) - (self._lead_frames or 0)
         if total <= 0:
             return 0
         pos = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) + undecoded
@@ -227,6 +231,22 @@ class VideoFileSource(Source):
         self._cap.release()
         self._cap = cv2.VideoCapture(self.path)
         return self._cap.isOpened()
+
+    def _lead(self) -> int:
+        """Frames' worth of time before the first frame, when the frame count OpenCV gives counts them.
+
+        Matroska and WebM store no frame count: OpenCV makes one of the file's duration x rate, and a cut of a
+        longer recording (``ffmpeg -ss 60 -c copy``) keeps its timestamps, so the duration runs from 0 and
+        the count promised 720 frames more than a 12-frame file at 12 fps holds: 300 futile reads, then
+        "video damaged" and exit 1. The first frame's time (CAP_PROP_PTS, in frames) is that lead; in MP4
+        the count is the file's own and stays as it is.
+        """
+        prop = getattr(cv2, "CAP_PROP_PTS", None)  # OpenCV 4.8 on; Debian bookworm's 4.6 has none
+        if self._cap is None or prop is None or Path(self.path).suffix.lower() not in COUNTLESS_EXTS:
+            return 0
+        pts = self._cap.get(prop)
+        total = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        return int(pts) if math.isfinite(pts) and 0 < pts < total else 0
 
     def _nominal_period(self) -> float:
         return 1.0 / self.fps if self.fps > 0 else 0.0
@@ -302,6 +322,8 @@ class VideoFileSource(Source):
                 self._last_period_ms = (ms - self._last_ms) / (1 + bad)
             else:  # the pass's first frame
                 self._pass_first_ms = ms
+                if self._lead_frames is None:
+                    self._lead_frames = self._lead()
             self._last_ms = ms
             media = self._media_time(ms)
             self._media_s = media if media is not None else self._media_s

@@ -5,6 +5,7 @@ by the reader as a user's file would be."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -168,3 +169,20 @@ def test_a_file_whose_first_frame_opencv_times_late_loops_on_without_a_pause(tmp
                 break
     assert [round(float(f.image.mean()) / 20) for f in frames] == [i % 12 for i in range(36)]
     assert [f.media_s for f in frames] == pytest.approx([i / 12 for i in range(36)], abs=0.002)
+
+
+@pytest.mark.parametrize(("ext", "codec"), [(".mkv", "libx264"), (".webm", "libvpx-vp9")])
+@pytest.mark.parametrize("start_s", [5.0, 60.0])
+def test_a_cut_of_a_longer_recording_is_read_to_its_end_without_a_damaged_error(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, ext: str, codec: str, start_s: float) -> None:
+    # Matroska and WebM store no frame count; OpenCV's estimate ran from time 0, so a cut that keeps its
+    # timestamps promised start_s x 12 frames more: a false "damaged stretch", then 300 futile reads and
+    # "video damaged" (exit 1) for a whole file.
+    frames = sample_frames(SAMPLE, 12)
+    video = write_video(tmp_path / f"cut{ext}", frames, codec=codec, times_s=[start_s + i / 12 for i in range(12)])
+    with caplog.at_level(logging.WARNING, logger="edge.capture"), VideoFileSource(str(video), 10**8) as src:
+        got = [f for f in src.frames() if f is not None]
+    assert [(f.index, f.error) for f in got] == [(i, None) for i in range(12)]
+    assert not src.failed and src.skipped == 0
+    assert "damaged" not in caplog.text
+    assert [f.media_s for f in got] == pytest.approx([i / 12 for i in range(12)], abs=0.002)
