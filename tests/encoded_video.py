@@ -7,6 +7,7 @@ variable-rate video does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+#: the bundled sample video (its truth beside it, sample.json)
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
 #: timestamps in milliseconds: fine enough for any frame time a test gives
 _MS = Fraction(1, 1000)
 
@@ -29,6 +32,23 @@ def sample_frames(path: Path, n: int | None = None) -> list[np.ndarray]:
         frames.append(img)
     cap.release()
     return frames
+
+
+def sample_then_erased(after: int) -> list[np.ndarray]:
+    """The sample's first 40 frames, then ``after`` frames (its next 8 in turn) in which "1530" is painted out
+    with the paper above it: a number erased at frame 40, for the stabiliser's timing tests."""
+    truth = json.loads((SAMPLE.parent / "sample.json").read_text())["per_frame"]
+    frames = sample_frames(SAMPLE, 48)
+    out = frames[:40]
+    for k in range(after):
+        i = 40 + k % 8
+        f = frames[i].copy()
+        for n in truth[i]["numbers"]:
+            if n["value"] == "1530":
+                x, y, w, h = n["box"]
+                f[y - 4:y + h + 4, x - 4:x + w + 4] = f[y - 12:y - 4, x:x + w].mean(axis=(0, 1))
+        out.append(f)
+    return out
 
 
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: float = 12.0, codec: str = "libx264",

@@ -260,6 +260,26 @@ def test_realtime_video_is_paced_at_its_own_rate_and_keeps_the_loop_turning(tmp_
     assert got.count(None) >= 11  # the caller's loop got a turn while waiting (watchdog, signals)
 
 
+def test_a_file_whose_first_frame_opencv_times_late_loops_on_without_a_pause(tmp_path: Path) -> None:
+    # MPEG-2 in AVI (B-frames, as older cameras and tools write): OpenCV times the first frame one frame late,
+    # 83 ms. Each pass began that much later than one frame after the last: under --realtime a pause at every
+    # loop, in the stabiliser's clock a frame's time that was never in the file (a start further from 0, more).
+    video = tmp_path / "camera.avi"
+    _write_video(video, 12, fps=12.0, fourcc="mpg2", step=20)
+    cap = cv2.VideoCapture(str(video))
+    assert cap.read()[0] and cap.get(cv2.CAP_PROP_POS_MSEC) == pytest.approx(1000 / 12, abs=1)  # the premise
+    cap.release()
+    with VideoFileSource(str(video), 10**8, loop=True) as src:
+        frames = []
+        for f in src.frames():
+            if f is not None:
+                frames.append(f)
+            if len(frames) == 36:
+                break
+    assert [round(float(f.image.mean()) / 20) for f in frames] == [i % 12 for i in range(36)]
+    assert [f.media_s for f in frames] == pytest.approx([i / 12 for i in range(36)], abs=0.002)
+
+
 def test_video_over_max_pixels_and_unreadable_video(tmp_path: Path) -> None:
     video = tmp_path / "clip.avi"
     _write_video(video, 3)

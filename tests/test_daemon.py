@@ -23,6 +23,7 @@ import pytest
 
 from edge.config import load_config
 from edge.daemon import Daemon, iso_ts, run
+from tests.encoded_video import sample_then_erased
 from tests.synth_pages import printed_page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -935,20 +936,8 @@ def test_the_stabiliser_orders_lines_with_the_configured_numbers_settings(tmp_pa
 
 def _erase_video(path: Path, after: int) -> Path:
     """The sample's first 40 frames, then ``after`` frames in which "1530" is painted out with paper."""
-    truth = json.loads((ROOT / "samples" / "sample.json").read_text())["per_frame"]
-    cap = cv2.VideoCapture(str(ROOT / "samples" / "sample.mp4"))
-    frames = [cap.read()[1] for _ in range(48)]
-    cap.release()
     out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 12.0, (640, 480))
-    for i in range(40):
-        out.write(frames[i])
-    for k in range(after):
-        i = 40 + k % 8
-        f = frames[i].copy()
-        for n in truth[i]["numbers"]:
-            if n["value"] == "1530":
-                x, y, w, h = n["box"]
-                f[y - 4:y + h + 4, x - 4:x + w + 4] = f[y - 12:y - 4, x:x + w].mean(axis=(0, 1))
+    for f in sample_then_erased(after):
         out.write(f)
     out.release()
     return path

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -20,9 +19,8 @@ from edge.capture import VideoFileSource, open_source
 from edge.config import SourceConfig, load_config
 from edge.daemon import Daemon
 from tests.conftest import ROOT
-from tests.encoded_video import sample_frames, write_video
+from tests.encoded_video import SAMPLE, sample_frames, sample_then_erased, write_video
 
-SAMPLE = ROOT / "samples" / "sample.mp4"
 MODEL = ROOT / "models" / "digits_int8.tflite"
 
 FORMATS = [
@@ -112,19 +110,8 @@ def test_a_variable_rate_video_loops_on_in_its_own_time(tmp_path: Path) -> None:
 def test_the_stabiliser_counts_a_variable_rate_videos_seconds_in_the_videos_own_time(tmp_path: Path) -> None:
     # drop_after_s (2 s) of video time after "1530" is painted out. By frame number / average rate a video
     # slow before the erase and fast after it dropped the number after 17 frames, 0.7 s of its own time.
-    truth = json.loads((ROOT / "samples" / "sample.json").read_text())["per_frame"]
-    frames = sample_frames(SAMPLE, 48)
-    erased = []
-    for k in range(200):
-        i = 40 + k % 8
-        f = frames[i].copy()
-        for n in truth[i]["numbers"]:
-            if n["value"] == "1530":
-                x, y, w, h = n["box"]
-                f[y - 4:y + h + 4, x - 4:x + w + 4] = f[y - 12:y - 4, x:x + w].mean(axis=(0, 1))
-        erased.append(f)
     times = [0.5 * i for i in range(40)] + [20.0 + k / 24 for k in range(200)]
-    video = write_video(tmp_path / "erase.mp4", frames[:40] + erased, times_s=times, fps=8)
+    video = write_video(tmp_path / "erase.mp4", sample_then_erased(200), times_s=times, fps=8)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"source:\n  spec: {video}\nmodel:\n  path: {MODEL}\n  num_threads: 1\n"
                    f"sinks:\n  outputs: [\"file:{tmp_path / 'e.jsonl'}\"]\nservice:\n  persist_state: false\n")
@@ -145,30 +132,6 @@ def test_open_source_takes_a_phone_video_by_its_extension(tmp_path: Path) -> Non
         assert len([f for f in src.frames() if f is not None]) == 3
     finally:
         src.close()
-
-
-def test_a_file_whose_first_frame_opencv_times_late_loops_on_without_a_pause(tmp_path: Path) -> None:
-    # MPEG-2 in AVI (B-frames, as older cameras and tools write): OpenCV times the first frame one frame late,
-    # 83 ms. Each pass began that much later than one frame after the last: under --realtime a pause at every
-    # loop, in the stabiliser's clock a frame's time that was never in the file (a start further from 0, more).
-    video = tmp_path / "camera.avi"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mpg2"), 12, (64, 48))
-    assert w.isOpened()
-    for i in range(12):
-        w.write(np.full((48, 64, 3), 20 * i, np.uint8))
-    w.release()
-    cap = cv2.VideoCapture(str(video))
-    assert cap.read()[0] and cap.get(cv2.CAP_PROP_POS_MSEC) == pytest.approx(1000 / 12, abs=1)  # the premise
-    cap.release()
-    with VideoFileSource(str(video), 10**8, loop=True) as src:
-        frames = []
-        for f in src.frames():
-            if f is not None:
-                frames.append(f)
-            if len(frames) == 36:
-                break
-    assert [round(float(f.image.mean()) / 20) for f in frames] == [i % 12 for i in range(36)]
-    assert [f.media_s for f in frames] == pytest.approx([i / 12 for i in range(36)], abs=0.002)
 
 
 @pytest.mark.parametrize(("ext", "codec"), [(".mkv", "libx264"), (".webm", "libvpx-vp9")])
