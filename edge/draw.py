@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -516,8 +517,13 @@ def run(app: DrawApp, title: str = TITLE) -> int:
     cv2.imshow(title, app.frame())
     log.info("window %r open (%dx%d canvas)", title, *app.canvas.size)
     code = 0
+    # Ctrl-C as a flag, not KeyboardInterrupt: one that lands while OpenCV runs the mouse callback is raised
+    # inside it, and OpenCV's C++ swallows it - the window stayed open, the app ran on (a pointer moving over
+    # the window when Ctrl-C came, reproduced with xdotool).
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
     try:
-        while True:
+        while not interrupted:
             key = cv2.waitKey(15)
             if key != -1 and app.handle_key(key) == DrawApp.QUIT:
                 break
@@ -526,9 +532,12 @@ def run(app: DrawApp, title: str = TITLE) -> int:
                 break  # closed with the window manager's button
             if app.dirty:
                 cv2.imshow(title, app.frame())
+        if interrupted:
+            code = 130  # as edge.predict and the daemon: a script can tell Ctrl-C from q
     except KeyboardInterrupt:
-        code = 130  # as edge.predict and the daemon: a script can tell Ctrl-C from q
+        code = 130
     finally:
+        signal.signal(signal.SIGINT, previous)
         app.close()
         cv2.destroyAllWindows()
         cv2.waitKey(1)
